@@ -1,0 +1,1 @@
+"""Python toolchain of VAR Studio: VAR model code, training, ONNX export and fixtures."""
