@@ -19,9 +19,8 @@ def official_var_config(depth):
                 patch_nums=(1, 2, 3, 4, 5, 6, 8, 10, 13, 16), Cvae=32, vocab_size=4096)
 
 
-def layer_norm(x, eps):
+def layer_norm(x, C: int, eps: float):
     # explicit unit weight and zero bias: LayerNorm without affine does not export at opset 17 in torch 1.13
-    C = x.shape[-1]
     return F.layer_norm(x, (C,), torch.ones(C, dtype=x.dtype), torch.zeros(C, dtype=x.dtype), eps)
 
 
@@ -93,17 +92,17 @@ class AdaLNSelfAttn(nn.Module):
 
     def forward(self, x, cond_BD, attn_bias):
         g1, g2, s1, s2, b1, b2 = self.modulation(cond_BD)
-        x = x + self.attn(layer_norm(x, self.eps) * (s1 + 1) + b1, attn_bias) * g1
-        x = x + self.ffn(layer_norm(x, self.eps) * (s2 + 1) + b2) * g2
+        x = x + self.attn(layer_norm(x, self.C, self.eps) * (s1 + 1) + b1, attn_bias) * g1
+        x = x + self.ffn(layer_norm(x, self.C, self.eps) * (s2 + 1) + b2) * g2
         return x
 
     def forward_cached(self, x, cond_BD, attn_bias, past_k, past_v):
         g1, g2, s1, s2, b1, b2 = self.modulation(cond_BD)
-        q, k, v = self.attn.qkv(layer_norm(x, self.eps) * (s1 + 1) + b1)
+        q, k, v = self.attn.qkv(layer_norm(x, self.C, self.eps) * (s1 + 1) + b1)
         k = torch.cat((past_k, k), dim=2)
         v = torch.cat((past_v, v), dim=2)
         x = x + self.attn.attend(q, k, v, attn_bias) * g1
-        x = x + self.ffn(layer_norm(x, self.eps) * (s2 + 1) + b2) * g2
+        x = x + self.ffn(layer_norm(x, self.C, self.eps) * (s2 + 1) + b2) * g2
         return x, k, v
 
 
@@ -115,7 +114,7 @@ class AdaLNBeforeHead(nn.Module):
 
     def forward(self, x, cond_BD):
         scale, shift = self.ada_lin(cond_BD).view(-1, 1, 2, self.C).unbind(2)
-        return layer_norm(x, self.eps) * (scale + 1) + shift
+        return layer_norm(x, self.C, self.eps) * (scale + 1) + shift
 
 
 class VAR(nn.Module):

@@ -1,0 +1,223 @@
+"""Exporter: ONNX vs PyTorch teacher-forced parity (through onnxruntime-node), manifest, bad input."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from var_tools import ort_node
+from var_tools.export import (ExportError, check_state_dict, load_official, sha256_file, write_model_folder)
+from var_tools.manifest import validate_manifest
+from var_tools.var_model import VAR
+from var_tools.vqvae import VQVAE, resample_matrices
+from var_tools.train import EMBEDDED_VAE
+
+TOL = 1e-4
+NAMES = [f'c{i}' for i in range(10)]
+
+
+def tiny_models(seed=0):
+    torch.manual_seed(seed)
+    vae = VQVAE(**EMBEDDED_VAE).eval()
+    var = VAR(Cvae=16, vocab_size=512, num_classes=10, depth=2, embed_dim=128, num_heads=2,
+              patch_nums=EMBEDDED_VAE['patch_nums']).eval()
+    var.init_weights(init_adaln_gamma=0.3, init_head=0.5)  # visible contributions from every block
+    with torch.no_grad():
+        vae.quantize.embedding.weight.normal_()
+    return vae, var
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    if not ort_node.node_available():
+        pytest.fail('onnxruntime-node is not installed: run `npm ci` before the Python tests')
+    vae, var = tiny_models()
+    out = str(tmp_path_factory.mktemp('m') / 'tiny')
+    man = write_model_folder(vae, var, out, model_id='tiny', display_name='tiny', class_names=NAMES,
+                             sampling_defaults={'cfg': 2.0, 'top_k': 0, 'top_p': 0.95}, source={'kind': 'test'})
+    return vae, var, out, man
+
+
+def teacher_forced_ids(vae, var, B=2, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(vae.V, (B, pn * pn), generator=g) for pn in var.patch_nums]
+
+
+def test_resample_matrices_equal_torch_interpolate():
+    pns = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
+    ups, downs = resample_matrices(pns)
+    x = torch.randn(3, 4, 16, 16)
+    for si, pn in enumerate(pns[:-1]):
+        h = torch.randn(3, 4, pn, pn)
+        ref = F.interpolate(h, size=(16, 16), mode='bicubic')
+        assert (ups[si] @ h @ ups[si].t() - ref).abs().max() < 1e-5
+        ref_d = F.interpolate(x, size=(pns[si + 1],) * 2, mode='area')
+        assert (downs[si] @ x @ downs[si].t() - ref_d).abs().max() < 1e-5
+
+
+def test_quantizer_round_trip():
+    vae, _ = tiny_models()
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        f = vae.encode(x)
+        walk = list(vae.quantize._walk(f))
+        ids = [idx for _si, idx, _h, _f in walk]
+        fhats = vae.quantize.idx_to_fhats(ids)
+    assert [i.shape[1] for i in ids] == [pn * pn for pn in vae.patch_nums]
+    assert all(int(i.min()) >= 0 and int(i.max()) < vae.V for i in ids)
+    for (_si, _idx, _h, f_walk), f_dec in zip(walk, fhats):
+        assert torch.equal(f_walk, f_dec)
+
+
+def test_full_prefix_logits_match_pytorch(exported):
+    vae, var, out, _man = exported
+    ids = teacher_forced_ids(vae, var)
+    labels = torch.tensor([3, 10])
+    with torch.no_grad():
+        x_in = vae.quantize.idx_to_var_input(ids)
+        ref = var(labels, x_in, drop_labels=False).numpy()
+    L = var.L
+    x_cvae = torch.cat([torch.zeros(2, 1, 16), x_in], 1).numpy()
+    attn = var.attn_bias_for_masking[0, 0].numpy()
+    empty = np.zeros((var.depth, 2, var.num_heads, 0, var.head_dim), np.float32)
+    res = ort_node.run(os.path.join(out, 'var_step.onnx'), {
+        'cond_label': labels.numpy(), 'x_cvae': x_cvae, 'pos': np.arange(L), 'attn_bias': attn,
+        'past_k': empty, 'past_v': empty})
+    assert res['logits'].shape == (2, L, vae.V)
+    assert np.abs(res['logits'] - ref).max() <= TOL
+    assert res['present_k'].shape == (var.depth, 2, var.num_heads, L, var.head_dim)
+
+
+def test_cached_steps_vq_step_and_decode_match_pytorch(exported):
+    vae, var, out, man = exported
+    B = 2
+    ids = teacher_forced_ids(vae, var, B)
+    labels = torch.tensor([1, 7])
+    cond = np.concatenate([labels.numpy(), np.full(B, var.num_classes)])
+    with torch.no_grad():
+        x_in = vae.quantize.idx_to_var_input(ids)
+        ref_logits = var(torch.from_numpy(cond), x_in.repeat(2, 1, 1), drop_labels=False).numpy()
+        ref_fhats = [f.numpy() for f in vae.quantize.idx_to_fhats(ids)]
+        ref_img = ((vae.fhat_to_img(torch.from_numpy(ref_fhats[-1])) + 1) / 2).numpy()
+    codebook = np.fromfile(os.path.join(out, 'codebook.f32'), dtype='<f4').reshape(vae.V, vae.Cvae)
+    hw, S = man['latent_hw'], len(man['patch_nums'])
+    past_k = past_v = np.zeros((var.depth, 2 * B, var.num_heads, 0, var.head_dim), np.float32)
+    x_cvae = np.zeros((2 * B, 1, vae.Cvae), np.float32)
+    f_hat = np.zeros((B, vae.Cvae, hw, hw), np.float32)
+    for si, pn in enumerate(man['patch_nums']):
+        b, l = man['begin'][si], pn * pn
+        res = ort_node.run(os.path.join(out, 'var_step.onnx'), {
+            'cond_label': cond, 'x_cvae': x_cvae, 'pos': np.arange(b, b + l),
+            'attn_bias': np.zeros((l, b + l), np.float32), 'past_k': past_k, 'past_v': past_v})
+        assert np.abs(res['logits'] - ref_logits[:, b:b + l]).max() <= TOL, f'logits at scale {si}'
+        past_k, past_v = res['present_k'], res['present_v']
+        pn_next = man['patch_nums'][si + 1] if si + 1 < S else hw
+        phi_sel = np.zeros(man['phi_count'], np.float32)
+        phi_sel[man['phi_index'][si]] = 1
+        vq = ort_node.run(os.path.join(out, 'vq_step.onnx'), {
+            'f_hat': f_hat, 'h_tok': codebook[ids[si].numpy()],
+            'up': np.asarray(man['up'][si], np.float32).reshape(hw, pn), 'phi_sel': phi_sel,
+            'down': np.asarray(man['down'][si], np.float32).reshape(pn_next, hw)})
+        f_hat = vq['f_hat_out']
+        assert np.abs(f_hat - ref_fhats[si]).max() <= TOL, f'f_hat after scale {si}'
+        if si + 1 < S:
+            assert np.abs(vq['next_tok'] - x_in[:, b + l - 1:b + l - 1 + pn_next ** 2].numpy()).max() <= TOL
+            x_cvae = np.concatenate([vq['next_tok'], vq['next_tok']], 0)
+    img = ort_node.run(os.path.join(out, 'vae_decode.onnx'), {'f_hat': f_hat})['image']
+    assert img.shape == (B, 1, 28, 28)
+    assert np.abs(img - ref_img).max() <= TOL
+    assert img.min() >= 0 and img.max() <= 1
+
+
+def test_manifest_describes_the_folder(exported):
+    _vae, var, out, man = exported
+    with open(os.path.join(out, 'manifest.json')) as f:
+        on_disk = json.load(f)
+    assert on_disk == man
+    validate_manifest(on_disk, out, check_hashes=True)
+    assert set(man['files']) == set(os.listdir(out)) - {'manifest.json'}
+    ins = {i['name']: i for i in man['graphs']['var_step']['inputs']}
+    assert ins['past_k']['shape'] == [var.depth, 'N', var.num_heads, 'P', var.head_dim]
+    assert ins['cond_label']['dtype'] == 'int64'
+    assert man['phi_index'] == [0, 0, 1, 2, 3, 3]
+
+
+def test_manifest_validation_catches_lies(exported, tmp_path):
+    _vae, _var, out, man = exported
+    bad = json.loads(json.dumps(man))
+    bad['files']['codebook.f32']['sha256'] = '0' * 64
+    with pytest.raises(ValueError, match='codebook.f32'):
+        validate_manifest(bad, out, check_hashes=True)
+    bad = json.loads(json.dumps(man))
+    bad['begin'][2] += 1
+    with pytest.raises(ValueError, match='begin'):
+        validate_manifest(bad, out)
+    bad = json.loads(json.dumps(man))
+    bad['class_names'] = bad['class_names'][:3]
+    with pytest.raises(ValueError, match='class_names'):
+        validate_manifest(bad, out)
+
+
+def test_reexport_same_model_is_noop_and_different_model_is_refused(exported):
+    vae, var, out, man = exported
+    before = sha256_file(os.path.join(out, 'var_step.onnx'))
+    again = write_model_folder(vae, var, out, model_id='tiny', display_name='tiny', class_names=NAMES,
+                               sampling_defaults=man['sampling_defaults'], source={'kind': 'test'})
+    assert again['files'] == man['files']
+    vae2, var2 = tiny_models(seed=5)
+    with pytest.raises(ExportError, match='already holds a different model'):
+        write_model_folder(vae2, var2, out, model_id='other', display_name='other', class_names=NAMES,
+                           sampling_defaults=man['sampling_defaults'], source={'kind': 'test'})
+    assert sha256_file(os.path.join(out, 'var_step.onnx')) == before
+    assert not [n for n in os.listdir(os.path.dirname(out)) if n.startswith('.export-')]
+
+
+def test_non_model_folder_is_refused(tmp_path):
+    vae, var = tiny_models()
+    (tmp_path / 'notes.txt').write_text('mine')
+    with pytest.raises(ExportError, match='not empty'):
+        write_model_folder(vae, var, str(tmp_path), model_id='x', display_name='x', class_names=NAMES,
+                           sampling_defaults={}, source={})
+    assert (tmp_path / 'notes.txt').read_text() == 'mine'
+
+
+def test_mismatched_schedules_are_refused(tmp_path):
+    vae, _ = tiny_models()
+    var = VAR(Cvae=16, vocab_size=512, num_classes=10, depth=1, embed_dim=64, num_heads=1, patch_nums=(1, 2, 7))
+    with pytest.raises(ExportError, match='patch schedule mismatch'):
+        write_model_folder(vae, var, str(tmp_path / 'o'), model_id='x', display_name='x', class_names=NAMES,
+                           sampling_defaults={}, source={})
+
+
+def test_state_dict_errors_list_missing_and_unexpected_keys():
+    _, var = tiny_models()
+    sd = var.state_dict()
+    sd.pop('head.bias')
+    sd.pop('blocks.1.ffn.fc1.weight')
+    sd['blocks.9.attn.proj.weight'] = torch.zeros(1)
+    sd['pos_1LC'] = torch.zeros(1, 3, 128)
+    with pytest.raises(ExportError) as e:
+        check_state_dict(var, sd, 'VAR checkpoint x.pth')
+    msg = str(e.value)
+    assert 'missing keys (2): blocks.1.ffn.fc1.weight, head.bias' in msg
+    assert 'unexpected keys (1): blocks.9.attn.proj.weight' in msg
+    assert 'pos_1LC [1, 3, 128]' in msg
+
+
+def test_official_loader_rejects_truncated_and_wrong_files(tmp_path):
+    vae_path = tmp_path / 'vae.pth'
+    torch.save({'encoder.conv_in.weight': torch.zeros(1)}, vae_path)
+    trunc = tmp_path / 'var_d16.pth'
+    torch.save({'blocks.0.attn.q_bias': torch.zeros(4)}, trunc)
+    data = trunc.read_bytes()
+    trunc.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ExportError, match='truncated'):
+        load_official(str(vae_path), str(trunc))
+    with pytest.raises(ExportError, match='does not exist'):
+        load_official(str(tmp_path / 'nope.pth'), str(trunc))
+    good_var = tmp_path / 'var.pth'
+    torch.save({'blocks.0.attn.q_bias': torch.zeros(4)}, good_var)
+    with pytest.raises(ExportError, match='missing keys'):
+        load_official(str(vae_path), str(good_var))

@@ -1,0 +1,359 @@
+"""Exporter to a `var-onnx/1` model folder.
+
+    # the embedded model, from our training run
+    /usr/bin/python3 -m var_tools.export trained --run runs/fashion --classifier runs/classifier/classifier.pt \
+        --out fashion-mnist-var
+    # official checkpoints
+    /usr/bin/python3 -m var_tools.export official --vae vae_ch160v4096z32.pth --var var_d16.pth --out var-d16
+
+The folder is written next to its destination and renamed into place, so a failed export leaves
+nothing half-written. An existing folder that holds a different model is never overwritten unless
+--force is given; re-exporting the identical model is a no-op.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .var_model import VAR, VarStep, official_var_config
+from .vqvae import VQVAE, official_vae_config, resample_matrices
+
+FORMAT = 'var-onnx/1'
+OPSET = 17
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+# ------------------------------------------------------------------------------------------- graphs
+class VqStep(nn.Module):
+    """f_hat_out = f_hat + phi(up . h . up^T); next_tok = flatten(down . f_hat_out . down^T)."""
+
+    def __init__(self, vae: VQVAE):
+        super().__init__()
+        convs = vae.quantize.quant_resi.qresi_ls
+        self.register_buffer('w', torch.stack([c.weight.detach() for c in convs]))  # K, C, C, 3, 3
+        self.register_buffer('b', torch.stack([c.bias.detach() for c in convs]))  # K, C
+        self.r = float(vae.quantize.quant_resi_ratio)
+
+    def forward(self, f_hat, h_tok, up, phi_sel, down):
+        B, l, C = h_tok.shape
+        pn = up.shape[1]
+        h = h_tok.transpose(1, 2).reshape(B, C, pn, pn)
+        h = torch.matmul(torch.matmul(up, h), up.t())
+        K = self.w.shape[0]
+        w = (phi_sel.view(K, 1, 1, 1, 1) * self.w).sum(0)
+        b = (phi_sel.view(K, 1) * self.b).sum(0)
+        h = h * (1.0 - self.r) + F.conv2d(h, w, b, padding=1) * self.r
+        f_out = f_hat + h
+        nxt = torch.matmul(torch.matmul(down, f_out), down.t())
+        return f_out, nxt.flatten(2).transpose(1, 2)
+
+
+class VaeDecode(nn.Module):
+    def __init__(self, vae: VQVAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, f_hat):
+        return (self.vae.fhat_to_img(f_hat) + 1.0) * 0.5
+
+
+_DTYPES = {1: 'float32', 7: 'int64', 10: 'float16'}
+
+
+def _io_spec(values):
+    out = []
+    for v in values:
+        t = v.type.tensor_type
+        dims = [d.dim_param if d.dim_param else int(d.dim_value) for d in t.shape.dim]
+        out.append({'name': v.name, 'dtype': _DTYPES.get(t.elem_type, str(t.elem_type)), 'shape': dims})
+    return out
+
+
+def _graph_spec(path):
+    import onnx
+    m = onnx.load(path, load_external_data=False)
+    return {'file': os.path.basename(path), 'inputs': _io_spec(m.graph.input), 'outputs': _io_spec(m.graph.output)}
+
+
+def _export(module, args, path, input_names, output_names, dynamic_axes):
+    module.eval()
+    with torch.no_grad():
+        torch.onnx.export(module, args, path, opset_version=OPSET, input_names=input_names,
+                          output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
+
+
+def export_var_step(var: VAR, path):
+    N, si = 2, 1
+    l, P = var.patch_nums[si] ** 2, var.begin[si]
+    args = (torch.zeros(N, dtype=torch.long), torch.randn(N, l, var.Cvae), torch.arange(P, P + l),
+            torch.zeros(l, P + l), torch.randn(var.depth, N, var.num_heads, P, var.head_dim),
+            torch.randn(var.depth, N, var.num_heads, P, var.head_dim))
+    _export(VarStep(var), args, path,
+            ['cond_label', 'x_cvae', 'pos', 'attn_bias', 'past_k', 'past_v'], ['logits', 'present_k', 'present_v'],
+            {'cond_label': {0: 'N'}, 'x_cvae': {0: 'N', 1: 'l'}, 'pos': {0: 'l'}, 'attn_bias': {0: 'l', 1: 'T'},
+             'past_k': {1: 'N', 3: 'P'}, 'past_v': {1: 'N', 3: 'P'}, 'logits': {0: 'N', 1: 'l'},
+             'present_k': {1: 'N', 3: 'T'}, 'present_v': {1: 'N', 3: 'T'}})
+
+
+def export_vq_step(vae: VQVAE, path):
+    ups, downs = resample_matrices(vae.patch_nums)
+    hw, C, K = vae.patch_nums[-1], vae.Cvae, len(vae.quantize.quant_resi.qresi_ls)
+    pn, pn_next = vae.patch_nums[1], vae.patch_nums[2]
+    args = (torch.randn(2, C, hw, hw), torch.randn(2, pn * pn, C), ups[1], torch.eye(K)[0], downs[1])
+    assert downs[1].shape == (pn_next, hw)
+    _export(VqStep(vae), args, path, ['f_hat', 'h_tok', 'up', 'phi_sel', 'down'], ['f_hat_out', 'next_tok'],
+            {'f_hat': {0: 'B'}, 'h_tok': {0: 'B', 1: 'l'}, 'up': {1: 'pn'}, 'down': {0: 'pn_next'},
+             'f_hat_out': {0: 'B'}, 'next_tok': {0: 'B', 1: 'l_next'}})
+
+
+def export_vae_decode(vae: VQVAE, path):
+    hw = vae.patch_nums[-1]
+    _export(VaeDecode(vae), (torch.randn(2, vae.Cvae, hw, hw),), path, ['f_hat'], ['image'],
+            {'f_hat': {0: 'B'}, 'image': {0: 'B'}})
+
+
+# ------------------------------------------------------------------------------------------- folder
+def sha256_file(path, chunk=1 << 20):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def build_manifest(vae: VQVAE, var: VAR, model_id, display_name, class_names, sampling_defaults, source):
+    ups, downs = resample_matrices(vae.patch_nums)
+    pn = list(vae.patch_nums)
+    return {
+        'format': FORMAT, 'id': model_id, 'display_name': display_name,
+        'depth': var.depth, 'embed_dim': var.C, 'num_heads': var.num_heads, 'head_dim': var.head_dim,
+        'num_classes': var.num_classes, 'null_class': var.num_classes, 'class_names': list(class_names),
+        'vocab_size': vae.V, 'Cvae': vae.Cvae, 'patch_nums': pn, 'begin': list(var.begin), 'L': var.L,
+        'first_l': var.first_l, 'latent_hw': pn[-1], 'image_size': pn[-1] * vae.downsample,
+        'image_channels': vae.in_channels, 'phi_count': len(vae.quantize.quant_resi.qresi_ls),
+        'phi_index': list(vae.quantize.phi_index), 'quant_resi': vae.quantize.quant_resi_ratio,
+        'up': [u.flatten().tolist() for u in ups], 'down': [d.flatten().tolist() for d in downs],
+        'sampling_defaults': sampling_defaults, 'source': source,
+    }
+
+
+def check_destination(out, force):
+    """Refuses a destination that holds something else; returns True when it may be (re)written."""
+    if not os.path.exists(out):
+        return True
+    if not os.path.isdir(out):
+        raise ExportError(f'{out} exists and is not a folder')
+    if not os.listdir(out):
+        return True
+    if force:
+        return True
+    man = os.path.join(out, 'manifest.json')
+    if not os.path.exists(man):
+        raise ExportError(f'{out} is not empty and holds no model manifest; choose another --out or pass --force')
+    return False
+
+
+def write_model_folder(vae: VQVAE, var: VAR, out, *, model_id, display_name, class_names, sampling_defaults,
+                       source, classifier=None, force=False):
+    if len(class_names) != var.num_classes:
+        raise ExportError(f'{len(class_names)} class names for a model with {var.num_classes} classes')
+    if tuple(vae.patch_nums) != tuple(var.patch_nums):
+        raise ExportError(f'patch schedule mismatch: VQ-VAE {list(vae.patch_nums)} vs VAR {list(var.patch_nums)}')
+    if vae.Cvae != var.Cvae or vae.V != var.V:
+        raise ExportError(f'VQ-VAE (V={vae.V}, Cvae={vae.Cvae}) does not match VAR (V={var.V}, Cvae={var.Cvae})')
+    fresh = check_destination(out, force)
+    out = os.path.abspath(out)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.export-', dir=parent)
+    try:
+        vae.eval()
+        var.eval()
+        export_var_step(var, os.path.join(tmp, 'var_step.onnx'))
+        export_vq_step(vae, os.path.join(tmp, 'vq_step.onnx'))
+        export_vae_decode(vae, os.path.join(tmp, 'vae_decode.onnx'))
+        vae.quantize.embedding.weight.detach().float().numpy().astype('<f4').tofile(os.path.join(tmp, 'codebook.f32'))
+        graphs = {'var_step': _graph_spec(os.path.join(tmp, 'var_step.onnx')),
+                  'vq_step': _graph_spec(os.path.join(tmp, 'vq_step.onnx')),
+                  'vae_decode': _graph_spec(os.path.join(tmp, 'vae_decode.onnx'))}
+        if classifier is not None:
+            from .classifier import export_classifier
+            export_classifier(classifier, os.path.join(tmp, 'classifier.onnx'))
+            graphs['classifier'] = _graph_spec(os.path.join(tmp, 'classifier.onnx'))
+        manifest = build_manifest(vae, var, model_id, display_name, class_names, sampling_defaults, source)
+        manifest['graphs'] = graphs
+        manifest['codebook'] = {'file': 'codebook.f32', 'dtype': 'float32', 'shape': [vae.V, vae.Cvae]}
+        manifest['files'] = {name: {'sha256': sha256_file(os.path.join(tmp, name)),
+                                    'bytes': os.path.getsize(os.path.join(tmp, name))}
+                             for name in sorted(os.listdir(tmp))}
+        with open(os.path.join(tmp, 'manifest.json'), 'w') as f:
+            json.dump(manifest, f, indent=1)
+            f.write('\n')
+        if not fresh:
+            with open(os.path.join(out, 'manifest.json')) as f:
+                old = json.load(f)
+            if old.get('files') == manifest['files'] and old.get('id') == manifest['id']:
+                shutil.rmtree(tmp)
+                return manifest
+            raise ExportError(f'{out} already holds a different model (id {old.get("id")!r}); '
+                              f'choose another --out or pass --force to replace it')
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        return manifest
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------------- loading
+def _describe_keys(keys: List[str], limit=12):
+    keys = sorted(keys)
+    more = f' ... and {len(keys) - limit} more' if len(keys) > limit else ''
+    return ', '.join(keys[:limit]) + more
+
+
+def check_state_dict(module: nn.Module, sd: Dict[str, torch.Tensor], what: str):
+    ours = module.state_dict()
+    missing = [k for k in ours if k not in sd]
+    unexpected = [k for k in sd if k not in ours]
+    problems = []
+    if missing:
+        problems.append(f'missing keys ({len(missing)}): {_describe_keys(missing)}')
+    if unexpected:
+        problems.append(f'unexpected keys ({len(unexpected)}): {_describe_keys(unexpected)}')
+    wrong = [f'{k} {list(sd[k].shape)} (expected {list(v.shape)})' for k, v in ours.items()
+             if k in sd and tuple(sd[k].shape) != tuple(v.shape) and k != 'quantize.ema_vocab_hit_SV']
+    if wrong:
+        problems.append(f'shape mismatches ({len(wrong)}): {_describe_keys(wrong)}')
+    if problems:
+        raise ExportError(f'{what} does not match the expected architecture: ' + '; '.join(problems))
+
+
+def torch_load(path, what):
+    if not os.path.exists(path):
+        raise ExportError(f'{what} {path} does not exist')
+    try:
+        obj = torch.load(path, map_location='cpu')
+    except Exception as e:  # truncated or not a torch file
+        raise ExportError(f'{what} {path} could not be read ({type(e).__name__}: {e}); '
+                          f'the file may be truncated or not a PyTorch checkpoint') from None
+    if isinstance(obj, dict) and 'model' in obj and isinstance(obj['model'], dict):
+        return obj
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ExportError(f'{what} {path} is not a state dict')
+    return obj
+
+
+def official_depth(sd):
+    blocks = {int(k.split('.')[1]) for k in sd if k.startswith('blocks.') and k.split('.')[1].isdigit()}
+    if not blocks:
+        raise ExportError('the VAR checkpoint has no blocks.N.* keys: not a VAR transformer checkpoint')
+    return max(blocks) + 1
+
+
+def load_official(vae_path, var_path):
+    vae_sd = torch_load(vae_path, 'VQ-VAE checkpoint')
+    var_sd = torch_load(var_path, 'VAR checkpoint')
+    vae = VQVAE(**official_vae_config())
+    check_state_dict(vae, vae_sd, f'VQ-VAE checkpoint {os.path.basename(vae_path)}')
+    vae.load_state_dict(vae_sd, strict=True)
+    depth = official_depth(var_sd)
+    var = VAR(**official_var_config(depth))
+    check_state_dict(var, var_sd, f'VAR checkpoint {os.path.basename(var_path)} (read as depth {depth})')
+    var.load_state_dict(var_sd, strict=True)
+    return vae.eval(), var.eval(), depth
+
+
+def load_trained(run):
+    from .train import load_vqvae
+    vae = load_vqvae(os.path.join(run, 'vqvae', 'vqvae.pt'))
+    path = os.path.join(run, 'var', 'var.pt')
+    ck = torch_load(path, 'VAR checkpoint')
+    cfg = ck['config']
+    if tuple(cfg['patch_nums']) != tuple(vae.patch_nums):
+        raise ExportError(f'patch schedule of {path} {cfg["patch_nums"]} differs from the VQ-VAE\'s '
+                          f'{list(vae.patch_nums)}')
+    var = VAR(**cfg)
+    check_state_dict(var, ck['model'], f'VAR checkpoint {path}')
+    var.load_state_dict(ck['model'])
+    return vae, var.eval(), ck
+
+
+def main(argv=None):
+    torch.set_num_threads(int(os.environ.get('TORCH_THREADS', '2')))
+    p = argparse.ArgumentParser(prog='var_tools.export', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest='cmd', required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--out', required=True)
+    common.add_argument('--force', action='store_true', help='replace a folder that holds another model')
+    common.add_argument('--cfg', type=float)
+    common.add_argument('--top-k', type=int)
+    common.add_argument('--top-p', type=float)
+    a = sub.add_parser('trained', parents=[common])
+    a.add_argument('--run', required=True)
+    a.add_argument('--classifier')
+    a.add_argument('--id', default='fashion-mnist-var-d4')
+    a.add_argument('--name', default='Fashion-MNIST VAR d4 (embedded)')
+    a = sub.add_parser('official', parents=[common])
+    a.add_argument('--vae', required=True)
+    a.add_argument('--var', required=True)
+    a.add_argument('--class-names', help='text file with one class name per line (default: "class N")')
+    a.add_argument('--id')
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == 'trained':
+            from .data import CLASS_NAMES
+            vae, var, ck = load_trained(args.run)
+            classifier = None
+            if args.classifier:
+                from .classifier import load_classifier
+                classifier = load_classifier(args.classifier)
+            metrics_path = os.path.join(args.run, 'vqvae', 'metrics.json')
+            metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else {}
+            source = {'kind': 'trained', 'dataset': 'fashion-mnist', 'var_steps': int(ck['step']),
+                      'vqvae_test_mse': metrics.get('test_mse_01')}
+            defaults = {'cfg': 3.0, 'top_k': 0, 'top_p': 0.95}
+            names, mid, display = CLASS_NAMES, args.id, args.name
+        else:
+            vae, var, depth = load_official(args.vae, args.var)
+            classifier = None
+            source = {'kind': 'official', 'vae_file': os.path.basename(args.vae), 'vae_sha256': sha256_file(args.vae),
+                      'var_file': os.path.basename(args.var), 'var_sha256': sha256_file(args.var)}
+            defaults = {'cfg': 1.5, 'top_k': 900, 'top_p': 0.96}
+            if args.class_names:
+                names = [s.strip() for s in open(args.class_names, encoding='utf-8') if s.strip()]
+            else:
+                names = [f'class {i}' for i in range(var.num_classes)]
+            mid, display = args.id or f'var-d{depth}', f'VAR d{depth} (ImageNet 256)'
+        for key, val in (('cfg', args.cfg), ('top_k', args.top_k), ('top_p', args.top_p)):
+            if val is not None:
+                defaults[key] = val
+        man = write_model_folder(vae, var, args.out, model_id=mid, display_name=display, class_names=names,
+                                 sampling_defaults=defaults, source=source, classifier=classifier, force=args.force)
+        total = sum(f['bytes'] for f in man['files'].values())
+        print(f'wrote {args.out}: {len(man["files"])} files, {total / 1e6:.1f} MB')
+    except ExportError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
