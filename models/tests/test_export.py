@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from var_tools import ort_node
 from var_tools.export import (ExportError, check_state_dict, load_official, sha256_file, write_model_folder)
 from var_tools.manifest import validate_manifest
+from var_tools.parity import random_ids, teacher_forced_parity
 from var_tools.var_model import VAR
 from var_tools.vqvae import VQVAE, resample_matrices
 from var_tools.train import EMBEDDED_VAE
@@ -36,13 +37,10 @@ def exported(tmp_path_factory):
     vae, var = tiny_models()
     out = str(tmp_path_factory.mktemp('m') / 'tiny')
     man = write_model_folder(vae, var, out, model_id='tiny', display_name='tiny', class_names=NAMES,
-                             sampling_defaults={'cfg': 2.0, 'top_k': 0, 'top_p': 0.95}, source={'kind': 'test'})
+                             sampling_defaults={'cfg': 2.0, 'top_k': 0, 'top_p': 0.95}, source={'kind': 'trained'})
     return vae, var, out, man
 
 
-def teacher_forced_ids(vae, var, B=2, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randint(vae.V, (B, pn * pn), generator=g) for pn in var.patch_nums]
 
 
 def test_resample_matrices_equal_torch_interpolate():
@@ -73,7 +71,7 @@ def test_quantizer_round_trip():
 
 def test_full_prefix_logits_match_pytorch(exported):
     vae, var, out, _man = exported
-    ids = teacher_forced_ids(vae, var)
+    ids = random_ids(vae, var.patch_nums, 2)
     labels = torch.tensor([3, 10])
     with torch.no_grad():
         x_in = vae.quantize.idx_to_var_input(ids)
@@ -91,44 +89,13 @@ def test_full_prefix_logits_match_pytorch(exported):
 
 
 def test_cached_steps_vq_step_and_decode_match_pytorch(exported):
-    vae, var, out, man = exported
-    B = 2
-    ids = teacher_forced_ids(vae, var, B)
-    labels = torch.tensor([1, 7])
-    cond = np.concatenate([labels.numpy(), np.full(B, var.num_classes)])
-    with torch.no_grad():
-        x_in = vae.quantize.idx_to_var_input(ids)
-        ref_logits = var(torch.from_numpy(cond), x_in.repeat(2, 1, 1), drop_labels=False).numpy()
-        ref_fhats = [f.numpy() for f in vae.quantize.idx_to_fhats(ids)]
-        ref_img = ((vae.fhat_to_img(torch.from_numpy(ref_fhats[-1])) + 1) / 2).numpy()
-    codebook = np.fromfile(os.path.join(out, 'codebook.f32'), dtype='<f4').reshape(vae.V, vae.Cvae)
-    hw, S = man['latent_hw'], len(man['patch_nums'])
-    past_k = past_v = np.zeros((var.depth, 2 * B, var.num_heads, 0, var.head_dim), np.float32)
-    x_cvae = np.zeros((2 * B, 1, vae.Cvae), np.float32)
-    f_hat = np.zeros((B, vae.Cvae, hw, hw), np.float32)
-    for si, pn in enumerate(man['patch_nums']):
-        b, l = man['begin'][si], pn * pn
-        res = ort_node.run(os.path.join(out, 'var_step.onnx'), {
-            'cond_label': cond, 'x_cvae': x_cvae, 'pos': np.arange(b, b + l),
-            'attn_bias': np.zeros((l, b + l), np.float32), 'past_k': past_k, 'past_v': past_v})
-        assert np.abs(res['logits'] - ref_logits[:, b:b + l]).max() <= TOL, f'logits at scale {si}'
-        past_k, past_v = res['present_k'], res['present_v']
-        pn_next = man['patch_nums'][si + 1] if si + 1 < S else hw
-        phi_sel = np.zeros(man['phi_count'], np.float32)
-        phi_sel[man['phi_index'][si]] = 1
-        vq = ort_node.run(os.path.join(out, 'vq_step.onnx'), {
-            'f_hat': f_hat, 'h_tok': codebook[ids[si].numpy()],
-            'up': np.asarray(man['up'][si], np.float32).reshape(hw, pn), 'phi_sel': phi_sel,
-            'down': np.asarray(man['down'][si], np.float32).reshape(pn_next, hw)})
-        f_hat = vq['f_hat_out']
-        assert np.abs(f_hat - ref_fhats[si]).max() <= TOL, f'f_hat after scale {si}'
-        if si + 1 < S:
-            assert np.abs(vq['next_tok'] - x_in[:, b + l - 1:b + l - 1 + pn_next ** 2].numpy()).max() <= TOL
-            x_cvae = np.concatenate([vq['next_tok'], vq['next_tok']], 0)
-    img = ort_node.run(os.path.join(out, 'vae_decode.onnx'), {'f_hat': f_hat})['image']
-    assert img.shape == (B, 1, 28, 28)
-    assert np.abs(img - ref_img).max() <= TOL
-    assert img.min() >= 0 and img.max() <= 1
+    vae, var, out, _man = exported
+    d = teacher_forced_parity(vae, var, out, random_ids(vae, var.patch_nums, 2), torch.tensor([1, 7]))
+    assert max(d['logits']) <= TOL, d['logits']
+    assert max(d['f_hat']) <= TOL, d['f_hat']
+    assert max(d['next_tok']) <= TOL, d['next_tok']
+    assert d['image'] <= TOL
+    assert 0 <= d['image_range'][0] and d['image_range'][1] <= 1
 
 
 def test_manifest_describes_the_folder(exported):
@@ -164,12 +131,12 @@ def test_reexport_same_model_is_noop_and_different_model_is_refused(exported):
     vae, var, out, man = exported
     before = sha256_file(os.path.join(out, 'var_step.onnx'))
     again = write_model_folder(vae, var, out, model_id='tiny', display_name='tiny', class_names=NAMES,
-                               sampling_defaults=man['sampling_defaults'], source={'kind': 'test'})
+                               sampling_defaults=man['sampling_defaults'], source={'kind': 'trained'})
     assert again['files'] == man['files']
     vae2, var2 = tiny_models(seed=5)
     with pytest.raises(ExportError, match='already holds a different model'):
         write_model_folder(vae2, var2, out, model_id='other', display_name='other', class_names=NAMES,
-                           sampling_defaults=man['sampling_defaults'], source={'kind': 'test'})
+                           sampling_defaults=man['sampling_defaults'], source={'kind': 'trained'})
     assert sha256_file(os.path.join(out, 'var_step.onnx')) == before
     assert not [n for n in os.listdir(os.path.dirname(out)) if n.startswith('.export-')]
 

@@ -1,0 +1,41 @@
+"""The official-checkpoint path: random weights of the official shapes, strict load, export, parity."""
+import json
+import os
+
+import pytest
+import torch
+
+from var_tools import ort_node
+from var_tools.verify_official import main as verify_main
+
+TOL = 1e-4
+
+
+def test_official_shapes_export_and_match_pytorch(tmp_path, capsys):
+    if not ort_node.node_available():
+        pytest.fail('onnxruntime-node is not installed: run `npm ci` before the Python tests')
+    # depth 2 keeps CI fast; the depth-16 run of the same script is reported in the README
+    assert verify_main(['--depth', '2', '--work', str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report['max_abs_logits'] <= TOL
+    assert report['max_abs_f_hat'] <= TOL
+    assert report['max_abs_image'] <= TOL
+    man = json.load(open(tmp_path / 'var-d2' / 'manifest.json'))
+    assert man['source']['kind'] == 'official'
+    assert len(man['source']['var_sha256']) == 64
+    assert man['patch_nums'] == [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]
+    assert man['image_size'] == 256 and man['image_channels'] == 3
+    assert man['phi_index'] == [0, 0, 1, 1, 1, 2, 2, 3, 3, 3]  # si=7 is an exact tie that float64 breaks upward
+
+
+def test_wrong_depth_architecture_is_reported(tmp_path):
+    from var_tools.export import ExportError, load_official
+    from var_tools.var_model import VAR, official_var_config
+    from var_tools.vqvae import VQVAE, official_vae_config
+    torch.manual_seed(0)
+    torch.save(VQVAE(**official_vae_config()).state_dict(), tmp_path / 'vae.pth')
+    sd = VAR(**official_var_config(2)).state_dict()
+    sd['head.weight'] = torch.zeros(1000, 128)  # a head of the wrong vocabulary
+    torch.save(sd, tmp_path / 'var.pth')
+    with pytest.raises(ExportError, match=r'head.weight \[1000, 128\] \(expected \[4096, 128\]\)'):
+        load_official(str(tmp_path / 'vae.pth'), str(tmp_path / 'var.pth'))

@@ -1,0 +1,65 @@
+"""Checks the official-checkpoint path end to end on random weights of the official shapes.
+
+    /usr/bin/python3 -m var_tools.verify_official --depth 16 --work /tmp/official-d16
+
+Writes random `vae_ch160v4096z32.pth` and `var_d{depth}.pth` (the official architecture and key names),
+exports them with `var_tools.export official` (strict load), then compares teacher-forced logits,
+f_hat and the decoded image between PyTorch and onnxruntime-node. Prints one JSON line.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+from .export import main as export_main
+from .parity import random_ids, teacher_forced_parity
+from .var_model import VAR, official_var_config
+from .vqvae import VQVAE, official_vae_config
+
+
+def make_random_checkpoints(work, depth, seed=0):
+    torch.manual_seed(seed)
+    vae = VQVAE(**official_vae_config()).eval()
+    with torch.no_grad():
+        vae.quantize.embedding.weight.normal_(0, 0.5)
+    var = VAR(**official_var_config(depth)).eval()
+    var.init_weights(init_adaln_gamma=0.1, init_head=0.2)  # every block contributes visibly
+    vae_path = os.path.join(work, 'vae_ch160v4096z32.pth')
+    var_path = os.path.join(work, f'var_d{depth}.pth')
+    torch.save(vae.state_dict(), vae_path)
+    torch.save(var.state_dict(), var_path)
+    return vae, var, vae_path, var_path
+
+
+def main(argv=None):
+    torch.set_num_threads(int(os.environ.get('TORCH_THREADS', '2')))
+    p = argparse.ArgumentParser(prog='var_tools.verify_official', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--depth', type=int, default=16)
+    p.add_argument('--work', required=True)
+    args = p.parse_args(argv)
+    os.makedirs(args.work, exist_ok=True)
+    t0 = time.time()
+    vae, var, vae_path, var_path = make_random_checkpoints(args.work, args.depth)
+    out = os.path.join(args.work, f'var-d{args.depth}')
+    t1 = time.time()
+    rc = export_main(['official', '--vae', vae_path, '--var', var_path, '--out', out, '--force'])
+    if rc != 0:
+        return rc
+    t2 = time.time()
+    ids = random_ids(vae, var.patch_nums, 1, seed=3)
+    d = teacher_forced_parity(vae, var, out, ids, torch.tensor([207]))
+    t3 = time.time()
+    sizes = {n: os.path.getsize(os.path.join(out, n)) for n in os.listdir(out)}
+    print(json.dumps({'depth': args.depth, 'max_abs_logits': max(d['logits']), 'max_abs_f_hat': max(d['f_hat']),
+                      'max_abs_next_tok': max(d['next_tok']), 'max_abs_image': d['image'],
+                      'bytes': sizes, 'seconds': {'checkpoints': round(t1 - t0, 1), 'export': round(t2 - t1, 1),
+                                                  'parity': round(t3 - t2, 1)}}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
