@@ -329,6 +329,7 @@ def main(argv=None):
             metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else {}
             source = {'kind': 'trained', 'dataset': 'fashion-mnist', 'var_steps': int(ck['step']),
                       'vqvae_test_mse': metrics.get('test_mse_01')}
+            source = {k: v for k, v in source.items() if v is not None}
             defaults = {'cfg': 3.0, 'top_k': 0, 'top_p': 0.95}
             names, mid, display = CLASS_NAMES, args.id, args.name
         else:
