@@ -54,5 +54,5 @@ def load(split='train', root=DEFAULT_DIR):
 
 def to_tensor(images):
     """uint8 [N,28,28] -> float32 [N,1,28,28] in [-1, 1] (the VQ-VAE's input range)."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(127.5).sub_(1.0)
+    x = torch.from_numpy(np.array(images, dtype=np.float32)).div_(127.5).sub_(1.0)
     return x.unsqueeze(1)
