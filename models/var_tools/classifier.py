@@ -95,6 +95,14 @@ class FashionClassifier(nn.Module):
 # ---------------------------------------------------------------------------
 # Checkpoints
 
+def _publish(tmp, path):
+    """Atomically moves ``tmp`` to ``path`` with ordinary (umask-based) permissions."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+
+
 def save_checkpoint(model, path, **extra):
     ckpt = {
         'format': CHECKPOINT_FORMAT,
@@ -110,7 +118,7 @@ def save_checkpoint(model, path, **extra):
     os.close(fd)
     try:
         torch.save(ckpt, tmp)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -240,7 +248,7 @@ def export_classifier(model, path, force=False):
             if not force:
                 raise ClassifierError(f'{path!r} already exists and differs from the new export; '
                                       f'pass --force (force=True) to replace it')
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
