@@ -188,3 +188,14 @@ def test_official_loader_rejects_truncated_and_wrong_files(tmp_path):
     torch.save({'blocks.0.attn.q_bias': torch.zeros(4)}, good_var)
     with pytest.raises(ExportError, match='missing keys'):
         load_official(str(vae_path), str(good_var))
+
+
+def test_shipped_model_folder_is_complete_and_consistent():
+    folder = os.path.join(os.path.dirname(__file__), '..', 'fashion-mnist-var')
+    with open(os.path.join(folder, 'manifest.json')) as f:
+        man = json.load(f)
+    validate_manifest(man, folder, check_hashes=True)
+    assert set(man['files']) == set(os.listdir(folder)) - {'manifest.json'}
+    assert sum(f['bytes'] for f in man['files'].values()) <= 40 * 1024 * 1024
+    assert man['graphs']['classifier']['outputs'][1]['name'] == 'features'
+    assert man['source']['kind'] == 'trained' and man['class_names'][9] == 'Ankle boot'

@@ -212,6 +212,7 @@ def write_model_folder(vae: VQVAE, var: VAR, out, *, model_id, display_name, cla
                 return manifest
             raise ExportError(f'{out} already holds a different model (id {old.get("id")!r}); '
                               f'choose another --out or pass --force to replace it')
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
         if os.path.exists(out):
             shutil.rmtree(out)
         os.replace(tmp, out)
