@@ -8,7 +8,8 @@ import torch
 from var_tools.var_model import VAR, official_var_config
 from var_tools.vqvae import VQVAE, official_vae_config
 
-REF = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'shared', 'reference', 'var_official_state_dicts.json')
+# names and shapes of the official release, as built by the official code (a copy of shared/reference)
+REF = os.path.join(os.path.dirname(__file__), 'data', 'var_official_state_dicts.json')
 
 
 def _reference():

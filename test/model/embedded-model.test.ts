@@ -68,8 +68,8 @@ describe('embedded model', () => {
     const session = await ort.InferenceSession.create(join(MODEL_DIR, manifest.graphs.var_step.file))
     const { depth, num_heads: H, head_dim: hd, Cvae, vocab_size: V } = manifest
     const N = 2
-    let pastK = new ort.Tensor('float32', new Float32Array(0), [depth, N, H, 0, hd])
-    let pastV = new ort.Tensor('float32', new Float32Array(0), [depth, N, H, 0, hd])
+    let pastK: ort.Tensor = new ort.Tensor('float32', new Float32Array(0), [depth, N, H, 0, hd])
+    let pastV: ort.Tensor = new ort.Tensor('float32', new Float32Array(0), [depth, N, H, 0, hd])
     let x = new Float32Array(N * manifest.first_l * Cvae)
     try {
       for (const scale of golden.scales) {
