@@ -1,0 +1,269 @@
+/**
+ * One full generation of B images (DESIGN section 3): KV cache, guidance ramp, per-row draws, the
+ * strategy's candidate search, the residual quantizer update and the decode.
+ */
+import { CancelledError, ModelLoadError, StudioError } from '../errors'
+import type { VarManifest } from '../manifest'
+import { featureView, localKde, type KdeInput } from './kde'
+import {
+  constants,
+  type Constants,
+  type GenerateHooks,
+  type GenerateRequest,
+  type ScaleEvent,
+  type StepOutputs,
+} from './request'
+import { createRng, type Rng } from './rng'
+import type { StepRunner } from './runner'
+import { guidanceScale, guideRow, TokenSampler, type SamplingParams } from './sampling'
+import type { SelectionRecord } from './selection'
+import type { Strategy } from './strategies'
+
+/** Everything one full generation of B images produces. */
+export interface Pass {
+  images: Float32Array
+  tokenMaps: Int32Array[]
+  selections: (SelectionRecord[] | undefined)[]
+}
+
+/** Time spent awaiting the model, the KDE and the hooks. */
+export class Clock {
+  modelMs = 0
+  kdeMs = 0
+  hookMs = 0
+  constructor(readonly now: () => number) {}
+
+  async time<T>(slot: 'modelMs' | 'kdeMs' | 'hookMs', work: () => Promise<T> | T): Promise<T> {
+    const t = this.now()
+    try {
+      return await work()
+    } finally {
+      this[slot] += this.now() - t
+    }
+  }
+}
+
+/** performance.now() where the runtime has it (Node, browsers, workers), else Date.now(). */
+export function defaultClock(): () => number {
+  const perf = (globalThis as { performance?: { now(): number } }).performance
+  return perf ? () => perf.now() : () => Date.now()
+}
+
+/** State shared by the passes of one request: constants and scratch buffers. */
+export class Engine {
+  private readonly k: Constants
+  private readonly B: number
+  private readonly sampler: TokenSampler
+  /** guided logits of one row, sized for the largest scale */
+  private readonly guided: Float32Array
+  private readonly labels: BigInt64Array
+
+  constructor(
+    private readonly runner: StepRunner,
+    private readonly m: VarManifest,
+    private readonly codebook: Float32Array,
+    private readonly req: GenerateRequest,
+    private readonly sampling: SamplingParams,
+    private readonly strategy: Strategy,
+    private readonly hooks: GenerateHooks,
+    private readonly clock: Clock,
+  ) {
+    this.k = constants(m)
+    this.B = req.classes.length
+    this.sampler = new TokenSampler(this.k.V)
+    this.guided = new Float32Array(this.k.hw * this.k.hw * this.k.V)
+    this.labels = new BigInt64Array(2 * this.B)
+    req.classes.forEach((c, b) => {
+      this.labels[b] = BigInt(c)
+      this.labels[this.B + b] = BigInt(m.null_class)
+    })
+  }
+
+  private checkCancel(): void {
+    if (this.hooks.signal?.aborted) throw new CancelledError('Generation cancelled')
+  }
+
+  private model<T>(work: () => Promise<T>): Promise<T> {
+    return this.clock.time('modelMs', work)
+  }
+
+  async pass(generation: number, generations: number): Promise<Pass> {
+    const { B, k, m, runner } = this
+    const { S, C, hw } = k
+    const rngs = this.req.seeds.map((seed) => createRng(seed, generation))
+    let pastK: Float32Array = new Float32Array(0)
+    let pastV: Float32Array = new Float32Array(0)
+    let xCvae = new Float32Array(2 * B * m.first_l * C)
+    let fHat: Float32Array = new Float32Array(B * C * hw * hw)
+    let preview: Float32Array | undefined
+    const tokenMaps: Int32Array[] = []
+    const selections: (SelectionRecord[] | undefined)[] = []
+
+    for (let si = 0; si < S; si++) {
+      this.checkCancel()
+      const pn = m.patch_nums[si]
+      const l = pn * pn
+      const P = m.begin[si]
+      const pos = new BigInt64Array(l)
+      for (let i = 0; i < l; i++) pos[i] = BigInt(P + i)
+      const step = await this.model(() =>
+        runner.varStep({
+          condLabel: this.labels,
+          xCvae,
+          pos,
+          attnBias: new Float32Array(l * (P + l)),
+          pastK,
+          pastV,
+          N: 2 * B,
+          l,
+          P,
+        }),
+      )
+      if (step.logits.length !== 2 * B * l * k.V) {
+        throw new ModelLoadError(
+          `var_step returned ${step.logits.length} logits at scale ${si}, [${2 * B}, ${l}, ${k.V}] expected`,
+        )
+      }
+      pastK = step.presentK
+      pastV = step.presentV
+
+      const tokenMap = new Int32Array(B * l)
+      let selection: SelectionRecord[] | undefined
+      const forced = this.req.forcedIds?.[si]
+      if (forced) {
+        for (let i = 0; i < B * l; i++) tokenMap[i] = forced[i]
+      } else {
+        selection = await this.drawScale(si, l, step.logits, rngs, tokenMap)
+      }
+
+      const hTok = new Float32Array(B * l * C)
+      for (let i = 0; i < B * l; i++)
+        hTok.set(this.codebook.subarray(tokenMap[i] * C, (tokenMap[i] + 1) * C), i * C)
+      const pnNext = m.patch_nums[si + 1] ?? hw
+      const vq = await this.model(() =>
+        runner.vqStep({
+          fHat,
+          hTok,
+          up: k.ups[si],
+          phiSel: k.phiSel[si],
+          down: k.downs[si],
+          B,
+          pn,
+          pnNext,
+        }),
+      )
+      fHat = vq.fHatOut
+      if (si + 1 < S) {
+        const half = B * pnNext * pnNext * C
+        if (vq.nextTok.length !== half) {
+          throw new ModelLoadError(
+            `vq_step returned ${vq.nextTok.length} values of next_tok, ${half} expected`,
+          )
+        }
+        xCvae = new Float32Array(2 * half)
+        xCvae.set(vq.nextTok, 0)
+        xCvae.set(vq.nextTok, half)
+      }
+      const onStep = this.hooks.onStep
+      if (onStep) {
+        const outputs: StepOutputs = { si, generation, logits: step.logits, fHat, nextTok: vq.nextTok }
+        await this.clock.time('hookMs', () => {
+          onStep(outputs)
+        })
+      }
+      preview = this.req.previews ? await this.model(() => runner.decode(fHat, B)) : undefined
+      tokenMaps.push(tokenMap)
+      selections.push(selection)
+      const onScale = this.hooks.onScale
+      if (onScale) {
+        const event: ScaleEvent = {
+          si,
+          S,
+          generation,
+          generations,
+          tokenMap,
+          selection,
+          previewImage: preview,
+        }
+        await this.clock.time('hookMs', () => onScale(event))
+      }
+    }
+    this.checkCancel()
+    const images = preview ?? (await this.model(() => runner.decode(fHat, B)))
+    return { images, tokenMaps, selections }
+  }
+
+  /** Guidance, then either one draw per token or the strategy's candidate search. */
+  private async drawScale(
+    si: number,
+    l: number,
+    logits: Float32Array,
+    rngs: Rng[],
+    tokenMap: Int32Array,
+  ): Promise<SelectionRecord[] | undefined> {
+    const { B, k, sampler, guided } = this
+    const { V } = k
+    const { top_k: topK, top_p: topP } = this.sampling
+    const t = guidanceScale(this.sampling.cfg, si, k.S)
+    const spec = this.strategy.search(si)
+    if (!spec) {
+      for (let b = 0; b < B; b++) {
+        guideRow(logits, B, l, V, t, b, guided)
+        sampler.sampleMap(guided, 0, l, topK, topP, rngs[b], tokenMap, b * l)
+      }
+      return undefined
+    }
+    const N = spec.N
+    const candidates = new Int32Array(B * N * l)
+    for (let b = 0; b < B; b++) {
+      guideRow(logits, B, l, V, t, b, guided)
+      sampler.sampleCandidates(
+        guided,
+        0,
+        l,
+        N,
+        topK,
+        topP,
+        spec.legacyProgressiveNucleus,
+        rngs[b],
+        candidates,
+        b * N * l,
+      )
+    }
+    const input: KdeInput = {
+      B,
+      N,
+      P: l,
+      d: k.C,
+      ids: candidates.slice(),
+      codebook: this.codebook,
+      kernel: spec.kernel,
+      poolBandwidthOverBatch: spec.poolBandwidthOverBatch,
+    }
+    const kde = this.hooks.kde ?? localKde
+    const { densities, bandwidths } = await this.clock.time('kdeMs', () => kde(input))
+    if (densities.length !== B * N || bandwidths.length !== B * l) {
+      throw new StudioError(
+        `the KDE returned ${densities.length} densities and ${bandwidths.length} bandwidths, ` +
+          `[B, N] = ${B * N} and [B, l] = ${B * l} expected`,
+      )
+    }
+    const view = featureView({ ...input, ids: candidates })
+    const records: SelectionRecord[] = []
+    for (let b = 0; b < B; b++) {
+      const record = this.strategy.select(
+        {
+          densities: densities.subarray(b * N, (b + 1) * N),
+          bandwidths: bandwidths.subarray(b * l, (b + 1) * l),
+          features: view,
+          row: b,
+        },
+        rngs[b],
+      )
+      record.candidates = candidates.slice(b * N * l, (b + 1) * N * l)
+      tokenMap.set(candidates.subarray((b * N + record.chosen) * l, (b * N + record.chosen + 1) * l), b * l)
+      records.push(record)
+    }
+    return records
+  }
+}

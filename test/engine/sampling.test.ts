@@ -1,0 +1,206 @@
+import { describe, expect, it } from 'vitest'
+import { createRng } from '../../src-shared/engine/rng'
+import { guidanceScale, guideRow, quickselect, TokenSampler } from '../../src-shared/engine/sampling'
+
+/**
+ * The definition, with full sorts: top-k keeps values >= the k-th largest; top-p sorts the
+ * survivors ascending by (value, id), takes the cumulative softmax and drops entries whose
+ * cumulative mass is <= 1 - top_p, except the largest.
+ */
+function referenceKeep(z: Float32Array, topK: number, topP: number): boolean[] {
+  const V = z.length
+  const x = Array.from(z)
+  if (topK > 0 && topK < V) {
+    const kth = [...x].sort((a, b) => b - a)[topK - 1]
+    for (let i = 0; i < V; i++) if (x[i] < kth) x[i] = -Infinity
+  }
+  const keep = x.map((v) => v !== -Infinity)
+  if (topP < 1) {
+    const order = x
+      .map((v, i) => i)
+      .filter((i) => x[i] !== -Infinity)
+      .sort((a, b) => x[a] - x[b] || a - b)
+    const max = x[order[order.length - 1]]
+    const e = x.map((v) => Math.exp(v - max))
+    const total = e.reduce((s, v) => s + v, 0)
+    let cum = 0
+    order.forEach((i, j) => {
+      cum += e[i] / total
+      if (cum <= 1 - topP && j < order.length - 1) keep[i] = false
+    })
+  }
+  return keep
+}
+
+function randomLogits(rng: ReturnType<typeof createRng>, V: number, ties: boolean): Float32Array {
+  const z = new Float32Array(V)
+  for (let i = 0; i < V; i++) {
+    // ties: a handful of distinct values, so many equal logits straddle every cut
+    z[i] = ties ? Math.floor(rng.nextDouble() * 6) * 0.5 : (rng.nextDouble() - 0.5) * 12
+  }
+  return z
+}
+
+describe('guidance', () => {
+  it('ramps t = cfg·si/(S-1) and mixes the conditional and null rows', () => {
+    expect(guidanceScale(3, 0, 6)).toBe(0)
+    expect(guidanceScale(3, 5, 6)).toBe(3)
+    expect(guidanceScale(3, 0, 1)).toBe(0)
+    // B = 2 rows, l = 1, V = 2: conditional rows [1, 2], [3, 4]; null rows [0, 1], [1, 0]
+    const logits = Float32Array.from([1, 2, 3, 4, 0, 1, 1, 0])
+    const out = new Float32Array(5).fill(7)
+    expect(Array.from(guideRow(logits, 2, 1, 2, 0.5, 0, out))).toEqual([1.5, 2.5, 7, 7, 7])
+    expect(Array.from(guideRow(logits, 2, 1, 2, 0.5, 1, out).subarray(0, 2))).toEqual([4, 6])
+    expect(Array.from(guideRow(logits, 2, 1, 2, 0, 1, out).subarray(0, 2))).toEqual([3, 4])
+    expect(() => guideRow(logits, 2, 2, 2, 1, 0, out)).toThrow(/logits has 8 values, 16 expected/)
+  })
+})
+
+describe('quickselect', () => {
+  it('finds every rank of an array with duplicates', () => {
+    const rng = createRng(1)
+    for (let trial = 0; trial < 50; trial++) {
+      const n = 1 + Math.floor(rng.nextDouble() * 40)
+      const a = Float32Array.from({ length: n }, () => Math.floor(rng.nextDouble() * 5))
+      const sorted = Array.from(a).sort((x, y) => x - y)
+      const r = Math.floor(rng.nextDouble() * n)
+      expect(quickselect(Float32Array.from(a), n, r)).toBe(sorted[r])
+    }
+  })
+})
+
+describe('top-k / top-p filtering', () => {
+  it('equals the full-sort definition on random logits, with and without ties', () => {
+    const rng = createRng(2024)
+    const V = 257
+    const sampler = new TokenSampler(V)
+    let checked = 0
+    const mismatches: string[] = []
+    for (let trial = 0; trial < 600; trial++) {
+      const ties = trial % 2 === 1
+      const z = randomLogits(rng, V, ties)
+      const topK = [0, 1, 5, 64, 200, V][trial % 6]
+      const topP = [1, 0.999, 0.95, 0.8, 0.5, 0.1, 0.01][Math.floor(trial / 6) % 7] - rng.nextDouble() * 1e-3
+      const want = referenceKeep(z, topK, topP)
+      const got = Float32Array.from(z)
+      const total = sampler.filter(got, 0, topK, topP)
+      let mass = 0
+      for (let i = 0; i < V; i++) {
+        // kept entries keep their value and weight; dropped ones are -Infinity with weight 0
+        const ok = want[i]
+          ? got[i] === z[i] && sampler.weights[i] > 0
+          : got[i] === -Infinity && sampler.weights[i] === 0
+        if (!ok) mismatches.push(`trial ${trial} (top_k ${topK}, top_p ${topP}): token ${i}`)
+        mass += sampler.weights[i]
+      }
+      if (Math.abs(total - mass) > 1e-12 * mass) mismatches.push(`trial ${trial}: kept mass`)
+      checked++
+    }
+    expect(mismatches).toEqual([])
+    expect(checked).toBe(600)
+  })
+
+  it('breaks ties by token id: the lower id is dropped first', () => {
+    const sampler = new TokenSampler(4)
+    const z = Float32Array.from([0, 0, 0, 0]) // each 0.25; cumulative 0.25, 0.5, 0.75, 1
+    sampler.filter(z, 0, 0, 0.5)
+    expect(Array.from(z)).toEqual([-Infinity, -Infinity, 0, 0])
+    const k = Float32Array.from([1, 3, 3, 2])
+    sampler.filter(k, 0, 1, 1) // top-k keeps every value tied with the k-th largest
+    expect(Array.from(k)).toEqual([-Infinity, 3, 3, -Infinity])
+  })
+
+  it('always keeps the largest, even when top_p is tiny', () => {
+    const sampler = new TokenSampler(3)
+    const z = Float32Array.from([0, 5, 0])
+    sampler.filter(z, 0, 0, 1e-9)
+    expect(Array.from(z)).toEqual([-Infinity, 5, -Infinity])
+  })
+
+  it('works at an offset inside a larger buffer and leaves the rest alone', () => {
+    const sampler = new TokenSampler(3)
+    const buf = Float32Array.from([9, 9, 9, 1, 2, 3, 9, 9])
+    sampler.filter(buf, 3, 1, 1)
+    expect(Array.from(buf)).toEqual([9, 9, 9, -Infinity, -Infinity, 3, 9, 9])
+  })
+
+  it('rejects NaN logits', () => {
+    expect(() => new TokenSampler(2).filter(Float32Array.from([NaN, 1]), 0, 0, 0.9)).toThrow(/NaN/)
+  })
+})
+
+describe('drawing', () => {
+  it('draws only kept tokens, with frequencies close to the filtered softmax', () => {
+    const V = 8
+    const sampler = new TokenSampler(V)
+    const base = Float32Array.from([0, 1, 2, 3, 0.5, 2.5, -1, 1.5])
+    const keep = referenceKeep(base, 0, 0.8)
+    const max = 3
+    const w = Array.from(base, (v, i) => (keep[i] ? Math.exp(v - max) : 0))
+    const total = w.reduce((s, v) => s + v, 0)
+    const counts = new Array<number>(V).fill(0)
+    const rng = createRng(99)
+    const draws = 20000
+    for (let i = 0; i < draws; i++) counts[sampler.sample(Float32Array.from(base), 0, 0, 0.8, rng)]++
+    for (let i = 0; i < V; i++) {
+      if (!keep[i]) expect(counts[i]).toBe(0)
+      else expect(Math.abs(counts[i] / draws - w[i] / total)).toBeLessThan(0.015)
+    }
+  })
+
+  it('is deterministic: the same seed gives the same maps', () => {
+    const V = 300
+    const l = 9
+    const z = randomLogits(createRng(5), V * l, false)
+    const run = (seed: number): Int32Array => {
+      const out = new Int32Array(l)
+      new TokenSampler(V).sampleMap(Float32Array.from(z), 0, l, 50, 0.9, createRng(seed), out, 0)
+      return out
+    }
+    expect(run(1)).toEqual(run(1))
+    expect(run(1)).not.toEqual(run(2))
+  })
+
+  it('candidate draws use the same stream order as ordinary draws (candidate-major)', () => {
+    const V = 64
+    const l = 4
+    const N = 5
+    const z = randomLogits(createRng(8), V * l, true)
+    const sampler = new TokenSampler(V)
+    const cands = new Int32Array(N * l)
+    sampler.sampleCandidates(Float32Array.from(z), 0, l, N, 10, 0.9, false, createRng(3), cands, 0)
+    const rng = createRng(3)
+    for (let c = 0; c < N; c++) {
+      const map = new Int32Array(l)
+      // an ordinary draw on freshly filtered logits: same filter, same doubles, same tokens
+      sampler.sampleMap(Float32Array.from(z), 0, l, 10, 0.9, rng, map, 0)
+      expect(Array.from(map)).toEqual(Array.from(cands.subarray(c * l, (c + 1) * l)))
+    }
+  })
+
+  it('legacyProgressiveNucleus re-filters before each candidate: nested, shrinking nuclei', () => {
+    const V = 128
+    const N = 12
+    const z0 = randomLogits(createRng(21), V, false)
+    const sampler = new TokenSampler(V)
+    const support: number[] = []
+    const z = Float32Array.from(z0)
+    for (let c = 0; c < N; c++) {
+      sampler.filter(z, 0, 0, 0.9)
+      support.push(z.filter((v) => v !== -Infinity).length)
+    }
+    for (let c = 1; c < N; c++) expect(support[c]).toBeLessThanOrEqual(support[c - 1])
+    expect(support[N - 1]).toBeLessThan(support[0])
+
+    // the legacy draws: candidate c comes from the nucleus filtered c+1 times
+    const cands = new Int32Array(N)
+    sampler.sampleCandidates(Float32Array.from(z0), 0, 1, N, 0, 0.9, true, createRng(4), cands, 0)
+    const zz = Float32Array.from(z0)
+    const rng = createRng(4)
+    for (let c = 0; c < N; c++) expect(cands[c]).toBe(sampler.sample(zz, 0, 0, 0.9, rng))
+    // the first legacy candidate equals the first ordinary one
+    const plain = new Int32Array(N)
+    sampler.sampleCandidates(Float32Array.from(z0), 0, 1, N, 0, 0.9, false, createRng(4), plain, 0)
+    expect(plain[0]).toBe(cands[0])
+  })
+})
