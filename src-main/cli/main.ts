@@ -1,28 +1,44 @@
 /**
  * The `var-studio` command line. Run in place through tsx by bin/var-studio.js.
- * Exit codes: 0 ok, 1 the work failed (invalid model, ...), 2 bad usage.
+ * Exit codes: 0 ok, 1 the work failed (invalid model, bad settings, ...), 2 bad usage, 130 cancelled.
  */
-import { resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
-import { StudioError } from '../../src-shared/errors'
-import { inspectModelFolder } from '../storage/model-folder'
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { CancelledError, StudioError } from '../../src-shared/errors'
+import { HostClient } from '../host/client'
+import { packageRoot } from '../storage/model-registry'
+import type { CliContext, CliIo } from './context'
+import { GENERATE_HELP, generateCommand } from './generate'
+import { hostInfo, modelsInspect, modelsList, modelsVerify } from './model-commands'
+import type { ProgressSink } from './progress'
 
-const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../models/fashion-mnist-var', import.meta.url))
+export type { CliIo }
 
 const HELP = `Usage: var-studio <command> [options]
 
 Commands:
-  models inspect [dir] [--hashes]   Validate a model folder (manifest.json and its files).
-                                    dir defaults to the bundled ${DEFAULT_MODEL_DIR}
+  generate [options]                Generate images (see: var-studio generate --help).
+  models list [--models-dir DIR]    List the shipped model and the models in your folders.
+  models inspect [dir|id] [--hashes]
+                                    Show a model's manifest and check its files.
+  models verify [dir|id] [--rehash] [--no-graphs]
+                                    Check every file's size and sha256 (cached) and open every
+                                    graph to compare its inputs and outputs with the manifest.
+  info                              onnxruntime version and the execution-provider ladder.
   help                              Show this help.
 
-Not available yet: generate, eval, serve (the web host).
-`
+Models default to the shipped Fashion-MNIST model; --model takes a folder or a model id, and
+--models-dir (or VAR_STUDIO_MODELS, a path list) adds folders of models. VAR_STUDIO_VERBOSE=1 shows
+the inference host's own log (onnxruntime messages).
+Not available yet: eval, serve (the web host).
 
-export interface CliIo {
-  out: (line: string) => void
-  err: (line: string) => void
+${GENERATE_HELP}`
+
+export interface CliDeps {
+  /** Creates the inference host client; tests pass their own. */
+  readonly createClient?: () => HostClient
+  readonly progress?: ProgressSink
 }
 
 const consoleIo: CliIo = {
@@ -34,61 +50,77 @@ const consoleIo: CliIo = {
   },
 }
 
-async function modelsInspect(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { hashes: { type: 'boolean', default: false } },
-  })
-  if (positionals.length > 1) {
-    io.err('models inspect takes at most one folder')
-    return 2
-  }
-  const dir = resolve(positionals[0] ?? DEFAULT_MODEL_DIR)
-  const report = await inspectModelFolder(dir, { hashes: values.hashes })
-  const m = report.manifest
-  io.out(`${m.display_name} (${m.id}, ${m.format}) in ${dir}`)
-  io.out(`  source: ${m.source.kind}`)
-  io.out(`  transformer: depth ${m.depth}, ${m.num_heads} heads x ${m.head_dim} = ${m.embed_dim}`)
-  io.out(`  tokens: vocab ${m.vocab_size}, Cvae ${m.Cvae}, scales ${m.patch_nums.join(',')} (L = ${m.L})`)
-  io.out(`  images: ${m.image_size}x${m.image_size}x${m.image_channels}, ${m.num_classes} classes`)
-  io.out(`  graphs: ${Object.keys(m.graphs).join(', ')}`)
-  const bad = report.files.filter((f) => !f.ok)
-  for (const f of report.files)
-    io.out(`  ${f.ok ? 'ok  ' : 'FAIL'} ${f.name}${f.problem ? `: ${f.problem}` : ''}`)
-  if (bad.length > 0) {
-    io.err(`${bad.length} of ${report.files.length} files do not match the manifest`)
-    return 1
-  }
-  io.out(
-    values.hashes
-      ? 'All files present, sizes and hashes match.'
-      : 'All files present with the listed sizes (use --hashes to verify sha256).',
-  )
-  return 0
+/**
+ * The host's own output (onnxruntime's native log, e.g. a provider that cannot load) is shown only
+ * with VAR_STUDIO_VERBOSE=1; what matters reaches the user as results and errors, and a crash
+ * report quotes the host's last lines.
+ */
+function hostLog(text: string): void {
+  if (process.env.VAR_STUDIO_VERBOSE === '1') process.stderr.write(text)
 }
 
-/** Runs one CLI invocation and returns its exit code; never calls process.exit. */
-export async function main(argv: readonly string[], io: CliIo = consoleIo): Promise<number> {
+/** The host keeps verified sha256 in the user's cache folder, so a second verify reads nothing. */
+function hostEnv(): NodeJS.ProcessEnv {
+  if (process.env.VAR_STUDIO_HASH_CACHE) return process.env
+  const base =
+    process.env.XDG_CACHE_HOME ??
+    (process.platform === 'win32' ? process.env.LOCALAPPDATA : undefined) ??
+    join(homedir(), '.cache')
+  return { ...process.env, VAR_STUDIO_HASH_CACHE: join(base, 'var-studio', 'sha256.json') }
+}
+
+function packageVersion(): string {
+  const root = packageRoot()
+  if (!root) return '0.0.0'
+  return (
+    (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0'
+  )
+}
+
+async function dispatch(argv: readonly string[], ctx: CliContext): Promise<number> {
   const command = argv.at(0)
   const sub = argv.at(1)
   const rest = argv.slice(2)
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    ctx.io.out(HELP)
+    return 0
+  }
+  if (command === 'generate') return generateCommand(argv.slice(1), ctx)
+  if (command === 'info') return hostInfo(ctx)
+  if (command === 'models' && sub === 'list') return modelsList(rest, ctx)
+  if (command === 'models' && sub === 'inspect') return modelsInspect(rest, ctx)
+  if (command === 'models' && sub === 'verify') return modelsVerify(rest, ctx)
+  if (command === 'serve') {
+    ctx.io.err(
+      'The web host is not implemented yet. What exists today: the Electron shell (npm run dev / npm start)',
+    )
+    ctx.io.err('and the generate / models commands. `npm run web` will start the web host once it lands.')
+    return 1
+  }
+  ctx.io.err(`Unknown command: ${argv.join(' ')}\n\n${HELP}`)
+  return 2
+}
+
+/** Runs one CLI invocation and returns its exit code; never calls process.exit. */
+export async function main(
+  argv: readonly string[],
+  io: CliIo = consoleIo,
+  deps: CliDeps = {},
+): Promise<number> {
+  let client: HostClient | undefined
+  const ctx: CliContext = {
+    io,
+    progress: deps.progress ?? process.stderr,
+    client: () => (client ??= deps.createClient?.() ?? new HostClient({ onLog: hostLog, env: hostEnv() })),
+    version: packageVersion(),
+  }
   try {
-    if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-      io.out(HELP)
-      return 0
-    }
-    if (command === 'models' && sub === 'inspect') return await modelsInspect(rest, io)
-    if (command === 'serve') {
-      io.err(
-        'The web host is not implemented yet. What exists today: the Electron shell (npm run dev / npm start)',
-      )
-      io.err('and `var-studio models inspect`. `npm run web` will start the web host once it lands.')
-      return 1
-    }
-    io.err(`Unknown command: ${argv.join(' ')}\n\n${HELP}`)
-    return 2
+    return await dispatch(argv, ctx)
   } catch (error) {
+    if (error instanceof CancelledError) {
+      io.err(`Cancelled: ${error.message}`)
+      return 130
+    }
     if (error instanceof StudioError) {
       io.err(`${error.name}: ${error.message}`)
       return 1
@@ -98,5 +130,7 @@ export async function main(argv: readonly string[], io: CliIo = consoleIo): Prom
       return 2
     }
     throw error
+  } finally {
+    await client?.close()
   }
 }

@@ -1,20 +1,35 @@
-import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ManifestError, ModelLoadError } from '../../src-shared/errors'
 import { parseManifest, type VarManifest } from '../../src-shared/manifest'
+import type { FileCheck } from '../../src-shared/protocol'
+import { HashCache } from './hash-cache'
 
-export interface FileCheck {
-  readonly name: string
-  readonly ok: boolean
-  readonly problem?: string
-}
+export type { FileCheck }
 
 export interface ModelFolderReport {
   readonly dir: string
   readonly manifest: VarManifest
   readonly files: readonly FileCheck[]
+}
+
+/** Progress of a file check: the file being read and bytes over all listed files. */
+export interface FileProgress {
+  readonly file: string
+  readonly fileIndex: number
+  readonly fileCount: number
+  readonly bytesDone: number
+  readonly bytesTotal: number
+}
+
+export interface CheckOptions {
+  /** Also compare sha256 (slow for large graphs, so opt-in). */
+  readonly hashes?: boolean
+  /** Where cached hashes live; a fresh in-memory cache when omitted. */
+  readonly cache?: HashCache
+  /** Re-hash even when the cache has the file. */
+  readonly force?: boolean
+  readonly onProgress?: (progress: FileProgress) => void
 }
 
 /** Reads and validates `<dir>/manifest.json`; throws ManifestError naming the problem. */
@@ -35,41 +50,99 @@ export async function readManifest(dir: string): Promise<VarManifest> {
   return parseManifest(json, path)
 }
 
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
-  return hash.digest('hex')
+async function checkFile(
+  path: string,
+  name: string,
+  expected: { sha256: string; bytes: number },
+  cache: HashCache,
+  options: CheckOptions,
+  report: (done: number) => void,
+): Promise<FileCheck> {
+  let info
+  try {
+    info = await stat(path)
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT')
+      return { name, ok: false, kind: 'missing', problem: 'missing' }
+    throw new ModelLoadError(`Cannot check ${path}`, { cause })
+  }
+  if (!info.isFile()) return { name, ok: false, kind: 'not-a-file', problem: 'not a regular file' }
+  if (info.size !== expected.bytes) {
+    return { name, ok: false, kind: 'size', problem: `${info.size} bytes, manifest says ${expected.bytes}` }
+  }
+  if (!options.hashes) return { name, ok: true }
+  const { sha256, cached } = await cache.hash(path, {
+    ...(options.force === undefined ? {} : { force: options.force }),
+    onBytes: report,
+  })
+  return sha256 === expected.sha256
+    ? { name, ok: true, cached }
+    : { name, ok: false, kind: 'hash', problem: 'sha256 differs from the manifest', cached }
+}
+
+/** Checks every file the manifest lists: present, a regular file, the listed size, and the sha256. */
+export async function checkModelFiles(
+  dir: string,
+  manifest: VarManifest,
+  options: CheckOptions = {},
+): Promise<FileCheck[]> {
+  const entries = Object.entries(manifest.files)
+  const bytesTotal = entries.reduce((sum, [, f]) => sum + f.bytes, 0)
+  const cache = options.cache ?? new HashCache()
+  const files: FileCheck[] = []
+  let before = 0
+  for (const [fileIndex, [name, expected]] of entries.entries()) {
+    const path = join(dir, name)
+    const report = (done: number): void =>
+      options.onProgress?.({
+        file: name,
+        fileIndex,
+        fileCount: entries.length,
+        bytesDone: before + done,
+        bytesTotal,
+      })
+    report(0)
+    files.push(await checkFile(path, name, expected, cache, options, report))
+    before += expected.bytes
+    report(0)
+  }
+  return files
 }
 
 /**
  * Validates the manifest, then checks that every listed file exists with the listed size and,
- * with `hashes`, the listed sha256 (slow for large graphs, so opt-in).
+ * with `hashes`, the listed sha256.
  */
 export async function inspectModelFolder(
   dir: string,
-  options: { hashes?: boolean } = {},
+  options: CheckOptions = {},
 ): Promise<ModelFolderReport> {
   const manifest = await readManifest(dir)
-  const files: FileCheck[] = []
-  for (const [name, expected] of Object.entries(manifest.files)) {
-    const path = join(dir, name)
-    try {
-      const info = await stat(path)
-      if (!info.isFile()) {
-        files.push({ name, ok: false, problem: 'not a regular file' })
-      } else if (info.size !== expected.bytes) {
-        files.push({ name, ok: false, problem: `${info.size} bytes, manifest says ${expected.bytes}` })
-      } else if (options.hashes && (await sha256Of(path)) !== expected.sha256) {
-        files.push({ name, ok: false, problem: 'sha256 differs from the manifest' })
-      } else {
-        files.push({ name, ok: true })
-      }
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new ModelLoadError(`Cannot check ${path}`, { cause })
-      }
-      files.push({ name, ok: false, problem: 'missing' })
-    }
+  return { dir, manifest, files: await checkModelFiles(dir, manifest, options) }
+}
+
+/** Throws a ModelLoadError naming every bad file (missing, wrong size, wrong hash). */
+export function assertFilesOk(report: ModelFolderReport): void {
+  const bad = report.files.filter((f) => !f.ok)
+  if (bad.length === 0) return
+  const lines = bad.map((f) => `  ${f.name}: ${f.problem ?? 'bad'}`).join('\n')
+  throw new ModelLoadError(
+    `Model folder ${report.dir} does not match its manifest:\n${lines}\n` +
+      'Copy the model folder again, or re-export it.',
+  )
+}
+
+/** The codebook as float32 [vocab_size, Cvae] (raw little-endian on disk). */
+export async function readCodebook(dir: string, manifest: VarManifest): Promise<Float32Array> {
+  const path = join(dir, manifest.codebook.file)
+  const [rows, cols] = manifest.codebook.shape
+  const buf = await readFile(path)
+  if (buf.length !== rows * cols * 4) {
+    throw new ModelLoadError(
+      `${path} has ${buf.length} bytes, float32 [${rows}, ${cols}] needs ${rows * cols * 4}`,
+    )
   }
-  return { dir, manifest, files }
+  const out = new Float32Array(rows * cols)
+  for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4)
+  return out
 }

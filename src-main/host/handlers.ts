@@ -1,0 +1,95 @@
+/** The inference host's methods, wired to the model cache, the registry and the KDE worker. */
+import { resolve } from 'node:path'
+import type { KdeFn } from '../../src-shared/engine/kde'
+import type { Handlers } from './host'
+import { throwIfCancelled } from './host'
+import { handleGenerate } from './generate'
+import { ModelCache } from './model-cache'
+import { checkGraphs, platformLadder } from './ort/model'
+import type { ProviderName } from '../../src-shared/protocol'
+import { type Logger, ortVersion, supportedBackends } from './ort/session'
+import { HashCache } from '../storage/hash-cache'
+import { checkModelFiles, inspectModelFolder, readManifest } from '../storage/model-folder'
+import { listModels } from '../storage/model-registry'
+
+export interface HostDeps {
+  readonly log: Logger
+  readonly kde: KdeFn
+  /** Starts the KDE worker early, when a request will need it. */
+  readonly warmKde?: () => void
+  /** Persisted sha256 cache; in memory when undefined. */
+  readonly hashCacheFile?: string
+  /** Overrides the platform's provider ladder (tests, diagnostics). */
+  readonly ladder?: readonly ProviderName[]
+}
+
+export function createHandlers(deps: HostDeps): { handlers: Handlers; models: ModelCache } {
+  const models = new ModelCache({ log: deps.log, ...(deps.ladder ? { ladder: deps.ladder } : {}) })
+  const hashes = new HashCache(deps.hashCacheFile)
+  const handlers: Handlers = {
+    'host.info': () =>
+      Promise.resolve({
+        pid: process.pid,
+        platform: process.platform,
+        arch: process.arch,
+        versions: { node: process.versions.node, onnxruntime: ortVersion() },
+        ladder: deps.ladder ? [...deps.ladder] : platformLadder(),
+        backends: supportedBackends(),
+        loaded: models.loaded(),
+      }),
+
+    'models.list': (params) => listModels({ userDirs: params.dirs, includeShipped: params.includeShipped }),
+
+    'models.inspect': async (params) => {
+      const report = await inspectModelFolder(resolve(params.dir))
+      return { dir: report.dir, manifest: report.manifest, files: report.files }
+    },
+
+    'models.verify': async (params, ctx) => {
+      const dir = resolve(params.dir)
+      const manifest = await readManifest(dir)
+      const files = await checkModelFiles(dir, manifest, {
+        hashes: params.hashes,
+        force: params.force,
+        cache: hashes,
+        onProgress: (p) => {
+          throwIfCancelled(ctx.signal)
+          ctx.progress({ kind: 'verify', phase: 'hash', ...p })
+        },
+      })
+      await hashes.save().catch((error: unknown) => {
+        ctx.log(`inference host: could not save the hash cache: ${String(error)}`)
+      })
+      const graphs = params.graphs
+        ? await checkGraphs(
+            dir,
+            manifest,
+            (graph, index, count) => {
+              throwIfCancelled(ctx.signal)
+              const spec = manifest.graphs[graph]
+              ctx.progress({
+                kind: 'verify',
+                phase: 'graph',
+                file: spec?.file ?? graph,
+                fileIndex: index,
+                fileCount: count,
+                bytesDone: index,
+                bytesTotal: count,
+              })
+            },
+            ctx.log,
+          )
+        : []
+      const ok = files.every((f) => f.ok) && graphs.every((g) => g.ok)
+      return { dir, id: manifest.id, ok, files, graphs }
+    },
+
+    generate: (params, ctx) =>
+      handleGenerate(params, ctx, {
+        models,
+        kde: deps.kde,
+        ...(deps.warmKde ? { warmKde: deps.warmKde } : {}),
+      }),
+  }
+  return { handlers, models }
+}

@@ -1,0 +1,41 @@
+/**
+ * Running TypeScript entries in place (CLI and tests): a `.ts` entry of a child process or worker
+ * gets tsx as its loader, resolved from this package so it works from any working directory.
+ * Built entries (`.js`, `.mjs`) run as they are.
+ */
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+
+let tsxUrl: string | undefined
+
+export function loaderExecArgv(entry: string): string[] {
+  if (!/\.[cm]?ts$/.test(entry)) return []
+  tsxUrl ??= pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+  return ['--import', tsxUrl]
+}
+
+/** The ESM build of `tsx/esm/api` (createRequire would pick the CommonJS one). */
+function tsxEsmApi(): string {
+  const pkgPath = createRequire(import.meta.url).resolve('tsx/package.json')
+  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as {
+    exports: Record<string, { import?: { default?: string } } | string>
+  }
+  const entry = pkg.exports['./esm/api']
+  const rel = typeof entry === 'object' ? entry.import?.default : undefined
+  if (!rel) throw new Error(`cannot find the ESM entry of tsx/esm/api in ${pkgPath}`)
+  return pathToFileURL(join(dirname(pkgPath), rel)).href
+}
+
+/**
+ * Starts a worker thread on `entry`. Node 20 does not apply `--import` loaders inside workers, so a
+ * TypeScript entry is started through a one-line bootstrap that registers tsx in the worker first.
+ */
+export function startWorker(entry: URL): Worker {
+  if (!/\.[cm]?ts$/.test(entry.pathname)) return new Worker(entry)
+  const api = tsxEsmApi()
+  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}) })`
+  return new Worker(code, { eval: true })
+}

@@ -1,0 +1,400 @@
+import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import sharp from 'sharp'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { InvalidRequestError } from '../../src-shared/errors'
+import type { VarManifest } from '../../src-shared/manifest'
+import { readBatchFile } from '../../src-main/cli/batch'
+import { levenshtein, nearestNames, resolveClass } from '../../src-main/cli/classes'
+import { deviceFromFlags, samplingFromFlags, strategyFromFlags } from '../../src-main/cli/knobs'
+import { main } from '../../src-main/cli/main'
+import { ProgressBar } from '../../src-main/cli/progress'
+import { HostClient } from '../../src-main/host/client'
+import { ADVANCE, drawText, GLYPH_H, GLYPH_W, textWidth } from '../../src-main/storage/bitmap-font'
+import { composeGrid } from '../../src-main/storage/grid'
+import { readManifest } from '../../src-main/storage/model-folder'
+import { asciiJson, encodePng, readTextChunks, toRaw } from '../../src-main/storage/png'
+import { copyModel, MODEL_DIR } from './model'
+
+let manifest: VarManifest
+let tmp: string
+beforeAll(async () => {
+  manifest = await readManifest(MODEL_DIR)
+  tmp = await mkdtemp(join(tmpdir(), 'var-cli-'))
+})
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true })
+})
+
+function failure(f: () => unknown): InvalidRequestError {
+  try {
+    f()
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidRequestError)
+    return error as InvalidRequestError
+  }
+  throw new Error('accepted')
+}
+
+const NAMES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+]
+
+describe('class references', () => {
+  it('measures edit distance', () => {
+    expect(levenshtein('kitten', 'sitting')).toBe(3)
+    expect(levenshtein('', 'abc')).toBe(3)
+    expect(levenshtein('same', 'same')).toBe(0)
+  })
+
+  it('takes ids and names in any case or punctuation', () => {
+    expect(resolveClass('3', NAMES)).toBe(3)
+    expect(resolveClass(9, NAMES)).toBe(9)
+    expect(resolveClass('ankle BOOT', NAMES)).toBe(9)
+    expect(resolveClass('tshirt top', NAMES)).toBe(0)
+  })
+
+  it('suggests the nearest names for an unknown one', () => {
+    expect(nearestNames('trowser', NAMES)).toEqual(['Trouser'])
+    expect(nearestNames('sneakers', NAMES)).toEqual(['Sneaker'])
+    expect(nearestNames('shirt', NAMES)[0]).toBe('Shirt')
+    const e = failure(() => resolveClass('Sandel', NAMES, '--class'))
+    expect(e.field).toBe('--class')
+    expect(e.message).toMatch(/^--class: unknown class "Sandel"\. Did you mean "Sandal"\?/)
+    expect(failure(() => resolveClass('zebra', NAMES)).message).not.toContain('Did you mean')
+    expect(failure(() => resolveClass('10', NAMES)).message).toBe(
+      'class: class id 10 is out of range; must be in [0, 9]',
+    )
+  })
+})
+
+describe('generate knobs', () => {
+  it('builds the strategy and sampling configs from flags', () => {
+    const s = strategyFromFlags(
+      { strategy: 'var-scaling', N: '20', k: '5', 'search-scales': '1,2', kernel: 'exactMatch' },
+      manifest,
+    )
+    expect(s).toMatchObject({ kind: 'var-scaling', N: 20, k: 5, searchScales: [1, 2], kernel: 'exactMatch' })
+    expect(strategyFromFlags({}, manifest).kind).toBe('var-scaling')
+    expect(samplingFromFlags({ cfg: '1.5' }, manifest)).toEqual({ ...manifest.sampling_defaults, cfg: 1.5 })
+    expect(deviceFromFlags({ device: 'cuda', 'device-id': '1', fallback: true })).toEqual({
+      provider: 'cuda',
+      deviceId: 1,
+      fallback: true,
+    })
+  })
+
+  const S = () => manifest.patch_nums.length
+  const cases: [string, () => unknown, string, RegExp][] = [
+    ['N < 1', () => strategyFromFlags({ N: '0' }, manifest), '--N', /--N: must be an integer >= 1 \(got 0\)/],
+    [
+      'k > N',
+      () => strategyFromFlags({ N: '5', k: '6' }, manifest),
+      '--k',
+      /--k: must be an integer in \[1, N\] = \[1, 5\]/,
+    ],
+    [
+      'alpha <= 0',
+      () => strategyFromFlags({ alpha: '0' }, manifest),
+      '--alpha',
+      /--alpha: must be a number > 0/,
+    ],
+    [
+      'scale beyond the schedule',
+      () => strategyFromFlags({ 'search-scales': String(S()) }, manifest),
+      '--search-scales',
+      /must be a scale index in \[0, \d+\]/,
+    ],
+    [
+      'knob of another strategy',
+      () => strategyFromFlags({ strategy: 'baseline', k: '3' }, manifest),
+      '--k',
+      /does not apply to --strategy baseline/,
+    ],
+    [
+      'unknown strategy',
+      () => strategyFromFlags({ strategy: 'magic' }, manifest),
+      '--strategy',
+      /--strategy: must be 'baseline'/,
+    ],
+    [
+      'not a number',
+      () => strategyFromFlags({ N: 'lots' }, manifest),
+      '--N',
+      /--N: must be an integer, got "lots"/,
+    ],
+    [
+      'top_p outside (0, 1]',
+      () => samplingFromFlags({ 'top-p': '1.5' }, manifest),
+      '--top-p',
+      /--top-p: must be a number in \(0, 1\] \(got 1.5\)/,
+    ],
+    [
+      'negative cfg',
+      () => samplingFromFlags({ cfg: '-1' }, manifest),
+      '--cfg',
+      /--cfg: must be a number >= 0/,
+    ],
+    [
+      'top_k beyond the vocabulary',
+      () => samplingFromFlags({ 'top-k': '100000' }, manifest),
+      '--top-k',
+      /must be an integer in \[0, \d+\]/,
+    ],
+    [
+      'unknown device',
+      () => deviceFromFlags({ device: 'tpu' }),
+      '--device',
+      /--device: must be one of auto, cuda/,
+    ],
+    ['device id', () => deviceFromFlags({ 'device-id': '99' }), '--device-id', /\[0, 63\]/],
+  ]
+  it.each(cases)('rejects %s naming the flag and range', (_label, f, field, message) => {
+    const e = failure(f)
+    expect(e.field).toBe(field)
+    expect(e.message).toMatch(message)
+  })
+})
+
+describe('batch files', () => {
+  it('reads CSV, YAML and JSON rows', async () => {
+    await writeFile(join(tmp, 'b.csv'), 'class,seed,count\nTrouser,3,2\n\n4,,\n')
+    expect(await readBatchFile(join(tmp, 'b.csv'))).toEqual([
+      { line: 2, class: 'Trouser', seed: 3, count: 2 },
+      { line: 4, class: 4, count: 1 },
+    ])
+    await writeFile(join(tmp, 'b.yaml'), 'items:\n  - class: Bag\n    seed: 1\n  - { class: 2, count: 3 }\n')
+    expect(await readBatchFile(join(tmp, 'b.yaml'))).toEqual([
+      { line: 2, class: 'Bag', seed: 1, count: 1 },
+      { line: 4, class: 2, count: 3 },
+    ])
+    await writeFile(join(tmp, 'b.json'), '[\n {"class": "Coat"},\n {"class": 1, "seed": 9}\n]')
+    expect((await readBatchFile(join(tmp, 'b.json'))).map((r) => [r.line, r.class])).toEqual([
+      [2, 'Coat'],
+      [3, 1],
+    ])
+  })
+
+  it('names the file and line of a bad row', async () => {
+    await writeFile(join(tmp, 'bad.csv'), 'class,seed\nBag,1\nCoat,-4\n')
+    await expect(readBatchFile(join(tmp, 'bad.csv'))).rejects.toThrow(
+      'bad.csv line 3: seed: must be an integer in',
+    )
+    await writeFile(join(tmp, 'bad2.csv'), 'class,size\nBag,1\n')
+    await expect(readBatchFile(join(tmp, 'bad2.csv'))).rejects.toThrow(
+      'bad2.csv line 2: size: unknown column',
+    )
+    await writeFile(join(tmp, 'bad.yaml'), '- class: Bag\n- class: Coat\n  count: 0\n')
+    await expect(readBatchFile(join(tmp, 'bad.yaml'))).rejects.toThrow(
+      'bad.yaml line 2: count: must be an integer in [1, 10000]',
+    )
+    await writeFile(join(tmp, 'broken.yaml'), '- class: [\n')
+    await expect(readBatchFile(join(tmp, 'broken.yaml'))).rejects.toThrow(/^broken.yaml line \d+: /)
+  })
+})
+
+describe('PNG output', () => {
+  it('encodes grayscale and RGB from [0, 1] floats and keeps text chunks exact', async () => {
+    const gray = toRaw(Float32Array.from([0, 0.5, 1, 2, -1, Number.NaN]), 1, 2, 3)
+    expect(Array.from(gray.data)).toEqual([0, 128, 255, 255, 0, 0])
+    const json = { className: 'Café ☕', seed: 2 ** 40, cfg: 1.5 }
+    const png = await encodePng(gray, { parameters: 'Café\nSteps: 6, Seed: 1', json })
+    const meta = await sharp(png).metadata()
+    expect([meta.width, meta.height, meta.channels]).toEqual([3, 2, 1])
+    const chunks = readTextChunks(png)
+    expect(chunks.parameters).toBe('Café\nSteps: 6, Seed: 1')
+    expect(JSON.parse(chunks['var-studio'] ?? '')).toEqual(json)
+    expect(asciiJson('☕')).toBe('"\\u2615"')
+
+    const rgb = toRaw(Float32Array.from([1, 0, 0, 1, 0, 0]), 3, 1, 2)
+    expect(Array.from(rgb.data)).toEqual([255, 0, 0, 0, 255, 0])
+    const rgbPng = await encodePng(rgb)
+    expect((await sharp(rgbPng).metadata()).channels).toBe(3)
+    expect(readTextChunks(rgbPng)).toEqual({})
+  })
+
+  it('has a complete 5x8 glyph for every character it draws', () => {
+    const image = {
+      data: new Uint8Array(ADVANCE * 95 * GLYPH_H),
+      width: ADVANCE * 95,
+      height: GLYPH_H,
+      channels: 1,
+    }
+    const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('')
+    drawText(image, printable, 0, 0, { color: [255] })
+    expect(image.data.some((v) => v === 255)).toBe(true)
+    expect(textWidth('ab', 2)).toBe((2 * ADVANCE - 1) * 2)
+    expect(GLYPH_W).toBe(5)
+  })
+
+  it('lays out a labelled grid', () => {
+    const tile = toRaw(new Float32Array(28 * 28).fill(1), 1, 28, 28)
+    const grid = composeGrid(
+      Array.from({ length: 5 }, (_, i) => ({ image: tile, caption: [`Class ${i}`, `seed ${i}`] })),
+      { title: 'title', columns: 3 },
+    )
+    expect(grid.channels).toBe(3)
+    expect(grid.width).toBe(8 + 3 * (28 * 5 + 8))
+    // Captions are dark ink on white: some pixels under the first tile are not white.
+    const y = 8 + 2 * GLYPH_H + 8 + 140 + 4
+    const row = grid.data.subarray(y * grid.width * 3, (y + 1) * grid.width * 3)
+    expect(row.some((v) => v < 100)).toBe(true)
+  })
+})
+
+describe('progress bar', () => {
+  it('prints a line per tenth off a terminal and redraws one line on it', () => {
+    const lines: string[] = []
+    const bar = new ProgressBar({ write: (t) => lines.push(t), isTTY: false }, 'hash')
+    for (let i = 0; i <= 100; i++) bar.update(i, 100)
+    expect(lines).toHaveLength(11)
+    expect(lines.at(-1)).toBe('hash [########################] 100%\n')
+
+    const tty: string[] = []
+    const live = new ProgressBar({ write: (t) => tty.push(t), isTTY: true, columns: 60 }, 'gen')
+    live.update(1, 2, 'half')
+    live.update(2, 2)
+    live.finish()
+    expect(tty[0]?.startsWith('\rgen [############............]  50% half')).toBe(true)
+    expect(tty.at(-1)).toBe('\n')
+  })
+})
+
+function captureIo(): {
+  out: string[]
+  err: string[]
+  io: { out: (l: string) => void; err: (l: string) => void }
+} {
+  const out: string[] = []
+  const err: string[] = []
+  return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } }
+}
+
+describe('var-studio CLI with the inference host', () => {
+  const sink = { write: () => undefined, isTTY: false }
+  const client = (): HostClient =>
+    new HostClient({
+      onLog: () => undefined,
+      env: { ...process.env, VAR_STUDIO_HASH_CACHE: join(tmp, 'sha256.json') },
+    })
+
+  it('generates PNGs with embedded parameters, a grid and run.json', async () => {
+    const out = join(tmp, 'run')
+    const c = captureIo()
+    const code = await main(
+      [
+        'generate',
+        '--model',
+        MODEL_DIR,
+        '--class',
+        'trouser,9',
+        '--count',
+        '2',
+        '--seed',
+        '5',
+        '--strategy',
+        'baseline',
+        '--device',
+        'cpu',
+        '--out',
+        out,
+      ],
+      c.io,
+      { progress: sink, createClient: client },
+    )
+    expect(c.err.join('\n')).toContain('provider: cpu')
+    expect(code).toBe(0)
+    const files = (await readdir(out)).sort()
+    expect(files).toEqual([
+      '0000-trouser-s5.png',
+      '0001-trouser-s6.png',
+      '0002-ankle-boot-s7.png',
+      '0003-ankle-boot-s8.png',
+      'grid.png',
+      'run.json',
+    ])
+    const chunks = readTextChunks(await readFile(join(out, '0002-ankle-boot-s7.png')))
+    expect(chunks.parameters).toMatch(
+      /^Ankle boot\nSteps: \d+, Sampler: VAR next-scale, CFG scale: [\d.]+, Seed: 7, Size: 28x28, /,
+    )
+    expect(JSON.parse(chunks['var-studio'] ?? '')).toMatchObject({
+      classId: 9,
+      seed: 7,
+      strategy: { kind: 'baseline' },
+    })
+    const record = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as Record<string, unknown>
+    expect(record).toMatchObject({
+      format: 'var-studio-run/1',
+      seedPolicy: 'increment',
+      provider: { provider: 'cpu' },
+    })
+    expect((record.images as unknown[]).length).toBe(4)
+    const grid = await sharp(join(out, 'grid.png')).metadata()
+    expect(grid.width).toBeGreaterThan(2 * 28)
+  }, 120_000)
+
+  it('stops at an unknown class name before starting a host', async () => {
+    const c = captureIo()
+    let started = false
+    const code = await main(['generate', '--model', MODEL_DIR, '--class', 'Sneakr'], c.io, {
+      progress: sink,
+      createClient: () => {
+        started = true
+        return new HostClient()
+      },
+    })
+    expect(code).toBe(1)
+    expect(c.err.join('\n')).toContain('unknown class "Sneakr". Did you mean "Sneaker"?')
+    expect(started).toBe(false)
+  })
+
+  it('verifies a model folder and names the damaged file', async () => {
+    const copy = await copyModel()
+    try {
+      const ok = captureIo()
+      expect(
+        await main(['models', 'verify', copy.dir], ok.io, { progress: sink, createClient: client }),
+      ).toBe(0)
+      expect(ok.out.join('\n')).toContain('every graph matches the manifest')
+      const cached = captureIo()
+      expect(
+        await main(['models', 'verify', copy.dir, '--no-graphs'], cached.io, {
+          progress: sink,
+          createClient: client,
+        }),
+      ).toBe(0)
+      expect(cached.out.filter((l) => l.endsWith('(cached hash)'))).toHaveLength(
+        Object.keys(manifest.files).length,
+      )
+
+      await truncate(join(copy.dir, manifest.graphs.vae_decode.file), 100)
+      const bad = captureIo()
+      expect(
+        await main(['models', 'verify', copy.dir], bad.io, { progress: sink, createClient: client }),
+      ).toBe(1)
+      expect(bad.out.join('\n')).toMatch(
+        new RegExp(`FAIL ${manifest.graphs.vae_decode.file}: 100 bytes, manifest says \\d+`),
+      )
+      expect(bad.out.join('\n')).toMatch(
+        new RegExp(`FAIL ${manifest.graphs.vae_decode.file}: inputs and outputs disagree`),
+      )
+      expect(bad.err.join('\n')).toContain('verify failed')
+
+      const list = captureIo()
+      expect(await main(['models', 'list', '--models-dir', join(copy.dir, '..')], list.io)).toBe(0)
+      expect(list.out.join('\n')).toContain(`${manifest.id}  `)
+    } finally {
+      await copy.cleanup()
+    }
+  }, 120_000)
+})
