@@ -92,6 +92,15 @@ export const paramSchemas = {
     /** Decode f_hat after every scale and send it with the progress event. */
     previews: z.boolean().default(false),
   }),
+  /** Runs the model's classifier on images [count, C, H, W] in [0, 1] (evaluation metrics). */
+  classify: z.strictObject({
+    dir: dirSchema,
+    device: deviceSchema.prefault({}),
+    images: z.instanceof(Float32Array, { error: 'must be a Float32Array' }),
+    count: z.number().int().min(1, 'must be in [1, 100000]').max(100_000, 'must be in [1, 100000]'),
+    /** Images per classifier pass. */
+    batchSize: z.number().int().min(1, 'must be in [1, 4096]').max(4096, 'must be in [1, 4096]').default(500),
+  }),
   cancel: z.strictObject({ id: requestIdSchema }),
 } as const
 
@@ -189,6 +198,17 @@ export interface GenerateResult {
   readonly timings: Timings & { readonly loadMs: number; readonly batches: number }
 }
 
+export interface ClassifyResult {
+  readonly count: number
+  readonly numClasses: number
+  /** [count, numClasses] */
+  readonly logits: Float32Array
+  /** [count, featureDim]; empty when the classifier has no features output */
+  readonly features: Float32Array
+  readonly featureDim: number
+  readonly provider: ProviderReport
+}
+
 export interface HostInfo {
   readonly pid: number
   readonly platform: string
@@ -241,6 +261,7 @@ export interface HostMethods {
   'models.inspect': { result: ModelInspectResult; progress: never }
   'models.verify': { result: ModelVerifyResult; progress: VerifyProgress }
   generate: { result: GenerateResult; progress: LoadProgress | ScaleProgress }
+  classify: { result: ClassifyResult; progress: LoadProgress }
   cancel: { result: { cancelled: boolean }; progress: never }
 }
 export type ResultOf<M extends HostMethod> = HostMethods[M]['result']

@@ -9,6 +9,7 @@ import { CancelledError, StudioError } from '../../src-shared/errors'
 import { HostClient } from '../host/client'
 import { packageRoot } from '../storage/model-registry'
 import type { CliContext, CliIo } from './context'
+import { EVAL_HELP, evalCommand } from './eval'
 import { GENERATE_HELP, generateCommand } from './generate'
 import { hostInfo, modelsInspect, modelsList, modelsVerify } from './model-commands'
 import type { ProgressSink } from './progress'
@@ -19,6 +20,8 @@ const HELP = `Usage: var-studio <command> [options]
 
 Commands:
   generate [options]                Generate images (see: var-studio generate --help).
+  eval [options]                    Class accuracy, IS and FID per strategy and N, with a chart
+                                    (see: var-studio eval --help).
   models list [--models-dir DIR]    List the shipped model and the models in your folders.
   models inspect [dir|id] [--hashes]
                                     Show a model's manifest and check its files.
@@ -31,9 +34,10 @@ Commands:
 Models default to the shipped Fashion-MNIST model; --model takes a folder or a model id, and
 --models-dir (or VAR_STUDIO_MODELS, a path list) adds folders of models. VAR_STUDIO_VERBOSE=1 shows
 the inference host's own log (onnxruntime messages).
-Not available yet: eval, serve (the web host).
+Not available yet: serve (the web host).
 
-${GENERATE_HELP}`
+${GENERATE_HELP}
+${EVAL_HELP}`
 
 export interface CliDeps {
   /** Creates the inference host client; tests pass their own. */
@@ -86,6 +90,7 @@ async function dispatch(argv: readonly string[], ctx: CliContext): Promise<numbe
     return 0
   }
   if (command === 'generate') return generateCommand(argv.slice(1), ctx)
+  if (command === 'eval') return evalCommand(argv.slice(1), ctx)
   if (command === 'info') return hostInfo(ctx)
   if (command === 'models' && sub === 'list') return modelsList(rest, ctx)
   if (command === 'models' && sub === 'inspect') return modelsInspect(rest, ctx)

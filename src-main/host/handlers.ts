@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import type { KdeFn } from '../../src-shared/engine/kde'
 import type { Handlers } from './host'
 import { throwIfCancelled } from './host'
+import { handleClassify } from './classify'
 import { handleGenerate } from './generate'
 import { ModelCache } from './model-cache'
 import { checkGraphs, platformLadder } from './ort/model'
@@ -90,6 +91,8 @@ export function createHandlers(deps: HostDeps): { handlers: Handlers; models: Mo
         kde: deps.kde,
         ...(deps.warmKde ? { warmKde: deps.warmKde } : {}),
       }),
+
+    classify: (params, ctx) => handleClassify(params, ctx, models),
   }
   return { handlers, models }
 }

@@ -183,6 +183,7 @@ function fakeHandlers(): Handlers {
       }
     },
     generate: never,
+    classify: never,
   }
 }
 

@@ -1,0 +1,152 @@
+/**
+ * The evaluation chart in the style of the paper's Figure 4: FID (lower is better) and IS (higher is
+ * better) against N, one line per search strategy and the baseline as a dashed horizontal line.
+ * Drawn as SVG and rendered to PNG with sharp.
+ */
+import sharp from 'sharp'
+
+export interface ChartRow {
+  readonly strategy: string
+  /** undefined for strategies that ignore N (the baseline) */
+  readonly N: number | undefined
+  readonly fid: number
+  readonly is: number
+}
+
+const COLOURS = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b']
+const BASELINE_COLOUR = '#555555'
+const PANEL_W = 460
+const PANEL_H = 360
+const M = { left: 64, right: 16, top: 40, bottom: 52 }
+
+const esc = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+
+function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return []
+  if (hi - lo < 1e-9) {
+    const pad = Math.abs(lo) * 0.05 || 1
+    lo -= pad
+    hi += pad
+  }
+  const raw = (hi - lo) / count
+  const mag = 10 ** Math.floor(Math.log10(raw))
+  const step = [1, 2, 2.5, 5, 10].map((f) => f * mag).find((s) => s >= raw) ?? raw
+  const first = Math.floor(lo / step)
+  const last = Math.ceil(hi / step)
+  const ticks: number[] = []
+  for (let i = first; i <= last; i++) ticks.push(Number((i * step).toPrecision(10)))
+  return ticks
+}
+
+/** The fewest decimals that show every tick exactly (at most 3). */
+function decimalsFor(ticks: readonly number[]): number {
+  for (let d = 0; d < 3; d++) if (ticks.every((t) => Math.abs(Number(t.toFixed(d)) - t) < 1e-9)) return d
+  return 3
+}
+
+function panel(
+  rows: readonly ChartRow[],
+  metric: 'fid' | 'is',
+  title: string,
+  xs: readonly number[],
+  strategies: readonly string[],
+  offsetX: number,
+): string {
+  const values = rows.map((r) => r[metric]).filter((v) => Number.isFinite(v))
+  const ticks = niceTicks(Math.min(...values), Math.max(...values))
+  const digits = decimalsFor(ticks)
+  const yLo = ticks[0] ?? 0
+  const yHi = ticks.at(-1) ?? 1
+  const w = PANEL_W - M.left - M.right
+  const h = PANEL_H - M.top - M.bottom
+  const inner = w * 0.9
+  const x = (i: number): number =>
+    offsetX + M.left + w * 0.05 + (xs.length === 1 ? inner / 2 : (i / (xs.length - 1)) * inner)
+  const y = (v: number): number => M.top + h - ((v - yLo) / (yHi - yLo || 1)) * h
+  const parts: string[] = []
+  parts.push(
+    `<text x="${offsetX + PANEL_W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(title)}</text>`,
+  )
+  for (const t of ticks) {
+    parts.push(
+      `<line x1="${offsetX + M.left}" x2="${offsetX + M.left + w}" y1="${y(t)}" y2="${y(t)}" stroke="#e4e4e4"/>`,
+      `<text x="${offsetX + M.left - 6}" y="${y(t) + 4}" text-anchor="end" font-size="12">${t.toFixed(digits)}</text>`,
+    )
+  }
+  xs.forEach((n, i) => {
+    parts.push(
+      `<line x1="${x(i)}" x2="${x(i)}" y1="${M.top + h}" y2="${M.top + h + 5}" stroke="#333"/>`,
+      `<text x="${x(i)}" y="${M.top + h + 20}" text-anchor="middle" font-size="12">${n}</text>`,
+    )
+  })
+  parts.push(
+    `<rect x="${offsetX + M.left}" y="${M.top}" width="${w}" height="${h}" fill="none" stroke="#333"/>`,
+    `<text x="${offsetX + M.left + w / 2}" y="${PANEL_H - 12}" text-anchor="middle" font-size="13">N (candidates per search scale)</text>`,
+    `<text x="${offsetX + 16}" y="${M.top + h / 2}" text-anchor="middle" font-size="13" transform="rotate(-90 ${offsetX + 16} ${M.top + h / 2})">${metric === 'fid' ? 'FID' : 'IS'}</text>`,
+  )
+  for (const r of rows.filter((r) => r.N === undefined && Number.isFinite(r[metric]))) {
+    parts.push(
+      `<line x1="${offsetX + M.left}" x2="${offsetX + M.left + w}" y1="${y(r[metric])}" y2="${y(r[metric])}" stroke="${BASELINE_COLOUR}" stroke-width="2" stroke-dasharray="6 4"/>`,
+    )
+  }
+  strategies.forEach((s, si) => {
+    const colour = COLOURS[si % COLOURS.length] ?? '#000'
+    const pts = rows
+      .filter((r) => r.strategy === s && r.N !== undefined && Number.isFinite(r[metric]))
+      .map((r) => ({ i: xs.indexOf(r.N ?? -1), v: r[metric] }))
+      .filter((p) => p.i >= 0)
+      .sort((a, b) => a.i - b.i)
+    if (pts.length > 1) {
+      const d = pts.map((p) => `${x(p.i).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ')
+      parts.push(`<polyline points="${d}" fill="none" stroke="${colour}" stroke-width="2"/>`)
+    }
+    for (const p of pts) {
+      parts.push(`<circle cx="${x(p.i)}" cy="${y(p.v)}" r="4" fill="${colour}"/>`)
+    }
+  })
+  return parts.join('\n')
+}
+
+/** The chart as SVG text (two panels: FID and IS against N). */
+export function chartSvg(rows: readonly ChartRow[], title: string): string {
+  const xs = [...new Set(rows.flatMap((r) => (r.N === undefined ? [] : [r.N])))].sort((a, b) => a - b)
+  const strategies = [...new Set(rows.filter((r) => r.N !== undefined).map((r) => r.strategy))]
+  const hasBaseline = rows.some((r) => r.N === undefined)
+  const width = PANEL_W * 2
+  const legendY = PANEL_H + 18
+  const height = PANEL_H + 76
+  const legend: string[] = []
+  let lx = 24
+  for (const [i, s] of strategies.entries()) {
+    const colour = COLOURS[i % COLOURS.length] ?? '#000'
+    legend.push(
+      `<line x1="${lx}" x2="${lx + 24}" y1="${legendY + 24}" y2="${legendY + 24}" stroke="${colour}" stroke-width="2"/>`,
+      `<circle cx="${lx + 12}" cy="${legendY + 24}" r="4" fill="${colour}"/>`,
+      `<text x="${lx + 30}" y="${legendY + 28}" font-size="13">${esc(s)}</text>`,
+    )
+    lx += 40 + s.length * 8
+  }
+  if (hasBaseline) {
+    legend.push(
+      `<line x1="${lx}" x2="${lx + 24}" y1="${legendY + 24}" y2="${legendY + 24}" stroke="${BASELINE_COLOUR}" stroke-width="2" stroke-dasharray="6 4"/>`,
+      `<text x="${lx + 30}" y="${legendY + 28}" font-size="13">baseline</text>`,
+    )
+  }
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Arial, sans-serif">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${width / 2}" y="${height - 4}" text-anchor="middle" font-size="11" fill="#666">${esc(title)}</text>`,
+    panel(rows, 'fid', 'FID (lower is better)', xs, strategies, 0),
+    panel(rows, 'is', 'Inception Score (higher is better)', xs, strategies, PANEL_W),
+    ...legend,
+    '</svg>',
+  ].join('\n')
+}
+
+/** Writes the chart as PNG. */
+export async function writeChart(path: string, rows: readonly ChartRow[], title: string): Promise<void> {
+  await sharp(Buffer.from(chartSvg(rows, title)), { density: 96 })
+    .png()
+    .toFile(path)
+}
