@@ -11,6 +11,7 @@ import { evalCsv } from '../../src-main/cli/eval'
 import { main } from '../../src-main/cli/main'
 import { HostClient } from '../../src-main/host/client'
 import { MODEL_DIR } from '../host/model'
+import { captureIo } from '../helpers/io'
 
 let tmp: string
 beforeAll(async () => {
@@ -34,16 +35,6 @@ function syntheticIdx(count: number): Buffer {
     bytes[i] = (s >> 16) % 3 === 0 ? 255 : 0
   }
   return gzipSync(bytes)
-}
-
-function captureIo(): {
-  out: string[]
-  err: string[]
-  io: { out: (l: string) => void; err: (l: string) => void }
-} {
-  const out: string[] = []
-  const err: string[] = []
-  return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } }
 }
 
 const client = (): HostClient =>

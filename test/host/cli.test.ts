@@ -16,6 +16,7 @@ import { composeGrid } from '../../src-main/storage/grid'
 import { readManifest } from '../../src-main/storage/model-folder'
 import { asciiJson, encodePng, readTextChunks, toRaw } from '../../src-main/storage/png'
 import { copyModel, MODEL_DIR } from './model'
+import { captureIo } from '../helpers/io'
 
 let manifest: VarManifest
 let tmp: string
@@ -269,16 +270,6 @@ describe('progress bar', () => {
     expect(tty.at(-1)).toBe('\n')
   })
 })
-
-function captureIo(): {
-  out: string[]
-  err: string[]
-  io: { out: (l: string) => void; err: (l: string) => void }
-} {
-  const out: string[] = []
-  const err: string[] = []
-  return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } }
-}
 
 describe('var-studio CLI with the inference host', () => {
   const sink = { write: () => undefined, isTTY: false }

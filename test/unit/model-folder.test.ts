@@ -7,6 +7,7 @@ import { main } from '../../src-main/cli/main'
 import { inspectModelFolder } from '../../src-main/storage/model-folder'
 import { ManifestError } from '../../src-shared/errors'
 import { validManifest } from '../fixtures/manifest'
+import { captureIo } from '../helpers/io'
 
 let dir: string
 
@@ -19,16 +20,6 @@ async function writeModelFolder(): Promise<void> {
     m.files[name] = { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length }
   }
   await writeFile(join(dir, 'manifest.json'), JSON.stringify(m, null, 2))
-}
-
-function captureIo(): {
-  out: string[]
-  err: string[]
-  io: { out: (l: string) => void; err: (l: string) => void }
-} {
-  const out: string[] = []
-  const err: string[] = []
-  return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } }
 }
 
 beforeEach(async () => {
