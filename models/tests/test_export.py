@@ -199,3 +199,17 @@ def test_shipped_model_folder_is_complete_and_consistent():
     assert sum(f['bytes'] for f in man['files'].values()) <= 40 * 1024 * 1024
     assert man['graphs']['classifier']['outputs'][1]['name'] == 'features'
     assert man['source']['kind'] == 'trained' and man['class_names'][9] == 'Ankle boot'
+
+
+def test_official_method_names_agree_with_ours():
+    vae, _ = tiny_models()
+    x = torch.rand(2, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        ids = vae.img_to_idxBl(x)
+        assert all(torch.equal(a, b) for a, b in zip(ids, vae.img_to_idx(x)))
+        f = vae.encode(x)
+        fh = vae.quantize.f_to_idxBl_or_fhat(f, to_fhat=True)
+        assert torch.equal(fh[-1], vae.quantize.idx_to_fhats(ids)[-1])
+        assert torch.equal(vae.quantize.idxBl_to_var_input(ids), vae.quantize.idx_to_var_input(ids))
+        assert torch.equal(vae.idxBl_to_img(ids, same_shape=True, last_one=True), vae.idx_to_img(ids))
+        assert len(vae.idxBl_to_img(ids, same_shape=True)) == len(vae.patch_nums)

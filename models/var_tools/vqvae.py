@@ -267,6 +267,14 @@ class VectorQuantizer2(nn.Module):
         dummy = torch.zeros(B, self.Cvae, hw, hw, device=ids[0].device)
         return [f.clone() for _si, _idx, _h, f in self._walk(dummy, use_idx=ids)]
 
+    # names used by the official code, for side-by-side comparisons
+    def f_to_idxBl_or_fhat(self, f_BChw, to_fhat: bool) -> List[torch.Tensor]:
+        ids = self.f_to_idx(f_BChw)
+        return self.idx_to_fhats(ids) if to_fhat else ids
+
+    def idxBl_to_var_input(self, gt_ms_idx_Bl: List[torch.Tensor]) -> torch.Tensor:
+        return self.idx_to_var_input(gt_ms_idx_Bl)
+
     @torch.no_grad()
     def idx_to_var_input(self, ids: List[torch.Tensor]) -> torch.Tensor:
         """Teacher-forcing input: area-downsampled f_hat after each scale but the last, [B, L-first_l, Cvae]."""
@@ -323,6 +331,17 @@ class VQVAE(nn.Module):
     @torch.no_grad()
     def idx_to_img(self, ids) -> torch.Tensor:
         return self.fhat_to_img(self.quantize.idx_to_fhats(ids)[-1])
+
+    # names used by the official code, for side-by-side comparisons
+    def img_to_idxBl(self, inp_img_no_grad) -> List[torch.Tensor]:
+        return self.img_to_idx(inp_img_no_grad)
+
+    @torch.no_grad()
+    def idxBl_to_img(self, ms_idx_Bl, same_shape=True, last_one=False):
+        if not same_shape:
+            raise ValueError('only same_shape=True (every scale upsampled to the latent size) is implemented')
+        fhats = self.quantize.idx_to_fhats(ms_idx_Bl)
+        return self.fhat_to_img(fhats[-1]) if last_one else [self.fhat_to_img(f) for f in fhats]
 
     def load_state_dict(self, state_dict, strict=True):
         sd = dict(state_dict)
