@@ -78,11 +78,9 @@ def candidate_sets(vae, var, codebook, seed=0):
         labels = torch.tensor([0, 8])
         cond = torch.cat([labels, torch.full_like(labels, var.num_classes)])
         pk, pv = var.empty_cache(2 * B)
-        _lg, pk, pv = var.step(cond, torch.zeros(2 * B, 1, var.Cvae), torch.arange(0, 1), torch.zeros(1, 1), pk, pv)
-        # scale-0 token: most likely id of the guided logits; then the scale-1 input through the quantizer
-        t0 = 0.0
-        z0 = (1 + t0) * _lg[:B] - t0 * _lg[B:]
-        id0 = z0.argmax(-1)
+        lg0, pk, pv = var.step(cond, torch.zeros(2 * B, 1, var.Cvae), torch.arange(0, 1), torch.zeros(1, 1), pk, pv)
+        # scale-0 token: the most likely id (guidance is 0 at scale 0); then the scale-1 input
+        id0 = lg0[:B].argmax(-1)
         fh = vae.quantize.phi(0)(vae.quantize._upsample(
             vae.quantize.embedding(id0).transpose(1, 2).reshape(B, var.Cvae, 1, 1), 0))
         nxt = torch.nn.functional.interpolate(fh, size=(2, 2), mode='area').flatten(2).transpose(1, 2)

@@ -226,7 +226,6 @@ def train_var(args):
     g = torch.Generator().manual_seed(args.seed + step)
     var.train()
     t0 = time.time()
-    L = var.L
     scale_of = var.lvl_1L[0]
     while step < args.steps:
         for group in opt.param_groups:
@@ -255,7 +254,6 @@ def train_var(args):
             save_atomic({'model': var.state_dict(), 'opt': opt.state_dict(), 'step': step,
                          'config': {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}},
                         ckpt_path)
-    del L
     log('var done')
 
 

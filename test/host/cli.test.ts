@@ -17,6 +17,7 @@ import { readManifest } from '../../src-main/storage/model-folder'
 import { asciiJson, encodePng, readTextChunks, toRaw } from '../../src-main/storage/png'
 import { copyModel, MODEL_DIR } from './model'
 import { captureIo } from '../helpers/io'
+import { validManifest } from '../fixtures/manifest'
 
 let manifest: VarManifest
 let tmp: string
@@ -38,18 +39,7 @@ function failure(f: () => unknown): InvalidRequestError {
   throw new Error('accepted')
 }
 
-const NAMES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-]
+const NAMES = validManifest().class_names
 
 describe('class references', () => {
   it('measures edit distance', () => {
