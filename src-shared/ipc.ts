@@ -1,21 +1,497 @@
 /**
- * The typed contract between the renderer and whichever host serves it (Electron main today, the
- * web host later): one channel name per entry, with its arguments and result.
+ * The one typed contract between the renderer and whichever host serves it: Electron main (over
+ * `ipcRenderer.invoke`) or the web host (over a WebSocket on 127.0.0.1). The renderer cannot tell
+ * them apart: both implement every channel below and push the same events.
+ *
+ * - Calls: one channel name per entry, a single argument object validated with zod by the host
+ *   (the receiving side), and a result type. Everything is JSON-safe (no typed arrays), so the same
+ *   payload crosses structured clone and JSON alike.
+ * - Events: pushed by the host, validated with zod by the renderer (the receiving side).
+ * - Errors: `{ name, message, field? }`; the renderer shows `message`, which always says what was
+ *   wrong and, where it can, what to do.
  */
+import { z } from 'zod'
+import { deviceSchema, samplingOverridesSchema, seedSchema } from './protocol'
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces
+
+const id = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters')
+const classId = z.number().int('must be an integer').min(0, 'must be >= 0')
+/** A base64 payload up to 16 MiB decoded (a batch file larger than that is refused by the host). */
+const base64 = z.string().max(22_400_000, 'file is larger than 16 MiB')
+
+export const THEMES = ['system', 'dark', 'light'] as const
+export const SEED_POLICIES = ['fixed', 'increment', 'random'] as const
+export type SeedPolicy = (typeof SEED_POLICIES)[number]
+
+/** Settings kept by the host (electron-store in the app, a JSON file for the web host). */
+export const settingsSchema = z.strictObject({
+  theme: z.enum(THEMES).default('system'),
+  /** where runs, the history database and exports go; empty = the host's default */
+  outputDir: z.string().default(''),
+  /** embed `parameters` + JSON chunks in every PNG written */
+  embedMetadata: z.boolean().default(true),
+  /** decode f_hat after every scale for the timeline (costs one small decode per scale) */
+  previews: z.boolean().default(true),
+  device: deviceSchema.prefault({}),
+  /** images per model pass */
+  batchSize: z.number().int().min(1, 'must be in [1, 256]').max(256, 'must be in [1, 256]').default(16),
+  /** the model the Generate view starts with; empty = the shipped model */
+  defaultModel: z.string().default(''),
+})
+export type Settings = z.output<typeof settingsSchema>
+export const settingsPatchSchema = settingsSchema.partial()
+export type SettingsPatch = z.input<typeof settingsPatchSchema>
+
+/**
+ * One generation job: B images of one model under one strategy. The strategy is checked against the
+ * engine's own schema by the host (`parseStrategy`) so its errors name the knob and the range.
+ */
+export const jobSpecSchema = z.strictObject({
+  modelId: id,
+  items: z
+    .array(z.strictObject({ classId, seed: seedSchema }))
+    .min(1, 'must hold at least one image')
+    .max(1000, 'must hold at most 1000 images'),
+  strategy: z.unknown(),
+  sampling: samplingOverridesSchema.prefault({}),
+  seedPolicy: z.enum([...SEED_POLICIES, 'batch']),
+  label: z.string().max(200).optional(),
+  /** where the job came from (shown in the queue, recorded in the run) */
+  source: z
+    .strictObject({
+      kind: z.enum(['generate', 'compare', 'batch', 'rerun']),
+      file: z.string().max(500).optional(),
+      line: z.number().int().min(0).optional(),
+    })
+    .optional(),
+})
+export type JobSpec = z.input<typeof jobSpecSchema>
+
+/** A dropped or chosen batch file: its bytes (web and Electron) or, in Electron only, a path. */
+export const batchSourceSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('content'), name: z.string().min(1).max(500), base64 }),
+  z.strictObject({ kind: z.literal('path'), path: z.string().min(1).max(4096) }),
+])
+
+export const BATCH_DEFAULTS_SCHEMA = z.strictObject({
+  modelId: id,
+  /** strategy for rows that name none */
+  strategy: z.unknown(),
+  sampling: samplingOverridesSchema.prefault({}),
+  /** seeds for rows without one: fixed = baseSeed, increment = baseSeed + i, random = drawn now */
+  seedPolicy: z.enum(SEED_POLICIES),
+  baseSeed: seedSchema.default(0),
+})
+
+export const historyFilterSchema = z.strictObject({
+  classId: classId.optional(),
+  strategy: z.string().max(40).optional(),
+  modelId: z.string().max(200).optional(),
+  /** only images of this (class, seed) pair, e.g. a comparison */
+  seed: seedSchema.optional(),
+  limit: z.number().int().min(1).max(10_000).default(500),
+})
+
+export const GRID_AXES = ['class', 'seed', 'strategy', 'N'] as const
+export type GridAxis = (typeof GRID_AXES)[number]
+
+export const gridSpecSchema = z.strictObject({
+  rows: z.enum(GRID_AXES),
+  columns: z.enum(GRID_AXES),
+  /** the images to lay out (from history); cells with no image stay blank and are labelled */
+  imageIds: z.array(id).min(1, 'choose at least one image').max(2000, 'at most 2000 images per grid'),
+  title: z.string().max(200).optional(),
+  /** integer upscale of each tile (28 px tiles are hard to see) */
+  scale: z.number().int().min(1, 'must be in [1, 16]').max(16, 'must be in [1, 16]').default(4),
+  /** embed parameters; defaults to the setting */
+  embedMetadata: z.boolean().optional(),
+  /** a path from the native save dialog (Electron); the web host writes into the output folder */
+  path: z.string().min(1).max(4096).optional(),
+})
+export type GridSpec = z.input<typeof gridSpecSchema>
+
+// ---------------------------------------------------------------------------------------------
+// Calls: argument schemas (validated by the host)
+
+const none = z.strictObject({})
+
+export const callSchemas = {
+  'app:info': none,
+  'settings:get': none,
+  'settings:set': settingsPatchSchema,
+  'models:list': none,
+  /** registers a model folder: validates manifest, files, shapes and hashes (progress: models:progress) */
+  'models:add': z.strictObject({ dir: z.string().min(1).max(4096) }),
+  'models:remove': z.strictObject({ id }),
+  'diagnostics:get': none,
+  'queue:get': none,
+  'queue:add': z.strictObject({ jobs: z.array(jobSpecSchema).min(1).max(1000) }),
+  'queue:cancel': z.strictObject({ jobId: id }),
+  /** moves a queued job to the front */
+  'queue:runNext': z.strictObject({ jobId: id }),
+  /** pause after the running job finishes / resume */
+  'queue:pause': z.strictObject({ paused: z.boolean() }),
+  /** removes every queued job and the finished ones from the list; the running job is left alone */
+  'queue:clear': none,
+  'history:list': historyFilterSchema.prefault({}),
+  'history:timeline': z.strictObject({ imageId: id }),
+  /** removes the image file and its record */
+  'history:delete': z.strictObject({ imageId: id }),
+  /** a PNG as a data URL: the image itself, or one scale's preview from the timeline */
+  'image:get': z.strictObject({ imageId: id }),
+  /** parameters of a past image, read back from its PNG, to load into the Generate view */
+  'image:params': z.strictObject({ imageId: id }),
+  'batch:parse': z.strictObject({ source: batchSourceSchema, modelId: id }),
+  /** parses again on the host (never trusts a parsed table) and queues the valid rows only */
+  'batch:queue': z.strictObject({ source: batchSourceSchema, defaults: BATCH_DEFAULTS_SCHEMA }),
+  'export:grid': gridSpecSchema,
+  /** native save dialog (Electron); the web host answers `{ path: null }` */
+  'dialog:savePath': z.strictObject({ defaultName: z.string().min(1).max(255) }),
+  /** native folder chooser (Electron); the web host answers `{ path: null }` */
+  'dialog:chooseFolder': z.strictObject({ title: z.string().max(200).optional() }),
+  /** opens the output folder, the logs folder or a file's folder in the OS (Electron only) */
+  'shell:open': z.strictObject({ what: z.enum(['output', 'logs', 'models']) }),
+} as const
+
+export type IpcChannel = keyof typeof callSchemas
+export type IpcArgs<C extends IpcChannel> = z.input<(typeof callSchemas)[C]>
+export type IpcParsedArgs<C extends IpcChannel> = z.output<(typeof callSchemas)[C]>
+export const IPC_CHANNELS = Object.keys(callSchemas) as IpcChannel[]
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
 export interface AppInfo {
   readonly name: string
   readonly version: string
   readonly platform: string
-  readonly versions: { readonly electron: string; readonly chrome: string; readonly node: string }
+  /** 'electron' or 'web': for the About box and diagnostics only; views never branch on it */
+  readonly host: 'electron' | 'web'
+  readonly versions: { readonly electron?: string; readonly chrome?: string; readonly node: string }
+  readonly outputDir: string
 }
 
-export interface IpcContract {
-  'app:info': { args: []; result: AppInfo }
+export interface ModelView {
+  readonly id: string
+  readonly displayName: string
+  readonly dir: string
+  readonly origin: 'shipped' | 'user'
+  readonly ok: boolean
+  readonly error?: string
+  readonly classNames: readonly string[]
+  readonly imageSize: number
+  readonly imageChannels: number
+  readonly patchNums: readonly number[]
+  readonly vocabSize: number
+  readonly samplingDefaults: { readonly cfg: number; readonly top_k: number; readonly top_p: number }
+  readonly bytes: number
 }
 
-export type IpcChannel = keyof IpcContract
-export type IpcArgs<C extends IpcChannel> = IpcContract[C]['args']
-export type IpcResult<C extends IpcChannel> = IpcContract[C]['result']
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
 
-/** Every channel, so both sides can check at compile time that none is missing. */
-export const IPC_CHANNELS = ['app:info'] as const satisfies readonly IpcChannel[]
+export interface JobProgressView {
+  /** scale i of S (1-based i for display is the renderer's business) */
+  readonly si: number
+  readonly S: number
+  readonly batch: number
+  readonly batches: number
+  readonly generation: number
+  readonly generations: number
+  /** images finished so far */
+  readonly done: number
+}
+
+export interface JobView {
+  readonly id: string
+  readonly state: JobState
+  readonly modelId: string
+  readonly label: string
+  readonly strategyKind: string
+  readonly count: number
+  readonly classIds: readonly number[]
+  readonly seeds: readonly number[]
+  readonly seedPolicy: string
+  readonly source?: { readonly kind: string; readonly file?: string; readonly line?: number }
+  readonly createdAt: string
+  readonly startedAt?: string
+  readonly finishedAt?: string
+  readonly progress?: JobProgressView
+  readonly error?: string
+  readonly imageIds: readonly string[]
+}
+
+export interface QueueSnapshot {
+  readonly jobs: readonly JobView[]
+  readonly paused: boolean
+  readonly runningId: string | null
+}
+
+export interface ImageEntry {
+  readonly id: string
+  readonly jobId: string
+  readonly modelId: string
+  readonly classId: number
+  readonly className: string
+  readonly seed: number
+  readonly strategyKind: string
+  /** the full strategy config the engine ran (knobs with defaults filled in) */
+  readonly strategy: Readonly<Record<string, unknown>>
+  readonly sampling: { readonly cfg: number; readonly top_k: number; readonly top_p: number }
+  /** candidates per search scale (1 for baseline), the grid's N axis */
+  readonly N: number
+  readonly provider: string
+  readonly createdAt: string
+  readonly file: string
+  readonly width: number
+  readonly height: number
+  /** A1111-style parameters text as embedded in the PNG */
+  readonly parameters: string
+}
+
+export interface SelectionView {
+  readonly si: number
+  readonly pn: number
+  readonly N: number
+  readonly densities: readonly number[]
+  readonly ratio: number
+  readonly alpha: number
+  readonly branch: 'top-k' | 'random-k'
+  /** the scan order and the kept candidates in it */
+  readonly order: readonly number[]
+  readonly kept: readonly number[]
+  readonly probs: readonly number[]
+  readonly chosen: number
+  readonly chosenProb: number
+  /** candidate token maps [N][pn*pn] */
+  readonly candidates: readonly (readonly number[])[]
+  /** 2-D PCA projection of each candidate's embedded features [N][2], and the variance share of each axis */
+  readonly projection: readonly (readonly [number, number])[]
+  readonly explained: readonly [number, number]
+}
+
+export interface TimelineScale {
+  readonly si: number
+  readonly pn: number
+  readonly tokens: readonly number[]
+  /** partial decode of f_hat after this scale (PNG data URL) when previews were on */
+  readonly preview?: string
+}
+
+export interface Timeline {
+  readonly imageId: string
+  readonly vocabSize: number
+  readonly scales: readonly TimelineScale[]
+  readonly selections: readonly SelectionView[]
+}
+
+export interface BatchRowView {
+  /** 1-based line in the file (row number for JSON/YAML lists) */
+  readonly line: number
+  readonly ok: boolean
+  /** what the row said, for the table */
+  readonly input: string
+  readonly classId?: number
+  readonly className?: string
+  readonly seed?: number
+  readonly count: number
+  readonly strategy?: string
+  readonly error?: string
+}
+
+export interface BatchTable {
+  readonly file: string
+  readonly format: 'csv' | 'json' | 'yaml' | 'txt'
+  readonly rows: readonly BatchRowView[]
+  readonly valid: number
+  readonly invalid: number
+  /** a problem with the whole file (not UTF-8, too large, not a batch file, a YAML bomb) */
+  readonly fileError?: string
+}
+
+export interface BatchQueued {
+  readonly table: BatchTable
+  readonly jobIds: readonly string[]
+  /** the seed of every queued image, decided before the run */
+  readonly seeds: readonly number[]
+}
+
+export interface GridExport {
+  readonly path: string
+  readonly recordPath: string
+  readonly width: number
+  readonly height: number
+  readonly rows: number
+  readonly columns: number
+  /** the grid as a data URL, so the web host can offer it as a download */
+  readonly dataUrl: string
+}
+
+export interface Diagnostics {
+  readonly platform: string
+  readonly arch: string
+  readonly versions: Readonly<Record<string, string>>
+  readonly ladder: readonly string[]
+  readonly backends: readonly { readonly name: string; readonly bundled: boolean }[]
+  readonly device: Settings['device']
+  /** the last job's provider report and timings */
+  readonly lastRun?: {
+    readonly jobId: string
+    readonly provider: string
+    readonly requested: string
+    readonly attempts: readonly { readonly provider: string; readonly ok: boolean; readonly reason?: string }[]
+    readonly fallbackNote?: string
+    readonly timings: Readonly<Record<string, number>>
+  }
+}
+
+export interface ImageParams {
+  readonly modelId: string
+  readonly classId: number
+  readonly seed: number
+  readonly strategy: Readonly<Record<string, unknown>>
+  readonly sampling: { readonly cfg: number; readonly top_k: number; readonly top_p: number }
+  readonly parameters: string
+}
+
+export interface IpcResults {
+  'app:info': AppInfo
+  'settings:get': Settings
+  'settings:set': Settings
+  'models:list': ModelView[]
+  'models:add': ModelView
+  'models:remove': { removed: boolean }
+  'diagnostics:get': Diagnostics
+  'queue:get': QueueSnapshot
+  'queue:add': { jobIds: string[] }
+  'queue:cancel': { cancelled: boolean }
+  'queue:runNext': { moved: boolean }
+  'queue:pause': QueueSnapshot
+  'queue:clear': { removed: number }
+  'history:list': ImageEntry[]
+  'history:timeline': Timeline
+  'history:delete': { deleted: boolean }
+  'image:get': { dataUrl: string }
+  'image:params': ImageParams
+  'batch:parse': BatchTable
+  'batch:queue': BatchQueued
+  'export:grid': GridExport
+  'dialog:savePath': { path: string | null }
+  'dialog:chooseFolder': { path: string | null }
+  'shell:open': { opened: boolean }
+}
+export type IpcResult<C extends IpcChannel> = IpcResults[C]
+
+// ---------------------------------------------------------------------------------------------
+// Events: pushed by the host, validated by the renderer
+
+const progressViewSchema = z.strictObject({
+  si: z.number().int().min(0),
+  S: z.number().int().min(1),
+  batch: z.number().int().min(0),
+  batches: z.number().int().min(1),
+  generation: z.number().int().min(0),
+  generations: z.number().int().min(1),
+  done: z.number().int().min(0),
+})
+
+const jobViewSchema = z.strictObject({
+  id,
+  state: z.enum(['queued', 'running', 'done', 'failed', 'cancelled']),
+  modelId: z.string(),
+  label: z.string(),
+  strategyKind: z.string(),
+  count: z.number().int().min(0),
+  classIds: z.array(z.number().int()),
+  seeds: z.array(z.number()),
+  seedPolicy: z.string(),
+  source: z
+    .strictObject({ kind: z.string(), file: z.string().optional(), line: z.number().optional() })
+    .optional(),
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  progress: progressViewSchema.optional(),
+  error: z.string().optional(),
+  imageIds: z.array(z.string()),
+})
+
+export const eventSchemas = {
+  'queue:changed': z.strictObject({
+    jobs: z.array(jobViewSchema),
+    paused: z.boolean(),
+    runningId: z.string().nullable(),
+  }),
+  /** one finished scale of the running job: the token maps of its images and, when on, previews */
+  'job:scale': z.strictObject({
+    jobId: id,
+    progress: progressViewSchema,
+    pn: z.number().int().min(1),
+    /** first image of the batch within the job */
+    itemOffset: z.number().int().min(0),
+    tokens: z.array(z.array(z.number().int())),
+    previews: z.array(z.string()).optional(),
+  }),
+  'history:changed': z.strictObject({ added: z.array(z.string()), removed: z.array(z.string()) }),
+  'settings:changed': settingsSchema,
+  'models:progress': z.strictObject({
+    dir: z.string(),
+    phase: z.string(),
+    file: z.string(),
+    fraction: z.number().min(0).max(1),
+  }),
+  /** menu items and shortcuts of the Electron shell (the web page binds the same keys itself) */
+  'menu:command': z.strictObject({ command: z.enum(['generate', 'run-next', 'settings', 'open-batch']) }),
+} as const
+
+export type IpcEvent = keyof typeof eventSchemas
+export type IpcEventData<E extends IpcEvent> = z.output<(typeof eventSchemas)[E]>
+export const IPC_EVENTS = Object.keys(eventSchemas) as IpcEvent[]
+
+/** What crosses the boundary when a call fails. */
+export interface IpcErrorPayload {
+  readonly name: string
+  readonly message: string
+  readonly field?: string
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API both hosts expose to the renderer, and the web host's wire messages
+
+/** What the renderer gets from `getStudioApi()`, whichever host serves it. */
+export interface StudioBridge {
+  invoke<C extends IpcChannel>(channel: C, args: IpcArgs<C>): Promise<IpcResult<C>>
+  on<E extends IpcEvent>(event: E, listener: (data: IpcEventData<E>) => void): () => void
+}
+
+export const wireCallSchema = z.strictObject({
+  type: z.literal('call'),
+  id: z.number().int().min(0),
+  channel: z.string().min(1).max(100),
+  args: z.unknown(),
+})
+export type WireCall = z.infer<typeof wireCallSchema>
+
+export type WireReply =
+  | { readonly type: 'result'; readonly id: number; readonly result: unknown }
+  | { readonly type: 'error'; readonly id: number; readonly error: IpcErrorPayload }
+  | { readonly type: 'event'; readonly event: IpcEvent; readonly data: unknown }
+
+export const wireReplySchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('result'), id: z.number().int(), result: z.unknown() }),
+  z.strictObject({
+    type: z.literal('error'),
+    id: z.number().int(),
+    error: z.strictObject({ name: z.string(), message: z.string(), field: z.string().optional() }),
+  }),
+  z.strictObject({ type: z.literal('event'), event: z.string(), data: z.unknown() }),
+])
+
+export function isIpcChannel(value: string): value is IpcChannel {
+  return Object.hasOwn(callSchemas, value)
+}
+
+export function isIpcEvent(value: string): value is IpcEvent {
+  return Object.hasOwn(eventSchemas, value)
+}
