@@ -2,6 +2,7 @@
 import { delimiter } from 'node:path'
 import type { HostClient } from '../host/client'
 import { resolveModel } from '../storage/model-registry'
+import { defaultHome, loadUserModels, userModelFolders } from '../storage/user-models'
 import type { ProgressSink } from './progress'
 
 export interface CliIo {
@@ -29,7 +30,16 @@ export function userModelDirs(flags: readonly string[] | undefined): string[] {
   return [...(flags ?? []), ...(env ? env.split(delimiter).filter((p) => p !== '') : [])]
 }
 
+/** Registered models and the models directory (`models add`, `models dir`); none when the list is unreadable. */
+async function registeredDirs(): Promise<string[]> {
+  try {
+    return userModelFolders(await loadUserModels(defaultHome()))
+  } catch {
+    return [] // `models list` reports a damaged list; a path or the shipped model still works
+  }
+}
+
 /** The folder of --model (a path or an id), or the shipped model. */
-export function resolveModelDir(v: { model?: string; 'models-dir'?: string[] }): Promise<string> {
-  return resolveModel(v.model, { userDirs: userModelDirs(v['models-dir']) })
+export async function resolveModelDir(v: { model?: string; 'models-dir'?: string[] }): Promise<string> {
+  return resolveModel(v.model, { userDirs: [...userModelDirs(v['models-dir']), ...(await registeredDirs())] })
 }

@@ -11,7 +11,15 @@ import { packageRoot } from '../storage/model-registry'
 import type { CliContext, CliIo } from './context'
 import { EVAL_HELP, evalCommand } from './eval'
 import { GENERATE_HELP, generateCommand } from './generate'
-import { hostInfo, modelsInspect, modelsList, modelsVerify } from './model-commands'
+import {
+  hostInfo,
+  modelsAdd,
+  modelsDir,
+  modelsList,
+  modelsRemove,
+  modelsShow,
+  modelsVerify,
+} from './model-commands'
 import type { ProgressSink } from './progress'
 
 export type { CliIo }
@@ -22,9 +30,17 @@ Commands:
   generate [options]                Generate images (see: var-studio generate --help).
   eval [options]                    Class accuracy, IS and FID per strategy and N, with a chart
                                     (see: var-studio eval --help).
-  models list [--models-dir DIR]    List the shipped model and the models in your folders.
-  models inspect [dir|id] [--hashes]
-                                    Show a model's manifest and check its files.
+  models list [--models-dir DIR]    List the shipped model, your registered models and those in
+                                    your models directory.
+  models show [dir|id] [--hashes]   Show a model's manifest and check its files (alias: inspect).
+  models add <folder> [--no-graphs] Check a model folder (manifest, files, sha256, graph inputs
+                                    and outputs) and register it; the files stay where they are.
+  models remove <id|folder> [--delete-files]
+                                    Forget a registered model; its files are deleted only with
+                                    --delete-files.
+  models dir [path | --clear]       Show or choose the folder whose model subfolders are listed
+                                    without registering (large files belong there, not in the
+                                    settings folder).
   models verify [dir|id] [--rehash] [--no-graphs]
                                     Check every file's size and sha256 (cached) and open every
                                     graph to compare its inputs and outputs with the manifest.
@@ -32,9 +48,10 @@ Commands:
   help                              Show this help.
 
 Models default to the shipped Fashion-MNIST model; --model takes a folder or a model id, and
---models-dir (or VAR_STUDIO_MODELS, a path list) adds folders of models. VAR_STUDIO_VERBOSE=1 shows
-the inference host's own log (onnxruntime messages).
-Not available yet: serve (the web host).
+--models-dir (or VAR_STUDIO_MODELS, a path list) adds folders of models. Registered models and the
+models directory are kept in models.json under $VAR_STUDIO_HOME, else $XDG_CONFIG_HOME/var-studio
+or ~/.config/var-studio. VAR_STUDIO_VERBOSE=1 shows the inference host's own log (onnxruntime
+messages).
 
 ${GENERATE_HELP}
 ${EVAL_HELP}`
@@ -93,15 +110,12 @@ async function dispatch(argv: readonly string[], ctx: CliContext): Promise<numbe
   if (command === 'eval') return evalCommand(argv.slice(1), ctx)
   if (command === 'info') return hostInfo(ctx)
   if (command === 'models' && sub === 'list') return modelsList(rest, ctx)
-  if (command === 'models' && sub === 'inspect') return modelsInspect(rest, ctx)
+  if (command === 'models' && sub === 'show') return modelsShow(rest, ctx)
+  if (command === 'models' && sub === 'inspect') return modelsShow(rest, ctx, 'inspect')
+  if (command === 'models' && sub === 'add') return modelsAdd(rest, ctx)
+  if (command === 'models' && sub === 'remove') return modelsRemove(rest, ctx)
+  if (command === 'models' && sub === 'dir') return modelsDir(rest, ctx)
   if (command === 'models' && sub === 'verify') return modelsVerify(rest, ctx)
-  if (command === 'serve') {
-    ctx.io.err(
-      'The web host is not implemented yet. What exists today: the Electron shell (npm run dev / npm start)',
-    )
-    ctx.io.err('and the generate / models commands. `npm run web` will start the web host once it lands.')
-    return 1
-  }
   ctx.io.err(`Unknown command: ${argv.join(' ')}\n\n${HELP}`)
   return 2
 }

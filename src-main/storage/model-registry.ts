@@ -1,60 +1,20 @@
 /**
- * Where models live: the shipped Fashion-MNIST model (next to the package in a checkout, under
- * `process.resourcesPath/models/` in an installed app) and the user's folders. A user entry is a
- * model folder or a folder holding model folders.
+ * Where models live: the shipped Fashion-MNIST model (found by ../resources: next to the package in
+ * a checkout, under `process.resourcesPath/models/` in an installed app) and the user's folders. A
+ * user entry is a model folder or a folder holding model folders.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
 import { ModelLoadError } from '../../src-shared/errors'
 import { errorToWire, type ModelSummary } from '../../src-shared/protocol'
+import { currentLayout, findShippedModel, type ResourceLayout, shippedModelCandidates } from '../resources'
 import { readManifest } from './model-folder'
 
-export const SHIPPED_MODEL = 'fashion-mnist-var'
-const PACKAGE_NAME = 'var-studio'
-
-/** The folder of this package's package.json, found by walking up from `from`. */
-export function packageRoot(from: string = fileURLToPath(import.meta.url)): string | undefined {
-  let dir = dirname(from)
-  for (;;) {
-    const pkg = join(dir, 'package.json')
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === PACKAGE_NAME) return dir
-      } catch {
-        // not ours; keep walking
-      }
-    }
-    const up = dirname(dir)
-    if (up === dir) return undefined
-    dir = up
-  }
-}
-
-export interface ShippedLookup {
-  /** Electron's `process.resourcesPath` in an installed app. */
-  readonly resourcesPath?: string | undefined
-  readonly packageRoot?: string | undefined
-}
-
-/** Where the shipped model may be, in order: packaged resources first, then the checkout. */
-export function shippedModelCandidates(where: ShippedLookup): string[] {
-  const out: string[] = []
-  if (where.resourcesPath) out.push(join(where.resourcesPath, 'models', SHIPPED_MODEL))
-  if (where.packageRoot) out.push(join(where.packageRoot, 'models', SHIPPED_MODEL))
-  return out
-}
-
-function defaultLookup(): ShippedLookup {
-  const resourcesPath = (process as { resourcesPath?: string }).resourcesPath
-  return { resourcesPath, packageRoot: packageRoot() }
-}
-
-/** The shipped model's folder (the first candidate with a manifest.json), if any. */
-export function findShippedModel(where: ShippedLookup = defaultLookup()): string | undefined {
-  return shippedModelCandidates(where).find((dir) => existsSync(join(dir, 'manifest.json')))
-}
+// The lookup moved to ../resources so the Electron main can pass `app.isPackaged`; these names stay
+// importable from here for the host, the CLI and their tests.
+export { findShippedModel, packageRoot, SHIPPED_MODEL, shippedModelCandidates } from '../resources'
+export type ShippedLookup = ResourceLayout
 
 export interface RegistryOptions {
   readonly userDirs?: readonly string[]
@@ -130,7 +90,7 @@ export async function resolveModel(ref: string | undefined, options: RegistryOpt
   if (ref === undefined) {
     const shipped = findShippedModel(options.shipped)
     if (!shipped) {
-      const tried = shippedModelCandidates(options.shipped ?? defaultLookup()).join(', ')
+      const tried = shippedModelCandidates(options.shipped ?? currentLayout()).join(', ')
       throw new ModelLoadError(
         `The shipped model was not found (looked in ${tried || 'no candidate folder'})`,
       )
