@@ -7,9 +7,13 @@
  *  - top-p orders the surviving entries ascending by (value, token id), a total order, so equal
  *    logits are ordered by id and the lower id is dropped first; it drops the longest prefix whose
  *    cumulative softmax mass is <= 1 - top_p and never the last (largest) entry. The prefix is found
- *    by binning the values, then a partition search inside the one bin that holds the cut, carrying
- *    the mass of everything below the current range. The cut equals the sorted definition's up to
- *    float64 summation order (the masses are summed in a different order than a sorted cumsum).
+ *    by binning the values, then sorting only the few entries of the one bin that holds the cut,
+ *    carrying the mass of everything below. The cut equals the sorted definition's up to float64
+ *    summation order (the masses are summed bin by bin, not as a sorted cumsum). The masses are
+ *    first estimated (a table of exp with relative error < 1e-9, weights below exp(-64) as 0), with
+ *    a bound on the error of every sum: when a comparison with the limit lies within that bound the
+ *    cut is redone with Math.exp, so the estimate never changes which entries are kept. Kept
+ *    entries always get exact weights exp(z - max), which is all the draw uses.
  * Filtered entries become -Infinity in place, which is what the authors' loop re-filters when
  * `legacyProgressiveNucleus` is on.
  */
@@ -58,41 +62,65 @@ export function guideRow(
   return out
 }
 
-/** Bins of the top-p search (a Uint8Array holds the bin of each id; NO_BUCKET marks -Infinity). */
+/** Bins of the top-p search (a Uint8Array holds the bin of each id; NO_BUCKET marks dropped ids). */
 const BUCKETS = 128
 const NO_BUCKET = 255
 
-/** Ascending by value, then by token id: the total order the nucleus is cut in. */
-function before(z: Float32Array, off: number, a: number, b: number): boolean {
-  const za = z[off + a]
-  const zb = z[off + b]
-  return za < zb || (za === zb && a < b)
-}
+/**
+ * Top-p first estimates the weights from a table of exp(-j/16), j/16 <= 64 (nearest entry times a
+ * degree-4 Taylor term: relative error <= 2.5e-10, bounded by TABLE_ERROR) and counts weights below
+ * exp(-64) as 0: Math.exp is most of the sampler's time, and most of the vocabulary is cut anyway.
+ */
+const TABLE_STEPS = 16
+const TABLE_RANGE = 64
+const EXP_TABLE = Float64Array.from({ length: TABLE_STEPS * TABLE_RANGE + 2 }, (_, j) =>
+  Math.exp(-j / TABLE_STEPS),
+)
+const TABLE_ERROR = 1e-9
+const BELOW_TABLE = Math.exp(-TABLE_RANGE)
+const ROUNDING = 2 ** -52
 
 /**
  * Per-token filtering and drawing over one vocabulary of size V. Holds scratch buffers so that no
  * token allocates; one instance per thread of work.
+ *
+ * This is most of the engine's JavaScript time (V = 512 per token), so with top-p a token takes two
+ * passes over the vocabulary (max and min; estimated weights and their bins) and one over the bins,
+ * then works on the kept ids only: Math.exp once per kept id, their cumulative weights in id order,
+ * and a binary search in those for the draw.
  */
 export class TokenSampler {
   readonly V: number
   /** Weights exp(z - max) of the last filtered token, 0 where filtered out. */
   readonly weights: Float64Array
+  /** The kept ids of the last filtered token in id order, and their cumulative weights. */
+  private readonly keptIds: Int32Array
+  private readonly keptCum: Float64Array
+  private keptCount = 0
   private readonly values: Float32Array
-  private readonly order: Int32Array
+  private readonly members: Int32Array
   private readonly bucketOf: Uint8Array
   private readonly bucketMass = new Float64Array(BUCKETS)
+  /** the kept lists of every token of a candidate search, V entries per token */
+  private cdfIds: Int32Array
   private cdf: Float64Array
-  private masses: Float64Array
+  private counts: Int32Array
+  /** set by `binWeights`: total mass and a bound on its error (and on any partial sum's) */
+  private mass = 0
+  private massError = 0
 
   constructor(V: number) {
     if (!Number.isInteger(V) || V < 1) throw new RangeError(`vocabulary size must be a positive integer`)
     this.V = V
     this.weights = new Float64Array(V)
+    this.keptIds = new Int32Array(V)
+    this.keptCum = new Float64Array(V)
     this.values = new Float32Array(V)
-    this.order = new Int32Array(V)
+    this.members = new Int32Array(V)
     this.bucketOf = new Uint8Array(V)
+    this.cdfIds = new Int32Array(0)
     this.cdf = new Float64Array(0)
-    this.masses = new Float64Array(0)
+    this.counts = new Int32Array(0)
   }
 
   /**
@@ -100,39 +128,207 @@ export class TokenSampler {
    * `weights` and returns their sum (summed in token-id order).
    */
   filter(z: Float32Array, off: number, topK: number, topP: number): number {
+    const total = this.filterInto(z, off, topK, topP, this.keptIds, this.keptCum, 0)
+    this.keptCount = this.count
+    return total
+  }
+
+  /** kept ids of the last `filterInto` */
+  private count = 0
+
+  /**
+   * `filter`, writing the kept ids in id order to ids[at ..] and their cumulative weights to
+   * cum[at ..] (`count` of them; ids with weight 0 may be listed, they are never drawn).
+   */
+  private filterInto(
+    z: Float32Array,
+    off: number,
+    topK: number,
+    topP: number,
+    ids: Int32Array,
+    cum: Float64Array,
+    at: number,
+  ): number {
     const V = this.V
     if (topK > 0 && topK < V) this.applyTopK(z, off, topK)
 
     let max = -Infinity
     let min = Infinity
+    let nan = false
     for (let i = 0; i < V; i++) {
       const v = z[off + i]
       if (v > max) max = v
       if (v < min && v !== -Infinity) min = v
-      if (v !== v) throw new RangeError('logits contain NaN')
+      nan ||= v !== v
     }
+    if (nan) throw new RangeError('logits contain NaN')
     if (max === -Infinity) throw new RangeError('logits contain no finite value')
     if (max === Infinity) throw new RangeError('logits contain +Infinity')
     const w = this.weights
-    for (let i = 0; i < V; i++) w[i] = Math.exp(z[off + i] - max)
 
-    if (topP < 1) this.applyTopP(z, off, topP, min, max)
+    if (!(topP < 1)) {
+      let acc = 0
+      for (let i = 0; i < V; i++) {
+        const e = Math.exp(z[off + i] - max)
+        w[i] = e
+        acc += e
+        ids[at + i] = i
+        cum[at + i] = acc
+      }
+      this.count = V
+      return acc
+    }
+
+    // the max lies in the top bin: BUCKETS - 1, or 0 when every finite value is equal
+    const top = max > min ? BUCKETS - 1 : 0
+    this.binWeights(z, off, max, min, false)
+    let n = this.findCut(z, off, topP, top, ids, at, true)
+    if (n < 0) {
+      this.binWeights(z, off, max, min, true)
+      n = this.findCut(z, off, topP, top, ids, at, false)
+    }
+
+    // everything but the kept ids becomes -Infinity with weight 0; kept weights are Math.exp
+    // itself, never the table estimate
+    const { bucketOf, values } = this
+    let k = 0
+    for (let j = 0; j < n; j++) {
+      const id = ids[at + j]
+      if (bucketOf[id] !== NO_BUCKET) {
+        ids[at + k] = id
+        values[k++] = z[off + id]
+      }
+    }
+    z.fill(-Infinity, off, off + V)
+    w.fill(0)
     let total = 0
-    for (let i = 0; i < V; i++) total += w[i]
+    for (let j = 0; j < k; j++) {
+      const id = ids[at + j]
+      const v = values[j]
+      z[off + id] = v
+      const e = Math.exp(v - max)
+      w[id] = e
+      total += e
+      cum[at + j] = total
+    }
+    this.count = k
     return total
+  }
+
+  /**
+   * Weights, the bin of each value and the mass of each bin in one pass. Binning keeps the order
+   * (equal values share a bin), so whole bins below the cut are dropped without sorting. Unless
+   * `exact`, every weight is estimated from a table (see `findCut`), and `massError` bounds how far
+   * any sum of them may be from the same sum of exact weights.
+   */
+  private binWeights(z: Float32Array, off: number, max: number, min: number, exact: boolean): void {
+    const { V, weights: w, bucketOf, bucketMass } = this
+    bucketMass.fill(0)
+    const scale = max > min ? BUCKETS / (max - min) : 0
+    let mass = 0
+    let zeroed = 0
+    for (let i = 0; i < V; i++) {
+      const v = z[off + i]
+      if (v === -Infinity) {
+        w[i] = 0
+        bucketOf[i] = NO_BUCKET
+        continue
+      }
+      const d = v - max
+      let e: number
+      if (exact) e = Math.exp(d)
+      else if (d > -TABLE_RANGE) {
+        // nearest table entry times a Taylor term for the rest (|f| <= 1/32)
+        const s = -d * TABLE_STEPS
+        const j = (s + 0.5) | 0
+        const f = (j - s) * (1 / TABLE_STEPS)
+        e = EXP_TABLE[j] * (1 + f * (1 + f * (1 / 2 + f * (1 / 6 + f * (1 / 24)))))
+      } else {
+        e = 0
+        zeroed++
+      }
+      w[i] = e
+      const t = ((v - min) * scale) | 0
+      const b = t < BUCKETS ? t : BUCKETS - 1
+      bucketOf[i] = b
+      bucketMass[b] += e
+      mass += e
+    }
+    this.mass = mass
+    // each estimate is within TABLE_ERROR (relative), a weight counted as 0 within BELOW_TABLE, and
+    // a float sum of them (<= 2V + 2·BUCKETS additions) may round differently by <= ROUNDING each
+    this.massError = exact
+      ? 0
+      : TABLE_ERROR * mass + BELOW_TABLE * zeroed + ROUNDING * (2 * V + 2 * BUCKETS) * mass
+  }
+
+  /**
+   * The top-p cut over the binned weights: drops whole bins below the cut bin and, in (value, id)
+   * order, the members of the cut bin while the cumulative mass stays <= (1 - topP)·mass. Lists the
+   * ids of the cut bin and above in ids[at ..] in id order and returns how many; the dropped
+   * members are marked NO_BUCKET. With `estimated` weights it returns -1 when a decision lies
+   * closer to the limit than the error bound allows (the caller then repeats with exact weights):
+   * otherwise every comparison comes out as it does with exact weights.
+   */
+  private findCut(
+    z: Float32Array,
+    off: number,
+    topP: number,
+    top: number,
+    ids: Int32Array,
+    at: number,
+    estimated: boolean,
+  ): number {
+    const { V, weights: w, bucketOf, bucketMass, members: m } = this
+    const limit = (1 - topP) * this.mass
+    // the largest sum that was <= limit, and the smallest that was not
+    let kept = -Infinity
+    let over = Infinity
+    let acc = 0
+    let cut = 0
+    while (cut < top) {
+      const next = acc + bucketMass[cut]
+      if (next > limit) {
+        over = next
+        break
+      }
+      acc = kept = next
+      cut++
+    }
+    let n = 0
+    let listed = 0
+    for (let i = 0; i < V; i++) {
+      const b = bucketOf[i]
+      if (b >= cut && b !== NO_BUCKET) {
+        ids[at + listed++] = i
+        if (b === cut) m[n++] = i
+      }
+    }
+    insertionSort(z, off, m, n)
+    const keepLast = cut === top ? n - 1 : n
+    let dropped = 0
+    while (dropped < keepLast) {
+      const next = acc + w[m[dropped]]
+      if (next > limit) {
+        if (next < over) over = next
+        break
+      }
+      acc = kept = next
+      dropped++
+    }
+    if (estimated) {
+      // sums and limit are each within massError of their exact-weight values
+      const margin = 3 * this.massError
+      if (limit - kept <= margin || over - limit <= margin) return -1
+    }
+    for (let j = 0; j < dropped; j++) bucketOf[m[j]] = NO_BUCKET
+    return listed
   }
 
   /** Inverse-CDF draw from `weights` of the last filtered token; total is what `filter` returned. */
   drawFiltered(u: number, total: number): number {
-    const w = this.weights
-    const target = u * total
-    let acc = 0
-    for (let i = 0; i < this.V; i++) {
-      acc += w[i]
-      // `acc >= total` only decides when u·W rounded up to W: then the last id with weight wins
-      if (w[i] !== 0 && (acc > target || acc >= total)) return i
-    }
-    throw new RangeError('no token has weight')
+    if (!(total > 0)) throw new RangeError('no token has weight')
+    return this.keptIds[searchCdf(this.keptCum, 0, this.keptCount, u * total, total)]
   }
 
   /** Filters one token's logits in place and draws it. */
@@ -158,9 +354,9 @@ export class TokenSampler {
   /**
    * Draws N candidate maps of one row from the same guided logits, candidate-major, into
    * out[outOff + c·l + p]. Without `legacy` every candidate sees the same filtered distribution
-   * (filtered once; the draws use a cumulative table and a binary search, which picks the same
-   * token as `drawFiltered`). With `legacy`, the filter is re-applied in place before each
-   * candidate's draw, as the authors' loop does, so each nucleus is nested in the previous one.
+   * (filtered once; the draws search the kept ids' cumulative weights, which picks the same token
+   * as `drawFiltered`). With `legacy`, the filter is re-applied in place before each candidate's
+   * draw, as the authors' loop does, so each nucleus is nested in the previous one.
    */
   sampleCandidates(
     z: Float32Array,
@@ -181,40 +377,24 @@ export class TokenSampler {
       }
       return
     }
-    if (this.cdf.length < l * V) this.cdf = new Float64Array(l * V)
-    if (this.masses.length < l) this.masses = new Float64Array(l)
-    const cdf = this.cdf
+    if (this.cdf.length < l * V) {
+      this.cdf = new Float64Array(l * V)
+      this.cdfIds = new Int32Array(l * V)
+      this.counts = new Int32Array(l)
+    }
+    const { cdf, cdfIds, counts } = this
+    const masses = new Float64Array(l)
     for (let p = 0; p < l; p++) {
-      this.filter(z, off + p * V, topK, topP)
-      let acc = 0
-      const base = p * V
-      for (let i = 0; i < V; i++) {
-        acc += this.weights[i]
-        cdf[base + i] = acc
-      }
-      this.masses[p] = acc
+      masses[p] = this.filterInto(z, off + p * V, topK, topP, cdfIds, cdf, p * V)
+      counts[p] = this.count
     }
     for (let c = 0; c < N; c++) {
       for (let p = 0; p < l; p++) {
-        const target = rng.nextDouble() * this.masses[p]
-        out[outOff + c * l + p] = this.searchCdf(p * V, target)
+        const total = masses[p]
+        const k = searchCdf(cdf, p * V, counts[p], rng.nextDouble() * total, total)
+        out[outOff + c * l + p] = cdfIds[p * V + k]
       }
     }
-  }
-
-  /** First id whose cumulative weight exceeds target (zero-weight ids can never be first). */
-  private searchCdf(base: number, target: number): number {
-    const cdf = this.cdf
-    const total = cdf[base + this.V - 1]
-    let lo = 0
-    let hi = this.V - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      const c = cdf[base + mid]
-      if (c > target || c >= total) hi = mid
-      else lo = mid + 1
-    }
-    return lo
   }
 
   /** Sets every entry below the k-th largest value to -Infinity. */
@@ -229,97 +409,40 @@ export class TokenSampler {
     const kth = quickselect(a, V, V - k)
     for (let i = 0; i < V; i++) if (z[off + i] < kth) z[off + i] = -Infinity
   }
-
-  /**
-   * Drops the ascending prefix of mass <= 1 - topP (never the largest entry); weights are set.
-   * Values are first binned into equal-width buckets over [min, max] (binning keeps the order, and
-   * equal values share a bucket): whole buckets below the cut are dropped at once, and the exact
-   * (value, id) partition search only runs inside the bucket that holds the cut.
-   */
-  private applyTopP(z: Float32Array, off: number, topP: number, min: number, max: number): void {
-    const V = this.V
-    const { weights: w, order: idx, bucketOf, bucketMass } = this
-    bucketMass.fill(0)
-    const scale = max > min ? BUCKETS / (max - min) : 0
-    let mass = 0
-    let top = 0
-    for (let i = 0; i < V; i++) {
-      const v = z[off + i]
-      if (v === -Infinity) {
-        bucketOf[i] = NO_BUCKET
-        continue
-      }
-      const b = Math.min(((v - min) * scale) | 0, BUCKETS - 1)
-      bucketOf[i] = b
-      bucketMass[b] += w[i]
-      mass += w[i]
-      if (b > top) top = b
-    }
-    const limit = (1 - topP) * mass
-    // buckets below `cut` lie wholly inside the dropped prefix; the top bucket holds the largest
-    let acc = 0
-    let cut = 0
-    while (cut < top && acc + bucketMass[cut] <= limit) acc += bucketMass[cut++]
-    let n = 0
-    for (let i = 0; i < V; i++) {
-      const b = bucketOf[i]
-      if (b === cut) idx[n++] = i
-      else if (b < cut) {
-        z[off + i] = -Infinity
-        w[i] = 0
-      }
-    }
-    // idx[0, lo) are dropped (the lo smallest of the bucket, total `acc`); idx[hi, n) are kept.
-    const keepLast = cut === top ? n - 1 : n
-    let lo = 0
-    let hi = n
-    while (lo < hi) {
-      const pivotAt = partitionRange(z, off, idx, lo, hi)
-      let below = 0
-      for (let j = lo; j < pivotAt; j++) below += w[idx[j]]
-      if (pivotAt < keepLast && acc + below + w[idx[pivotAt]] <= limit) {
-        acc += below + w[idx[pivotAt]]
-        lo = pivotAt + 1
-      } else {
-        hi = pivotAt
-      }
-    }
-    for (let j = 0; j < lo; j++) {
-      z[off + idx[j]] = -Infinity
-      w[idx[j]] = 0
-    }
-  }
 }
 
 /**
- * Partitions idx[lo, hi) around a median-of-three pivot in the (value, id) order; returns the
- * pivot's final position (everything before it is smaller, everything after larger).
+ * The position (in cdf[base .. base+n)) of the first cumulative weight that exceeds target: over
+ * the ids in id order, the first at which the running sum passes u·W. A zero-weight id repeats its
+ * predecessor's sum, so it is never the first. `c >= total` only decides when u·W rounded up to W:
+ * then the last id with weight wins.
  */
-function partitionRange(z: Float32Array, off: number, idx: Int32Array, lo: number, hi: number): number {
-  const last = hi - 1
-  if (last - lo >= 2) {
-    const mid = (lo + last) >>> 1
-    // order idx[lo], idx[mid], idx[last] so that the median ends at `last`
-    if (before(z, off, idx[mid], idx[lo])) swap(idx, mid, lo)
-    if (before(z, off, idx[last], idx[lo])) swap(idx, last, lo)
-    if (before(z, off, idx[mid], idx[last])) swap(idx, mid, last)
+function searchCdf(cdf: Float64Array, base: number, n: number, target: number, total: number): number {
+  let lo = 0
+  let hi = n - 1
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    const c = cdf[base + mid]
+    if (c > target || c >= total) hi = mid
+    else lo = mid + 1
   }
-  const pivot = idx[last]
-  let store = lo
-  for (let j = lo; j < last; j++) {
-    if (before(z, off, idx[j], pivot)) {
-      swap(idx, store, j)
-      store++
-    }
-  }
-  swap(idx, store, last)
-  return store
+  return lo
 }
 
-function swap(a: Int32Array, i: number, j: number): void {
-  const t = a[i]
-  a[i] = a[j]
-  a[j] = t
+/** Sorts ids m[0, n) ascending by (z value, id); n is a handful (the ids of one top-p bin). */
+function insertionSort(z: Float32Array, off: number, m: Int32Array, n: number): void {
+  for (let j = 1; j < n; j++) {
+    const id = m[j]
+    const v = z[off + id]
+    let k = j - 1
+    while (k >= 0) {
+      const u = z[off + m[k]]
+      if (u < v || (u === v && m[k] < id)) break
+      m[k + 1] = m[k]
+      k--
+    }
+    m[k + 1] = id
+  }
 }
 
 /** The value of rank r (0-based, ascending) among a[0, n); reorders a. Hoare partitioning. */

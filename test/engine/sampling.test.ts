@@ -100,6 +100,38 @@ describe('top-k / top-p filtering', () => {
     expect(checked).toBe(600)
   })
 
+  it('equals the definition when logits span more than the weight table (and with -Infinity entries)', () => {
+    // the top-p cut first works on estimated weights, with those below exp(-64) counted as 0
+    const rng = createRng(77)
+    const V = 300
+    const sampler = new TokenSampler(V)
+    const mismatches: string[] = []
+    for (let trial = 0; trial < 300; trial++) {
+      const spread = [20, 80, 200][trial % 3]
+      const z = Float32Array.from({ length: V }, () => -rng.nextDouble() * spread)
+      if (trial % 4 === 0) for (let i = 0; i < V; i += 7) z[i] = -Infinity
+      const topP = [0.999999, 0.95, 0.5, 0.05][Math.floor(trial / 3) % 4]
+      const want = referenceKeep(z, 0, topP)
+      const got = Float32Array.from(z)
+      sampler.filter(got, 0, 0, topP)
+      for (let i = 0; i < V; i++) {
+        const ok = want[i]
+          ? got[i] === z[i] && sampler.weights[i] === Math.exp(z[i] - Math.max(...z))
+          : got[i] === -Infinity && sampler.weights[i] === 0
+        if (!ok) mismatches.push(`trial ${trial} (spread ${spread}, top_p ${topP}): token ${i}`)
+      }
+    }
+    expect(mismatches).toEqual([])
+  })
+
+  it('decides a cut that lies exactly on the limit with exact weights', () => {
+    // masses 1/8 each: dropping two gives exactly 1 - top_p, so both go (<= is inclusive)
+    const sampler = new TokenSampler(8)
+    const z = new Float32Array(8)
+    sampler.filter(z, 0, 0, 0.75)
+    expect(Array.from(z)).toEqual([-Infinity, -Infinity, 0, 0, 0, 0, 0, 0])
+  })
+
   it('breaks ties by token id: the lower id is dropped first', () => {
     const sampler = new TokenSampler(4)
     const z = Float32Array.from([0, 0, 0, 0]) // each 0.25; cumulative 0.25, 0.5, 0.75, 1

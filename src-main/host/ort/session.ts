@@ -58,6 +58,16 @@ function ioOf(metadata: readonly ort.InferenceSession.ValueMetadata[]): TensorIn
   )
 }
 
+/**
+ * Intra-op threads sleep between ops instead of spinning. A spinning pool keeps every core busy
+ * while JavaScript samples tokens between steps, and on a small shared machine (2 cores, other
+ * processes) it fights them for the cores: the d4 var_step took about 2.5x the wall time with
+ * spinning there, against a few percent of wake-up cost on an idle machine.
+ */
+const SESSION_TUNING: ort.InferenceSession.SessionOptions = {
+  extra: { session: { intra_op: { allow_spinning: '0' } } },
+}
+
 /** ORT's message when the file itself cannot be parsed, as opposed to a provider that cannot start. */
 const BAD_MODEL_FILE = /^Load model from .* failed:/
 
@@ -92,6 +102,7 @@ export class Graph {
         executionProviders: [providerConfig(provider, deviceId)],
         graphOptimizationLevel: 'all',
         logSeverityLevel: 3,
+        ...SESSION_TUNING,
       })
     } catch (cause) {
       const message = cause instanceof Error ? cause.message : String(cause)
