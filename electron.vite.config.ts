@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
-import vue from '@vitejs/plugin-vue'
 import { defineConfig } from 'electron-vite'
+import { rendererOptions } from './vite.renderer.config'
 
 const root = import.meta.dirname
 
@@ -21,12 +21,6 @@ export default defineConfig({
       },
     },
   },
-  renderer: {
-    root: resolve(root, 'src-renderer'),
-    plugins: [vue()],
-    build: {
-      outDir: resolve(root, 'out/renderer'),
-      rolldownOptions: { input: { index: resolve(root, 'src-renderer/index.html') } },
-    },
-  },
+  // The same options as the web host's standalone renderer build.
+  renderer: rendererOptions,
 })

@@ -1,0 +1,72 @@
+import { defineStore } from 'pinia'
+import { computed, ref, watch } from 'vue'
+import type { Timeline } from '../../../src-shared/ipc'
+import { call } from '../api'
+import { useHistoryStore } from './history'
+import { useNoticesStore } from './notices'
+import { useQueueStore } from './queue'
+
+/**
+ * The image that Timeline and Density look at: a recorded one (its timeline from the host) or
+ * the running job, followed live until it finishes and then replaced by its first image.
+ */
+export const useInspectStore = defineStore('inspect', () => {
+  const notices = useNoticesStore()
+  const queue = useQueueStore()
+  const history = useHistoryStore()
+  const imageId = ref<string | null>(null)
+  const followLive = ref(false)
+  const timeline = ref<Timeline>()
+  const loading = ref(false)
+  const cache = new Map<string, Timeline>()
+  let liveJobId: string | null = null
+
+  async function open(id: string): Promise<void> {
+    followLive.value = false
+    imageId.value = id
+    const cached = cache.get(id)
+    if (cached) {
+      timeline.value = cached
+      return
+    }
+    loading.value = true
+    timeline.value = undefined
+    const result = await notices.attempt('Loading the timeline', () =>
+      call('history:timeline', { imageId: id }),
+    )
+    loading.value = false
+    // The user may have picked another image while this one loaded.
+    if (imageId.value !== id) return
+    if (result) {
+      if (cache.size > 20) cache.clear()
+      cache.set(id, result)
+      timeline.value = result
+    }
+  }
+
+  function watchLive(): void {
+    followLive.value = true
+    imageId.value = null
+    timeline.value = undefined
+    liveJobId = queue.live?.jobId ?? queue.runningId
+  }
+
+  // When the followed job finishes, show its first image with the full timeline (candidates too).
+  watch(
+    () => queue.jobs.find((j) => j.id === (queue.live?.jobId ?? liveJobId)),
+    (job) => {
+      if (!followLive.value || !job) return
+      liveJobId = job.id
+      const first = job.imageIds[0]
+      if (job.state === 'done' && first) {
+        void open(first).then(() => {
+          followLive.value = true
+        })
+      }
+    },
+  )
+
+  const entry = computed(() => (imageId.value ? history.byId.get(imageId.value) : undefined))
+
+  return { imageId, followLive, timeline, loading, entry, open, watchLive }
+})
