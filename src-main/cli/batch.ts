@@ -1,15 +1,15 @@
 /**
- * Batch files for `generate --batch`: CSV with a header row, or YAML / JSON (a list, or `{ items: [...] }`).
- * Each row: `class` (id or name), optional `seed`, optional `count` (images, default 1).
- * Errors name the file and line.
+ * Batch files for `generate --batch`: CSV with a header row, YAML / JSON (a list, or `{ items: [...] }`),
+ * or TXT (one class per line). Each row: `class` (id or name), optional `seed`, optional `count`
+ * (images, default 1). Errors name the file and line. The file itself is read by ../app/batch-file,
+ * shared with the studio.
  */
 import { readFile } from 'node:fs/promises'
-import { basename, extname } from 'node:path'
-import Papa from 'papaparse'
-import { isMap, isNode, isSeq, LineCounter, parseDocument } from 'yaml'
+import { basename } from 'node:path'
 import { z } from 'zod'
 import { InvalidRequestError } from '../../src-shared/errors'
 import { seedSchema } from '../../src-shared/protocol'
+import { decodeBatch, detectFormat, parseBatchText } from '../app/batch-file'
 
 export interface BatchRow {
   readonly line: number
@@ -52,61 +52,26 @@ function csvCells(record: Record<string, string>): Record<string, string | numbe
   return out
 }
 
-function parseCsv(text: string, file: string): BatchRow[] {
-  const rows: BatchRow[] = []
-  let header: string[] | undefined
-  let start = 0
-  let problem: string | undefined
-  Papa.parse<string[]>(text, {
-    step: (result) => {
-      if (problem) return
-      const line = text.slice(0, start).split('\n').length
-      start = result.meta.cursor + 1
-      const cells = result.data
-      if (cells.every((c) => c.trim() === '')) return
-      if (!header) {
-        header = cells.map((c) => c.trim())
-        if (!header.includes('class'))
-          problem = `${file} line ${line}: the header row must have a "class" column`
-        return
-      }
-      const names = header
-      const record = Object.fromEntries(cells.map((c, i) => [names[i] ?? `column ${i + 1}`, c]))
-      rows.push(checkRow(csvCells(record), line, file))
-    },
-  })
-  if (problem) throw new InvalidRequestError(file, problem)
-  return rows
-}
-
-function parseYaml(text: string, file: string): BatchRow[] {
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter })
-  const error = doc.errors.at(0)
-  if (error) {
-    const line = lineCounter.linePos(error.pos[0]).line
-    throw new InvalidRequestError(file, `${file} line ${line}: ${error.message.split('\n')[0] ?? ''}`)
-  }
-  const root = doc.contents
-  const list = isMap(root) ? root.get('items', true) : root
-  if (!isSeq(list))
-    throw new InvalidRequestError(file, `${file}: expected a list of rows, or { items: [...] }`)
-  return list.items.map((node) => {
-    const line = isNode(node) ? lineCounter.linePos(node.range[0]).line : 0
-    return checkRow(isNode(node) ? node.toJSON() : node, line, file)
-  })
-}
-
-/** Reads a batch file; throws InvalidRequestError naming the file and line of the first bad row. */
+/**
+ * Reads a batch file; throws InvalidRequestError naming the file and line of the first bad row, or
+ * BatchFileError when the file as a whole cannot be used (not UTF-8, binary, a YAML bomb, ...).
+ */
 export async function readBatchFile(path: string): Promise<BatchRow[]> {
-  let text: string
+  let bytes: Buffer
   try {
-    text = await readFile(path, 'utf8')
+    bytes = await readFile(path)
   } catch (cause) {
     throw new InvalidRequestError('--batch', `--batch: cannot read ${path}`, { cause })
   }
   const file = basename(path)
-  const rows = extname(path).toLowerCase() === '.csv' ? parseCsv(text, file) : parseYaml(text, file)
+  const text = decodeBatch(bytes, file)
+  const format = detectFormat(file, text)
+  const rows = parseBatchText(text, file, format).map(({ line, fields }) => {
+    if (format === 'csv') return checkRow(csvCells(fields as Record<string, string>), line, file)
+    // A bare line or list item is a class reference.
+    const row = 'text' in fields && Object.keys(fields).length === 1 ? { class: fields.text } : fields
+    return checkRow(row, line, file)
+  })
   if (rows.length === 0) throw new InvalidRequestError(file, `${file}: no rows`)
   return rows
 }

@@ -21,6 +21,7 @@ import {
   modelsVerify,
 } from './model-commands'
 import type { ProgressSink } from './progress'
+import { SERVE_HELP, serveCommand } from './serve'
 
 export type { CliIo }
 
@@ -45,6 +46,8 @@ Commands:
                                     Check every file's size and sha256 (cached) and open every
                                     graph to compare its inputs and outputs with the manifest.
   info                              onnxruntime version and the execution-provider ladder.
+  serve [--port N] [--host H] [--home DIR] [--out DIR] [--open]
+                                    The studio in your browser (see: var-studio serve --help).
   help                              Show this help.
 
 Models default to the shipped Fashion-MNIST model; --model takes a folder or a model id, and
@@ -54,7 +57,8 @@ or ~/.config/var-studio. VAR_STUDIO_VERBOSE=1 shows the inference host's own log
 messages).
 
 ${GENERATE_HELP}
-${EVAL_HELP}`
+${EVAL_HELP}
+${SERVE_HELP}`
 
 export interface CliDeps {
   /** Creates the inference host client; tests pass their own. */
@@ -116,6 +120,7 @@ async function dispatch(argv: readonly string[], ctx: CliContext): Promise<numbe
   if (command === 'models' && sub === 'remove') return modelsRemove(rest, ctx)
   if (command === 'models' && sub === 'dir') return modelsDir(rest, ctx)
   if (command === 'models' && sub === 'verify') return modelsVerify(rest, ctx)
+  if (command === 'serve') return serveCommand(argv.slice(1), ctx)
   ctx.io.err(`Unknown command: ${argv.join(' ')}\n\n${HELP}`)
   return 2
 }

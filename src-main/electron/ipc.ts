@@ -1,37 +1,43 @@
-import { app, ipcMain, type IpcMainInvokeEvent, type WebContents } from 'electron'
-import type { AppInfo, IpcArgs, IpcChannel, IpcResult } from '../../src-shared/ipc'
-
-type Handler<C extends IpcChannel> = (...args: IpcArgs<C>) => IpcResult<C> | Promise<IpcResult<C>>
-type Handlers = { [C in IpcChannel]: Handler<C> }
-
-function appInfo(): AppInfo {
-  return {
-    name: app.getName(),
-    version: app.getVersion(),
-    platform: process.platform,
-    versions: {
-      electron: process.versions.electron,
-      chrome: process.versions.chrome,
-      node: process.versions.node,
-    },
-  }
-}
-
-/** The full handler table; a missing channel is a compile error. */
-const handlers: Handlers = {
-  'app:info': appInfo,
-}
-
 /**
- * Registers every handler. `isOurs` decides whether a sender is one of our windows: IPC from
- * anything else (a navigated-away frame, an injected view) is refused.
+ * The contract over Electron IPC: every channel goes to the studio service, which validates it.
+ * Results travel in an envelope so the renderer gets the host's `{ name, message, field }` instead
+ * of Electron's rewrapped error text. Calls from anything but our own windows' top frames are refused.
  */
-export function registerIpcHandlers(isOurs: (sender: WebContents) => boolean): void {
-  for (const channel of Object.keys(handlers) as IpcChannel[]) {
-    const handler = handlers[channel] as (...args: unknown[]) => unknown
-    ipcMain.handle(channel, (event: IpcMainInvokeEvent, ...args: unknown[]) => {
-      if (!isOurs(event.sender)) throw new Error(`IPC ${channel} refused: unknown sender`)
-      return handler(...args)
+import { ipcMain, type IpcMainInvokeEvent, type WebContents } from 'electron'
+import { IPC_CHANNELS, type IpcErrorPayload } from '../../src-shared/ipc'
+import { toIpcError } from '../app/errors'
+import type { Studio } from '../app/studio'
+
+export type Envelope =
+  { readonly ok: true; readonly result: unknown } | { readonly ok: false; readonly error: IpcErrorPayload }
+
+export function registerIpcHandlers(studio: Studio, isOurs: (sender: WebContents) => boolean): () => void {
+  for (const channel of IPC_CHANNELS) {
+    ipcMain.handle(channel, async (event: IpcMainInvokeEvent, args: unknown): Promise<Envelope> => {
+      if (!isOurs(event.sender) || event.senderFrame !== event.sender.mainFrame) {
+        return {
+          ok: false,
+          error: {
+            name: 'ForbiddenError',
+            message: `${channel} refused: the call did not come from a VAR Studio window`,
+          },
+        }
+      }
+      try {
+        return { ok: true, result: await studio.handle(channel, args) }
+      } catch (error) {
+        return { ok: false, error: toIpcError(error) }
+      }
     })
   }
+  return () => {
+    for (const channel of IPC_CHANNELS) ipcMain.removeHandler(channel)
+  }
+}
+
+/** Pushes every studio event to every window of ours. */
+export function forwardEvents(studio: Studio, windows: () => Iterable<WebContents>): () => void {
+  return studio.onAny((event, data) => {
+    for (const contents of windows()) if (!contents.isDestroyed()) contents.send(event, data)
+  })
 }

@@ -1,16 +1,44 @@
-/** Electron main: boots in a fixed order (handlers, then the window) and never runs a model step. */
+/**
+ * Electron main: boots in a fixed order (single-instance lock, logs, studio service, CSP, IPC,
+ * menus, then the window) and never runs a model step: the inference host is a utilityProcess.
+ */
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BrowserWindow, app, shell, type WebContents } from 'electron'
-import { registerIpcHandlers } from './ipc'
+import { app, BrowserWindow, dialog, nativeTheme, session, shell, type WebContents } from 'electron'
+import log from 'electron-log/main'
+import { createStudio, type Studio } from '../app/studio'
+import { defaultHome } from '../storage/user-models'
+import { forwardEvents, registerIpcHandlers } from './ipc'
+import { installMenu } from './menu'
+import { utilityHost } from './utility-host'
+import { loadWindowState, trackWindowState } from './window-state'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const windows = new Set<WebContents>()
+const devUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined
+const home = defaultHome()
+let mainWindow: BrowserWindow | undefined
+
+function csp(): string {
+  const dev = devUrl ? ` ${devUrl} ${devUrl.replace(/^http/, 'ws')}` : ''
+  return [
+    "default-src 'none'",
+    `script-src 'self'${dev}`,
+    `style-src 'self' 'unsafe-inline'${dev}`,
+    "img-src 'self' data: blob:",
+    "font-src 'self'",
+    `connect-src 'self'${dev}`,
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+    "object-src 'none'",
+  ].join('; ')
+}
 
 function createMainWindow(): BrowserWindow {
+  const state = loadWindowState(home)
   const win = new BrowserWindow({
-    width: 1280,
-    height: 820,
+    ...state,
     show: false,
     title: 'VAR Studio',
     webPreferences: {
@@ -21,13 +49,14 @@ function createMainWindow(): BrowserWindow {
       webSecurity: true,
     },
   })
+  if (state.maximized) win.maximize()
+  trackWindowState(win, home)
   const contents = win.webContents
   windows.add(contents)
   win.on('closed', () => windows.delete(contents))
   win.once('ready-to-show', () => {
     win.show()
   })
-
   // Links open in the system browser; the app window itself never navigates away.
   contents.setWindowOpenHandler(({ url }) => {
     if (url.startsWith('https://')) void shell.openExternal(url)
@@ -36,27 +65,109 @@ function createMainWindow(): BrowserWindow {
   contents.on('will-navigate', (event, url) => {
     if (url !== contents.getURL()) event.preventDefault()
   })
-
-  const devUrl = process.env.ELECTRON_RENDERER_URL
-  if (!app.isPackaged && devUrl) void win.loadURL(devUrl)
+  contents.on('will-attach-webview', (event) => {
+    event.preventDefault()
+  })
+  if (devUrl) void win.loadURL(devUrl)
   else void win.loadFile(join(here, '../renderer/index.html'))
   return win
 }
 
-async function boot(): Promise<void> {
-  await app.whenReady()
-  registerIpcHandlers((sender) => windows.has(sender))
-  createMainWindow()
-  app.on('activate', () => {
-    if (BrowserWindow.getAllWindows().length === 0) createMainWindow()
+function logsFolder(): string {
+  return dirname(log.transports.file.getFile().path)
+}
+
+async function openFolder(what: 'output' | 'logs' | 'models', outputDir: string): Promise<boolean> {
+  const path = what === 'output' ? outputDir : what === 'logs' ? logsFolder() : join(home, 'models')
+  return (await shell.openPath(path)) === ''
+}
+
+async function startStudio(): Promise<Studio> {
+  return createStudio({
+    home,
+    version: app.getVersion(),
+    hostName: 'electron',
+    spawnHost: utilityHost,
+    // electron-vite must emit the host entry beside main.js (see electron.vite.config.ts).
+    hostEntry: join(here, 'host.js'),
+    log: (line) => {
+      log.warn(line)
+    },
+    versions: { electron: process.versions.electron, chrome: process.versions.chrome },
+    native: {
+      savePath: async (defaultName) => {
+        const r = await dialog.showSaveDialog({
+          defaultPath: defaultName,
+          filters: [{ name: 'PNG image', extensions: ['png'] }],
+        })
+        return r.canceled || !r.filePath ? null : r.filePath
+      },
+      chooseFolder: async (title) => {
+        const r = await dialog.showOpenDialog({
+          ...(title ? { title } : {}),
+          properties: ['openDirectory', 'createDirectory'],
+        })
+        return r.canceled ? null : (r.filePaths[0] ?? null)
+      },
+      open: openFolder,
+    },
   })
 }
 
-app.on('window-all-closed', () => {
-  if (process.platform !== 'darwin') app.quit()
-})
+async function boot(): Promise<void> {
+  log.initialize()
+  await app.whenReady()
+  const studio = await startStudio()
+  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [csp()] } })
+  })
+  session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => {
+    callback(false)
+  })
+  registerIpcHandlers(studio, (sender) => windows.has(sender))
+  forwardEvents(studio, () => windows)
+  const applyTheme = (theme: 'system' | 'dark' | 'light'): void => {
+    nativeTheme.themeSource = theme
+  }
+  applyTheme(((await studio.handle('settings:get', {})) as { theme: 'system' | 'dark' | 'light' }).theme)
+  studio.on('settings:changed', (s) => {
+    applyTheme(s.theme)
+  })
+  installMenu({
+    command: (command) => mainWindow?.webContents.send('menu:command', { command }),
+    openLogs: () => void openFolder('logs', studio.outputDir()),
+    openOutput: () => void openFolder('output', studio.outputDir()),
+  })
+  mainWindow = createMainWindow()
+  app.on('activate', () => {
+    if (BrowserWindow.getAllWindows().length === 0) mainWindow = createMainWindow()
+  })
+  // Stop the running job (it goes back to the queue) and the inference host before quitting.
+  let closed = false
+  app.on('before-quit', (event) => {
+    if (closed) return
+    event.preventDefault()
+    closed = true
+    void studio.close().finally(() => {
+      app.quit()
+    })
+  })
+}
 
-boot().catch((error: unknown) => {
-  console.error('VAR Studio failed to start:', error)
-  app.exit(1)
-})
+if (!app.requestSingleInstanceLock()) {
+  app.quit()
+} else {
+  app.on('second-instance', () => {
+    if (!mainWindow) return
+    if (mainWindow.isMinimized()) mainWindow.restore()
+    mainWindow.focus()
+  })
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit()
+  })
+  boot().catch((error: unknown) => {
+    log.error('VAR Studio failed to start:', error)
+    dialog.showErrorBox('VAR Studio could not start', error instanceof Error ? error.message : String(error))
+    app.exit(1)
+  })
+}

@@ -1,0 +1,186 @@
+/**
+ * Grid export: history images laid out by two axes (class, seed, strategy, N) with the labels drawn
+ * into the image, each tile upscaled by an integer factor, parameters embedded unless turned off,
+ * and a JSON and a CSV record of every cell beside the PNG.
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, extname, join } from 'node:path'
+import sharp from 'sharp'
+import { STRATEGY_KINDS } from '../../src-shared/engine/strategies'
+import { InvalidRequestError } from '../../src-shared/errors'
+import type { GridAxis, GridExport, ImageEntry, IpcParsedArgs } from '../../src-shared/ipc'
+import { composeGrid, type GridTile } from '../storage/grid'
+import { encodePng, type RawImage } from '../storage/png'
+import { fsProblem, StorageError } from './errors'
+import type { History } from './history'
+
+export interface ExportDeps {
+  readonly history: History
+  readonly embedDefault: boolean
+  readonly version: string
+  /** Electron's save dialog gives a path; the web host always writes into the output folder */
+  readonly allowPaths: boolean
+}
+
+type Value = string | number
+
+function axisValue(e: ImageEntry, axis: GridAxis): Value {
+  if (axis === 'class') return e.classId
+  if (axis === 'seed') return e.seed
+  if (axis === 'strategy') return e.strategyKind
+  return e.N
+}
+
+function axisLabel(axis: GridAxis, v: Value, byClass: ReadonlyMap<number, string>): string {
+  if (axis === 'class') return byClass.get(Number(v)) ?? `class ${v}`
+  if (axis === 'seed') return `seed ${v}`
+  if (axis === 'N') return `N=${v}`
+  return String(v)
+}
+
+function order(axis: GridAxis, values: Value[]): Value[] {
+  const rank = (v: Value): number =>
+    axis === 'strategy' ? (STRATEGY_KINDS as readonly string[]).indexOf(String(v)) : Number(v)
+  return [...new Set(values)].sort((a, b) => rank(a) - rank(b) || String(a).localeCompare(String(b)))
+}
+
+async function readRaw(e: ImageEntry): Promise<RawImage> {
+  try {
+    const { data, info } = await sharp(e.file).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+    if (info.channels !== 1 && info.channels !== 3) throw new Error(`${info.channels} channels`)
+    return { data, width: info.width, height: info.height, channels: info.channels }
+  } catch (error) {
+    throw new StorageError(fsProblem('read the image', e.file, error), { cause: error })
+  }
+}
+
+function csv(rows: readonly (readonly Value[])[]): string {
+  const cell = (v: Value): string =>
+    typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v)
+  return `${rows.map((r) => r.map(cell).join(',')).join('\n')}\n`
+}
+
+function target(spec: IpcParsedArgs<'export:grid'>, deps: ExportDeps): string {
+  if (spec.path === undefined) {
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+    return join(deps.history.outputDir, 'exports', `grid-${stamp}-${spec.rows}-by-${spec.columns}.png`)
+  }
+  if (!deps.allowPaths)
+    throw new InvalidRequestError('path', 'This host writes grids into its output folder; leave out the path')
+  return extname(spec.path).toLowerCase() === '.png' ? spec.path : `${spec.path}.png`
+}
+
+export async function exportGrid(spec: IpcParsedArgs<'export:grid'>, deps: ExportDeps): Promise<GridExport> {
+  if (spec.rows === spec.columns)
+    throw new InvalidRequestError(
+      'columns',
+      `Rows and columns are both "${spec.rows}"; choose two different axes`,
+    )
+  const entries = [...new Set(spec.imageIds)].map((id) => deps.history.get(id))
+  const byClass = new Map(entries.map((e) => [e.classId, e.className]))
+  const rowValues = order(
+    spec.rows,
+    entries.map((e) => axisValue(e, spec.rows)),
+  )
+  const colValues = order(
+    spec.columns,
+    entries.map((e) => axisValue(e, spec.columns)),
+  )
+  const raws = new Map<string, RawImage>()
+  for (const e of entries) raws.set(e.id, await readRaw(e))
+  const first = raws.get(entries[0].id)
+  if (!first) throw new InvalidRequestError('imageIds', 'choose at least one image')
+  for (const e of entries) {
+    const r = raws.get(e.id)
+    if (r && (r.width !== first.width || r.height !== first.height)) {
+      throw new InvalidRequestError(
+        'imageIds',
+        `Images of different sizes (${first.width}x${first.height} and ${r.width}x${r.height}) cannot share a grid; choose images of one model`,
+      )
+    }
+  }
+  const blank: RawImage = {
+    data: new Uint8Array(first.width * first.height).fill(235),
+    width: first.width,
+    height: first.height,
+    channels: 1,
+  }
+  const tiles: GridTile[] = []
+  const cells: { row: Value; column: Value; entry: ImageEntry | undefined }[] = []
+  for (const rv of rowValues) {
+    for (const cv of colValues) {
+      // Several images in one cell (an axis left out varies): the first chosen is shown.
+      const entry = entries.find((e) => axisValue(e, spec.rows) === rv && axisValue(e, spec.columns) === cv)
+      cells.push({ row: rv, column: cv, entry })
+      const caption = [axisLabel(spec.rows, rv, byClass), axisLabel(spec.columns, cv, byClass)]
+      tiles.push({
+        image: entry ? (raws.get(entry.id) ?? blank) : blank,
+        caption: entry ? caption : [...caption, '(none)'],
+      })
+    }
+  }
+  const title = spec.title ?? `${spec.rows} x ${spec.columns} | ${entries[0].modelId}`
+  const grid = composeGrid(tiles, { columns: colValues.length, scale: spec.scale, title })
+  const record = {
+    format: 'var-studio-grid/1',
+    version: deps.version,
+    createdAt: new Date().toISOString(),
+    title,
+    scale: spec.scale,
+    rows: { axis: spec.rows, values: rowValues },
+    columns: { axis: spec.columns, values: colValues },
+    cells: cells.map(({ row, column, entry: e }) => ({
+      row,
+      column,
+      ...(e
+        ? {
+            imageId: e.id,
+            modelId: e.modelId,
+            classId: e.classId,
+            className: e.className,
+            seed: e.seed,
+            strategy: e.strategy,
+            sampling: e.sampling,
+            N: e.N,
+            file: e.file,
+          }
+        : {}),
+    })),
+  }
+  const embed = spec.embedMetadata ?? deps.embedDefault
+  const parameters = `${title}\nGrid: ${rowValues.length} rows by ${spec.rows}, ${colValues.length} columns by ${spec.columns}, Images: ${entries.length}, Scale: ${spec.scale}, Version: var-studio ${deps.version}`
+  const png = await encodePng(grid, embed ? { parameters, json: record } : {})
+  const path = target(spec, deps)
+  const recordPath = path.replace(/\.png$/i, '.json')
+  const csvPath = path.replace(/\.png$/i, '.csv')
+  const table: Value[][] = [
+    [spec.rows, spec.columns, 'image_id', 'model', 'class_id', 'class_name', 'seed', 'strategy', 'N', 'file'],
+  ]
+  for (const { row, column, entry: e } of cells) {
+    table.push(
+      e
+        ? [row, column, e.id, e.modelId, e.classId, e.className, e.seed, e.strategyKind, e.N, e.file]
+        : [row, column, '', '', '', '', '', '', '', ''],
+    )
+  }
+  try {
+    await mkdir(dirname(path), { recursive: true })
+    await writeFile(path, png)
+    await writeFile(recordPath, `${JSON.stringify(record, null, 1)}\n`)
+    await writeFile(csvPath, csv(table))
+  } catch (error) {
+    throw new StorageError(
+      `The grid was not saved: ${fsProblem('write into the folder', dirname(path), error)}`,
+      { cause: error },
+    )
+  }
+  return {
+    path,
+    recordPath,
+    width: grid.width,
+    height: grid.height,
+    rows: rowValues.length,
+    columns: colValues.length,
+    dataUrl: `data:image/png;base64,${png.toString('base64')}`,
+  }
+}

@@ -1,0 +1,62 @@
+/** One history image for the renderer: the PNG as a data URL, and its parameters read back from it. */
+import { readFile } from 'node:fs/promises'
+import { z } from 'zod'
+import type { ImageEntry, ImageParams } from '../../src-shared/ipc'
+import { JSON_KEYWORD, readTextChunks } from '../storage/png'
+import { fsProblem, StorageError } from './errors'
+
+async function readPng(entry: ImageEntry): Promise<Buffer> {
+  try {
+    return await readFile(entry.file)
+  } catch (error) {
+    throw new StorageError(
+      `${fsProblem('read', entry.file, error)}. If the file was moved or deleted outside VAR Studio, delete the entry from the history.`,
+      { cause: error },
+    )
+  }
+}
+
+export async function imageDataUrl(entry: ImageEntry): Promise<{ dataUrl: string }> {
+  return { dataUrl: `data:image/png;base64,${(await readPng(entry)).toString('base64')}` }
+}
+
+const chunkSchema = z.looseObject({
+  model: z.looseObject({ id: z.string() }),
+  classId: z.number().int().min(0),
+  seed: z.number().int().min(0),
+  strategy: z.record(z.string(), z.unknown()),
+  sampling: z.object({ cfg: z.number(), top_k: z.number(), top_p: z.number() }),
+})
+
+/** Reads the exact JSON chunk of the PNG; when it was left out (or the file is gone), the record. */
+export async function imageParams(entry: ImageEntry): Promise<ImageParams> {
+  const fromRecord: ImageParams = {
+    modelId: entry.modelId,
+    classId: entry.classId,
+    seed: entry.seed,
+    strategy: entry.strategy,
+    sampling: entry.sampling,
+    parameters: entry.parameters,
+  }
+  let chunks: Record<string, string>
+  try {
+    chunks = readTextChunks(await readPng(entry))
+  } catch {
+    return fromRecord
+  }
+  if (!Object.hasOwn(chunks, JSON_KEYWORD)) return fromRecord
+  const text = chunks[JSON_KEYWORD]
+  try {
+    const json = chunkSchema.parse(JSON.parse(text))
+    return {
+      modelId: json.model.id,
+      classId: json.classId,
+      seed: json.seed,
+      strategy: json.strategy,
+      sampling: json.sampling,
+      parameters: Object.hasOwn(chunks, 'parameters') ? chunks.parameters : entry.parameters,
+    }
+  } catch {
+    return fromRecord
+  }
+}

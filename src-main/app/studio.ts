@@ -1,0 +1,204 @@
+/**
+ * The studio service behind both hosts (Electron main and the web host): validates every call with
+ * the contract's schemas, dispatches it to one domain module, and pushes events. Pure Node: the
+ * Electron-only pieces (dialogs, opening folders, the utilityProcess) are passed in.
+ */
+import { mkdir } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { InvalidRequestError } from '../../src-shared/errors'
+import {
+  callSchemas,
+  type IpcChannel,
+  type IpcEvent,
+  type IpcParsedArgs,
+  type IpcResult,
+  isIpcChannel,
+} from '../../src-shared/ipc'
+import { issuesText } from '../../src-shared/protocol'
+import { HostClient } from '../host/client'
+import type { SpawnHost } from '../host/host-process'
+import { parseBatch, queueBatch } from './batch'
+import { DiagnosticsBook } from './diagnostics'
+import { fsProblem, StorageError } from './errors'
+import { type EventData, type StudioListener, StudioEvents } from './events'
+import { exportGrid } from './export'
+import { History } from './history'
+import { imageDataUrl, imageParams } from './images'
+import { toNewJob } from './jobs'
+import { Models } from './model-list'
+import { Queue } from './queue'
+import { jobExecutor } from './run-job'
+import { SettingsStore } from './settings'
+
+export interface StudioOptions {
+  /** settings, queue and model list live here */
+  readonly home: string
+  /** overrides the output folder of the settings for this session (the CLI's --out) */
+  readonly outputDir?: string | undefined
+  readonly version: string
+  readonly hostName: 'electron' | 'web'
+  /** Electron passes a utilityProcess-based spawner; plain Node forks */
+  readonly spawnHost?: SpawnHost
+  /** the inference host's entry file (a bundled app has its own); ../host/entry.ts by default */
+  readonly hostEntry?: string
+  readonly hostEnv?: NodeJS.ProcessEnv
+  readonly log?: (line: string) => void
+  /** native dialogs and folders (Electron); the web host has none and answers null / false */
+  readonly native?: {
+    savePath(defaultName: string): Promise<string | null>
+    chooseFolder(title: string | undefined): Promise<string | null>
+    open(what: 'output' | 'logs' | 'models', outputDir: string): Promise<boolean>
+  }
+  readonly versions?: { readonly electron?: string; readonly chrome?: string }
+}
+
+export interface Studio {
+  handle(channel: string, rawArgs: unknown): Promise<unknown>
+  on<E extends IpcEvent>(event: E, listener: (data: EventData<E>) => void): () => void
+  onAny(listener: StudioListener): () => void
+  /** for tests and the bench: resolves when the queue has nothing left it can run */
+  idle(): Promise<void>
+  readonly home: string
+  outputDir(): string
+  close(): Promise<void>
+}
+
+type Handlers = {
+  [C in IpcChannel]: (args: IpcParsedArgs<C>, raw: unknown) => Promise<IpcResult<C>> | IpcResult<C>
+}
+
+export async function createStudio(options: StudioOptions): Promise<Studio> {
+  const home = resolve(options.home)
+  const log =
+    options.log ??
+    ((line: string) => {
+      console.warn(line)
+    })
+  try {
+    await mkdir(home, { recursive: true })
+  } catch (error) {
+    throw new StorageError(fsProblem('create the studio folder', home, error), { cause: error })
+  }
+  const events = new StudioEvents()
+  const settings = await SettingsStore.open(home, events, log)
+  const outputOf = (): string =>
+    resolve(options.outputDir ?? (settings.get().outputDir || join(home, 'outputs')))
+  let history = await History.open(outputOf(), events, log)
+  let client: HostClient | undefined
+  const hostEnv = options.hostEnv ?? {
+    ...process.env,
+    VAR_STUDIO_HASH_CACHE: process.env.VAR_STUDIO_HASH_CACHE ?? join(home, 'cache', 'sha256.json'),
+  }
+  const getClient = (): HostClient =>
+    (client ??= new HostClient({
+      env: hostEnv,
+      onLog: (text) => {
+        if (process.env.VAR_STUDIO_VERBOSE === '1') process.stderr.write(text)
+      },
+      ...(options.spawnHost ? { spawn: options.spawnHost } : {}),
+      ...(options.hostEntry ? { entry: options.hostEntry } : {}),
+    }))
+  const models = new Models(home, getClient, events)
+  const diagnostics = new DiagnosticsBook()
+  const execute = jobExecutor({
+    client: getClient,
+    models,
+    history: () => history,
+    settings: () => settings.get(),
+    events,
+    version: options.version,
+    onResult: (jobId, result) => {
+      diagnostics.record(jobId, result)
+    },
+  })
+  const queue = await Queue.open(home, events, execute, log)
+  // A page served over the network must not read files by path from this machine.
+  const allowPaths = options.hostName === 'electron'
+
+  const handlers: Handlers = {
+    'app:info': () => ({
+      name: 'VAR Studio',
+      version: options.version,
+      platform: process.platform,
+      host: options.hostName,
+      versions: { ...options.versions, node: process.versions.node },
+      outputDir: history.outputDir,
+    }),
+    'settings:get': () => settings.get(),
+    'settings:set': async (_parsed, raw) => {
+      // The store reads the raw patch: zod fills defaults into every key of a partial schema.
+      const next = await settings.set(raw)
+      if (outputOf() !== history.outputDir) {
+        await history.flush()
+        history = await History.open(outputOf(), events, log)
+        events.emit('history:changed', { added: [], removed: [] })
+      }
+      return next
+    },
+    'models:list': () => models.list(),
+    'models:add': ({ dir }) => models.add(dir),
+    'models:remove': ({ id }) => models.remove(id),
+    'diagnostics:get': () => diagnostics.get(getClient(), settings.get(), { ...options.versions }),
+    'queue:get': () => queue.snapshot(),
+    'queue:add': async ({ jobs }) => {
+      const created = []
+      for (const [i, spec] of jobs.entries()) created.push(await toNewJob(spec, `jobs[${i}]`, models))
+      return { jobIds: await queue.add(created) }
+    },
+    'queue:cancel': ({ jobId }) => queue.cancel(jobId),
+    'queue:runNext': ({ jobId }) => queue.runNext(jobId),
+    'queue:pause': ({ paused }) => queue.pause(paused),
+    'queue:clear': () => queue.clear(),
+    'history:list': (filter) => history.list(filter),
+    'history:timeline': ({ imageId }) => history.timeline(imageId),
+    'history:delete': ({ imageId }) => history.delete(imageId),
+    'image:get': ({ imageId }) => imageDataUrl(history.get(imageId)),
+    'image:params': ({ imageId }) => imageParams(history.get(imageId)),
+    'batch:parse': ({ source, modelId }) => parseBatch(source, modelId, models, allowPaths),
+    'batch:queue': ({ source, defaults }) => queueBatch(source, defaults, models, queue, allowPaths),
+    'export:grid': (spec) =>
+      exportGrid(spec, {
+        history,
+        embedDefault: settings.get().embedMetadata,
+        version: options.version,
+        allowPaths,
+      }),
+    'dialog:savePath': async ({ defaultName }) => ({
+      path: options.native ? await options.native.savePath(defaultName) : null,
+    }),
+    'dialog:chooseFolder': async ({ title }) => ({
+      path: options.native ? await options.native.chooseFolder(title) : null,
+    }),
+    'shell:open': async ({ what }) => ({
+      opened: options.native ? await options.native.open(what, history.outputDir) : false,
+    }),
+  }
+
+  return {
+    home,
+    outputDir: () => history.outputDir,
+    async handle(channel, rawArgs) {
+      if (!isIpcChannel(channel)) {
+        throw new InvalidRequestError(
+          'channel',
+          `Unknown call "${channel.slice(0, 100)}"; this host does not offer it`,
+        )
+      }
+      const parsed = callSchemas[channel].safeParse(rawArgs ?? {})
+      if (!parsed.success) {
+        const { field, text } = issuesText(parsed.error)
+        throw new InvalidRequestError(field, `${channel}: ${text}`)
+      }
+      const handler = handlers[channel] as (args: unknown, raw: unknown) => unknown
+      return await handler(parsed.data, rawArgs)
+    },
+    on: (event, listener) => events.on(event, listener),
+    onAny: (listener) => events.onAny(listener),
+    idle: () => queue.idle(),
+    async close() {
+      await queue.close()
+      await Promise.all([settings.flush(), history.flush()])
+      await client?.close()
+    },
+  }
+}

@@ -1,0 +1,97 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import sharp from 'sharp'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Studio } from '../../src-main/app/studio'
+import { JSON_KEYWORD, readTextChunks } from '../../src-main/storage/png'
+import { call, openStudio, tempHome } from './studio-helpers'
+
+let home: string
+let cleanup: () => Promise<void>
+let studio: Studio
+let ids: string[]
+
+beforeAll(async () => {
+  ;({ home, cleanup } = await tempHome('export'))
+  studio = await openStudio(home, 'electron')
+  // Two classes x two strategies for one seed: the Gallery's comparison.
+  const items = [2, 5].map((classId) => ({ classId, seed: 3 }))
+  await call(studio, 'queue:add', {
+    jobs: [
+      { modelId: 'fashion-mnist-var-d4', items, strategy: { kind: 'baseline' }, seedPolicy: 'fixed' },
+      {
+        modelId: 'fashion-mnist-var-d4',
+        items,
+        strategy: { kind: 'var-scaling', N: 6, k: 2 },
+        seedPolicy: 'fixed',
+      },
+    ],
+  })
+  await studio.idle()
+  ids = (await call(studio, 'history:list', {})).map((e) => e.id)
+})
+afterAll(async () => {
+  await studio.close()
+  await cleanup()
+})
+
+describe('grid export', () => {
+  it('lays out images by two axes with labels, upscaled, with metadata and a JSON and CSV record', async () => {
+    const g = await call(studio, 'export:grid', {
+      rows: 'class',
+      columns: 'strategy',
+      imageIds: ids,
+      scale: 5,
+    })
+    expect([g.rows, g.columns]).toEqual([2, 2])
+    const meta = await sharp(g.path).metadata()
+    expect([meta.width, meta.height]).toEqual([g.width, g.height])
+    // 2 columns of (28*5 + 8) plus the left pad; rows add caption lines and a title.
+    expect(g.width).toBe(8 + 2 * (28 * 5 + 8))
+    expect(g.height).toBeGreaterThan(8 + 2 * (28 * 5 + 8))
+    const png = await readFile(g.path)
+    expect(g.dataUrl).toBe(`data:image/png;base64,${png.toString('base64')}`)
+    const chunks = readTextChunks(png)
+    expect(chunks.parameters).toMatch(/Grid: 2 rows by class, 2 columns by strategy/)
+    const record = JSON.parse(chunks[JSON_KEYWORD]) as {
+      rows: { values: unknown[] }
+      columns: { values: unknown[] }
+      cells: { imageId?: string }[]
+    }
+    expect(record.rows.values).toEqual([2, 5])
+    expect(record.columns.values).toEqual(['baseline', 'var-scaling'])
+    expect(record.cells.map((c) => c.imageId).sort()).toEqual([...ids].sort())
+    expect(JSON.parse(await readFile(g.recordPath, 'utf8'))).toEqual(record)
+    const csv = (await readFile(g.path.replace(/\.png$/, '.csv'), 'utf8')).trim().split('\n')
+    expect(csv[0]).toBe('class,strategy,image_id,model,class_id,class_name,seed,strategy,N,file')
+    expect(csv).toHaveLength(5)
+  })
+
+  it('leaves metadata out when asked, and names a folder it cannot write', async () => {
+    const g = await call(studio, 'export:grid', {
+      rows: 'seed',
+      columns: 'class',
+      imageIds: ids.slice(0, 2),
+      scale: 1,
+      embedMetadata: false,
+      path: join(home, 'plain'),
+    })
+    expect(g.path).toBe(join(home, 'plain.png'))
+    expect(readTextChunks(await readFile(g.path))).toEqual({})
+    // A file where the folder should be: the message names the folder and what to do.
+    await writeFile(join(home, 'blocker'), 'x')
+    await expect(
+      call(studio, 'export:grid', {
+        rows: 'class',
+        columns: 'seed',
+        imageIds: ids,
+        path: join(home, 'blocker', 'grid.png'),
+      }),
+    ).rejects.toThrow(
+      `The grid was not saved: cannot write into the folder ${join(home, 'blocker')}: a file is in the way of the folder`,
+    )
+    await expect(
+      call(studio, 'export:grid', { rows: 'class', columns: 'class', imageIds: ids }),
+    ).rejects.toThrow(/choose two different axes/)
+  })
+})

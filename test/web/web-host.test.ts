@@ -1,0 +1,192 @@
+/* eslint-disable @typescript-eslint/no-unsafe-assignment -- expect's asymmetric matchers are typed any */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { get } from 'node:http'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import type { WireReply } from '../../src-shared/ipc'
+import type { Studio } from '../../src-main/app/studio'
+import { startWebHost, type WebHost } from '../../src-main/web/server'
+import { MODEL_ID, openStudio, tempHome } from '../app/studio-helpers'
+
+let cleanup: () => Promise<void>
+let studio: Studio
+let web: WebHost
+let base: string
+
+beforeAll(async () => {
+  const t = await tempHome('web')
+  cleanup = t.cleanup
+  const page = join(t.home, 'page')
+  await mkdir(join(page, 'assets'), { recursive: true })
+  await writeFile(join(page, 'index.html'), '<!doctype html><title>VAR Studio</title>')
+  await writeFile(join(page, 'assets', 'app.js'), 'console.log(1)')
+  studio = await openStudio(t.home)
+  web = await startWebHost({ studio, rendererDir: page, port: 0 })
+  base = `127.0.0.1:${web.port}`
+})
+afterAll(async () => {
+  await web.close()
+  await studio.close()
+  await cleanup()
+})
+
+/** A connected client that collects replies and events. */
+async function connect(
+  token = web.token,
+  headers: Record<string, string> = {},
+): Promise<{
+  ws: WebSocket
+  replies: WireReply[]
+  next: (test: (r: WireReply) => boolean) => Promise<WireReply>
+}> {
+  const ws = new WebSocket(`ws://${base}/ws?token=${encodeURIComponent(token)}`, { headers })
+  const replies: WireReply[] = []
+  const waiters: { test: (r: WireReply) => boolean; resolve: (r: WireReply) => void }[] = []
+  ws.on('message', (data: Buffer) => {
+    const r = JSON.parse(data.toString('utf8')) as WireReply
+    replies.push(r)
+    for (const w of [...waiters])
+      if (w.test(r)) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(r)
+      }
+  })
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => {
+      resolve()
+    })
+    ws.once('unexpected-response', (_req, res) => {
+      reject(new Error(`HTTP ${res.statusCode}`))
+    })
+    ws.once('error', reject)
+  })
+  const next = (test: (r: WireReply) => boolean) =>
+    new Promise<WireReply>((resolve) => {
+      const hit = replies.find(test)
+      if (hit) resolve(hit)
+      else waiters.push({ test, resolve })
+    })
+  return { ws, replies, next }
+}
+
+function rawStatus(path: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port: web.port, path, headers }, (r) => {
+      r.resume()
+      resolve(r.statusCode ?? 0)
+    }).on('error', reject)
+  })
+}
+
+const byId = (id: number) => (r: WireReply) => r.type !== 'event' && r.id === id
+
+describe('web host', () => {
+  it('serves the page with strict headers and refuses paths outside it', async () => {
+    const res = await fetch(`http://${base}/`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-security-policy')).toMatch(
+      /default-src 'none'; script-src 'self';.*frame-ancestors 'none'/,
+    )
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+    expect((await fetch(`http://${base}/assets/app.js`)).headers.get('content-type')).toMatch(/javascript/)
+    expect((await fetch(`http://${base}/..%2f..%2fetc%2fpasswd`)).status).toBe(400)
+    // fetch normalises dot segments itself; a raw request sends them as they are.
+    expect(await rawStatus('/assets/../../../etc/passwd')).toBe(400)
+    // A foreign Host header (DNS rebinding) is refused.
+    expect(await rawStatus('/', { Host: 'attacker.example' })).toBe(421)
+    expect((await fetch(`http://${base}/missing.js`)).status).toBe(404)
+    expect((await fetch(`http://${base}/`, { method: 'POST' })).status).toBe(405)
+  })
+
+  it('refuses sockets without the token, with a wrong one, or from another origin', async () => {
+    await expect(connect('')).rejects.toThrow('HTTP 401')
+    await expect(connect(`${web.token}x`)).rejects.toThrow('HTTP 401')
+    await expect(connect(web.token, { Origin: 'http://evil.example' })).rejects.toThrow('HTTP 403')
+    const ok = await connect(web.token, { Origin: `http://${base}` })
+    ok.ws.close()
+  })
+
+  it('answers garbage and schema-failing frames with errors and keeps serving', async () => {
+    const { ws, next } = await connect()
+    ws.send('not json')
+    expect(await next(byId(-1))).toMatchObject({
+      type: 'error',
+      error: { name: 'InvalidRequestError', message: expect.stringMatching(/not JSON/) },
+    })
+    ws.send(Buffer.from([1, 2, 3]), { binary: true })
+    ws.send(
+      JSON.stringify({
+        type: 'call',
+        id: 5,
+        channel: 'queue:add',
+        args: { jobs: [{ modelId: MODEL_ID, items: [{ classId: -1, seed: 0 }], seedPolicy: 'fixed' }] },
+      }),
+    )
+    expect(await next(byId(5))).toMatchObject({
+      type: 'error',
+      error: { field: 'jobs.0.items.0.classId', message: expect.stringMatching(/must be >= 0/) },
+    })
+    ws.send(JSON.stringify({ type: 'call', id: 6, channel: 'no:such', args: {} }))
+    expect(await next(byId(6))).toMatchObject({
+      type: 'error',
+      error: { message: expect.stringMatching(/Unknown call/) },
+    })
+    ws.send(JSON.stringify({ type: 'call', id: 7, channel: 'app:info', args: {}, extra: 1 }))
+    expect(await next(byId(7))).toMatchObject({
+      type: 'error',
+      error: { message: expect.stringMatching(/Not a call/) },
+    })
+    ws.send('x'.repeat(25 * 1024 * 1024))
+    ws.send(JSON.stringify({ type: 'call', id: 8, channel: 'app:info', args: {} }))
+    expect(await next(byId(8))).toMatchObject({ type: 'result', result: { host: 'web', name: 'VAR Studio' } })
+    expect(
+      (await next((r) => r.type === 'error' && /over the \d+ byte limit/.test(r.error.message))).type,
+    ).toBe('error')
+    ws.close()
+  })
+
+  it('runs a real job over the socket: job:scale for every scale, then history', async () => {
+    const { ws, next, replies } = await connect()
+    ws.send(
+      JSON.stringify({
+        type: 'call',
+        id: 1,
+        channel: 'queue:add',
+        args: {
+          jobs: [
+            {
+              modelId: MODEL_ID,
+              items: [
+                { classId: 7, seed: 1 },
+                { classId: 8, seed: 2 },
+              ],
+              strategy: { kind: 'var-scaling', N: 6, k: 2 },
+              seedPolicy: 'increment',
+            },
+          ],
+        },
+      }),
+    )
+    const added = await next(byId(1))
+    expect(added.type).toBe('result')
+    const jobId = (added as { result: { jobIds: string[] } }).result.jobIds[0]
+    const history = await next((r) => r.type === 'event' && r.event === 'history:changed')
+    const scales = replies.flatMap((r) =>
+      r.type === 'event' && r.event === 'job:scale'
+        ? [r.data as { jobId: string; pn: number; tokens: number[][]; previews?: string[] }]
+        : [],
+    )
+    expect(scales.map((s) => s.pn)).toEqual([1, 2, 3, 4, 5, 7])
+    expect(
+      scales.every((s) => s.jobId === jobId && s.tokens.length === 2 && s.tokens[0].length === s.pn * s.pn),
+    ).toBe(true)
+    expect(scales.every((s) => s.previews?.length === 2)).toBe(true)
+    const added2 = (history as { data: { added: string[] } }).data.added
+    expect(added2).toHaveLength(2)
+    ws.send(JSON.stringify({ type: 'call', id: 2, channel: 'history:list', args: {} }))
+    const list = (await next(byId(2))) as { result: { id: string; jobId: string }[] }
+    expect(list.result.map((e) => e.id).sort()).toEqual([...added2].sort())
+    ws.close()
+  })
+})
