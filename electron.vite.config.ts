@@ -8,7 +8,16 @@ export default defineConfig({
   main: {
     build: {
       outDir: resolve(root, 'out/main'),
-      rolldownOptions: { input: { main: resolve(root, 'src-main/electron/main.ts') } },
+      // The inference host (a utilityProcess) and the two worker threads are entries of their own,
+      // emitted beside main.js where `siblingEntry` (src-main/host/loader.ts) finds them.
+      rolldownOptions: {
+        input: {
+          main: resolve(root, 'src-main/electron/main.ts'),
+          host: resolve(root, 'src-main/host/entry.ts'),
+          'kde-worker': resolve(root, 'src-main/host/kde-worker.ts'),
+          'batch-worker': resolve(root, 'src-main/app/batch-worker.ts'),
+        },
+      },
     },
   },
   preload: {

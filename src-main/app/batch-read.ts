@@ -6,7 +6,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { StudioError } from '../../src-shared/errors'
 import type { IpcParsedArgs } from '../../src-shared/ipc'
-import { startWorker } from '../host/loader'
+import { siblingEntry, startWorker } from '../host/loader'
 import {
   type BatchFormat,
   decodeBatch,
@@ -56,7 +56,7 @@ type Reply = { format: BatchFormat; rows: RawRow[] } | { error: { name: string; 
 export function readRows(bytes: Uint8Array, name: string): Promise<{ format: BatchFormat; rows: RawRow[] }> {
   let worker
   try {
-    worker = startWorker(new URL('./batch-worker.ts', import.meta.url))
+    worker = startWorker(siblingEntry('batch-worker', import.meta.url))
   } catch {
     // No worker entry (a bundle without it): read here; the size limits still apply.
     const text = decodeBatch(bytes, name)

@@ -5,7 +5,7 @@
 import type { Worker } from 'node:worker_threads'
 import type { KdeFn, KdeInput, KdeResult } from '../../src-shared/engine/kde'
 import { errorFromWire, type WireError } from '../../src-shared/protocol'
-import { startWorker } from './loader'
+import { siblingEntry, startWorker } from './loader'
 
 interface Pending {
   resolve: (result: KdeResult) => void
@@ -19,7 +19,7 @@ export class KdeWorker {
   private readonly pending = new Map<number, Pending>()
   private nextId = 0
 
-  constructor(private readonly entry: URL = new URL('./kde-worker.ts', import.meta.url)) {}
+  constructor(private readonly entry: URL = siblingEntry('kde-worker', import.meta.url)) {}
 
   /** The KdeFn to hand to the generation loop. */
   readonly run: KdeFn = (input: KdeInput) =>

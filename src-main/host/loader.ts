@@ -11,6 +11,16 @@ import { Worker } from 'node:worker_threads'
 
 let tsxUrl: string | undefined
 
+/**
+ * The entry `name` beside the calling module: `name.ts` when running from source (tsx), `name.js`
+ * in the electron-vite bundle, which emits every worker as its own chunk next to the code that
+ * starts it (see electron.vite.config.ts).
+ */
+export function siblingEntry(name: string, callerUrl: string): URL {
+  const fromSource = /\.[cm]?ts$/.test(new URL(callerUrl).pathname)
+  return new URL(`./${name}.${fromSource ? 'ts' : 'js'}`, callerUrl)
+}
+
 export function loaderExecArgv(entry: string): string[] {
   if (!/\.[cm]?ts$/.test(entry)) return []
   tsxUrl ??= pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
