@@ -147,7 +147,7 @@ export const callSchemas = {
   /** parses again on the host (never trusts a parsed table) and queues the valid rows only */
   'batch:queue': z.strictObject({ source: batchSourceSchema, defaults: BATCH_DEFAULTS_SCHEMA }),
   'export:grid': gridSpecSchema,
-  /** native save dialog (Electron); the web host answers `{ path: null }` */
+  /** native save dialog (Electron); the web host answers `{ path: null, cancelled: false }` */
   'dialog:savePath': z.strictObject({ defaultName: z.string().min(1).max(255) }),
   /** native folder chooser (Electron); the web host answers `{ path: null }` */
   'dialog:chooseFolder': z.strictObject({ title: z.string().max(200).optional() }),
@@ -298,6 +298,8 @@ export interface BatchRowView {
   readonly count: number
   readonly strategy?: string
   readonly error?: string
+  /** how a class name or prompt was read, e.g. `"sneker" read as "Sneaker" (1 edit)` */
+  readonly match?: string
 }
 
 export interface BatchTable {
@@ -377,7 +379,8 @@ export interface IpcResults {
   'batch:parse': BatchTable
   'batch:queue': BatchQueued
   'export:grid': GridExport
-  'dialog:savePath': { path: string | null }
+  /** `cancelled`: the user closed the native dialog (nothing should be written) */
+  'dialog:savePath': { path: string | null; cancelled: boolean }
   'dialog:chooseFolder': { path: string | null }
   'shell:open': { opened: boolean }
 }

@@ -19,8 +19,8 @@ import type { Models } from './model-list'
 import type { Queue } from './queue'
 
 type Defaults = IpcParsedArgs<'batch:queue'>['defaults']
-/** A row as shown in the table; `match` says how a class or prompt was read (not yet in ipc.ts). */
-export type BatchRow = BatchRowView & { readonly match?: string }
+/** A row as shown in the table; `match` says how a class or prompt was read. */
+export type BatchRow = BatchRowView
 
 const COLUMNS = ['class', 'prompt', 'seed', 'strategy', 'count'] as const
 const MAX_COUNT = 1000

@@ -163,9 +163,11 @@ export async function createStudio(options: StudioOptions): Promise<Studio> {
         version: options.version,
         allowPaths,
       }),
-    'dialog:savePath': async ({ defaultName }) => ({
-      path: options.native ? await options.native.savePath(defaultName) : null,
-    }),
+    'dialog:savePath': async ({ defaultName }) => {
+      if (!options.native) return { path: null, cancelled: false }
+      const path = await options.native.savePath(defaultName)
+      return { path, cancelled: path === null }
+    },
     'dialog:chooseFolder': async ({ title }) => ({
       path: options.native ? await options.native.chooseFolder(title) : null,
     }),

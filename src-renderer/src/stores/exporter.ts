@@ -46,7 +46,8 @@ export const useExportStore = defineStore('export', () => {
     const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')
     const written = await notices.attempt('Exporting the grid', async () => {
       // Electron asks where to save; the web host answers null and writes into the output folder.
-      const { path } = await call('dialog:savePath', { defaultName: `grid-${stamp}.png` })
+      const { path, cancelled } = await call('dialog:savePath', { defaultName: `grid-${stamp}.png` })
+      if (cancelled) return undefined
       return call('export:grid', {
         rows: rows.value,
         columns: columns.value,
