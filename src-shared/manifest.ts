@@ -14,6 +14,10 @@ const fileName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a plain file name inside the model folder')
 
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits')
+
+const sourceFiles = z.array(z.strictObject({ name: z.string().min(1), sha256: sha256Hex, bytes: nonNegInt }))
+
 /** A fixed dimension, or a symbolic one such as "N", "l", "pn_next". */
 const dim = z.union([nonNegInt, z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a symbol')])
 
@@ -27,6 +31,12 @@ const graphSpec = z.strictObject({
   file: fileName.endsWith('.onnx'),
   inputs: z.array(tensorSpec).min(1),
   outputs: z.array(tensorSpec).min(1),
+  /**
+   * Side files holding the graph's weights (ONNX external data, used past the 2 GB protobuf limit).
+   * onnxruntime finds them next to the graph; they are listed here so that a folder missing one is
+   * reported as such, and in `files` so that their size and sha256 are checked like any other file.
+   */
+  external_data: z.array(fileName).min(1).optional(),
 })
 
 const graphsSchema = z.strictObject({
@@ -72,14 +82,24 @@ const baseSchema = z.strictObject({
     top_k: nonNegInt,
     top_p: z.number().gt(0).max(1),
   }),
+  /** How the graphs store their weights; float16 weights are cast to float32 inside the graph. */
+  weight_dtype: z.enum(['float32', 'float16']).optional(),
   files: z.record(
     fileName,
     z.strictObject({
-      sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits'),
+      sha256: sha256Hex,
       bytes: nonNegInt,
     }),
   ),
-  source: z.object({ kind: z.enum(['trained', 'official']) }).catchall(z.union([z.string(), z.number()])),
+  source: z
+    .object({
+      kind: z.enum(['trained', 'official']),
+      /** The checkpoints the folder was exported from, so a folder can be traced to exact files. */
+      files: sourceFiles.optional(),
+    })
+    // other keys describe the origin in a word or a number (dataset, training steps, ...); the
+    // union with sourceFiles only keeps `files` assignable to the index signature in TypeScript
+    .catchall(z.union([z.string(), z.number(), sourceFiles])),
 })
 
 type BaseManifest = z.infer<typeof baseSchema>
@@ -159,6 +179,9 @@ function checkConsistency(m: BaseManifest, ctx: Ctx): void {
     if (graph && !listed(graph.file)) {
       issue(ctx, ['graphs', name, 'file'], `"${graph.file}" is not listed in files`)
     }
+    graph?.external_data?.forEach((file, i) => {
+      if (!listed(file)) issue(ctx, ['graphs', name, 'external_data', i], `"${file}" is not listed in files`)
+    })
   }
   if (listed('manifest.json')) issue(ctx, ['files', 'manifest.json'], 'the manifest cannot list itself')
   if (m.sampling_defaults.top_k > m.vocab_size) {

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from var_tools import ort_node
-from var_tools.export import (ExportError, check_state_dict, load_official, sha256_file, write_model_folder)
+from var_tools.export import (ExportError, GraphOptions, check_state_dict, load_official, sha256_file,
+                              write_model_folder)
 from var_tools.manifest import validate_manifest
 from var_tools.parity import random_ids, teacher_forced_parity
 from var_tools.var_model import VAR
@@ -213,3 +214,195 @@ def test_official_method_names_agree_with_ours():
         assert torch.equal(vae.quantize.idxBl_to_var_input(ids), vae.quantize.idx_to_var_input(ids))
         assert torch.equal(vae.idxBl_to_img(ids, same_shape=True, last_one=True), vae.idx_to_img(ids))
         assert len(vae.idxBl_to_img(ids, same_shape=True)) == len(vae.patch_nums)
+
+
+# ------------------------------------------------------------------ weight storage: external data, float16
+def _export_tiny(out, **kw):
+    vae, var = tiny_models()
+    man = write_model_folder(vae, var, out, model_id='tiny', display_name='tiny', class_names=NAMES,
+                             sampling_defaults={'cfg': 2.0, 'top_k': 0, 'top_p': 0.95}, source={'kind': 'trained'},
+                             **kw)
+    return vae, var, man
+
+
+def test_external_data_is_listed_verified_and_loads_in_onnxruntime_node(tmp_path):
+    import onnx
+    out = str(tmp_path / 'ext')
+    # threshold 0 forces what a 2 GB+ graph (var_d20 and up) gets by default
+    vae, var, man = _export_tiny(out, external_data_threshold=0)
+    for g in ('var_step', 'vq_step', 'vae_decode'):
+        data = f'{g}.onnx.data'
+        assert man['graphs'][g]['external_data'] == [data]
+        assert man['files'][data]['bytes'] > man['files'][f'{g}.onnx']['bytes']
+        m = onnx.load(os.path.join(out, f'{g}.onnx'), load_external_data=False)
+        offsets = [int({e.key: e.value for e in t.external_data}['offset'])
+                   for t in m.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+        assert offsets and all(o % 4096 == 0 for o in offsets)
+    assert man['weight_dtype'] == 'float32'
+    assert set(man['files']) == set(os.listdir(out)) - {'manifest.json'}  # no staging leftovers
+    validate_manifest(man, out, check_hashes=True)
+    d = teacher_forced_parity(vae, var, out, random_ids(vae, var.patch_nums, 2), torch.tensor([1, 7]))
+    assert max(d['logits']) <= TOL and max(d['f_hat']) <= TOL and d['image'] <= TOL
+    # the default threshold keeps a small model in single files, byte-identical to a plain export
+    inline = str(tmp_path / 'inline')
+    _v, _w, man2 = _export_tiny(inline)
+    assert 'external_data' not in man2['graphs']['var_step']
+    assert not [n for n in os.listdir(inline) if n.endswith('.data')]
+
+
+def test_missing_external_data_is_reported_by_the_manifest_check(tmp_path):
+    out = str(tmp_path / 'ext')
+    _vae, _var, man = _export_tiny(out, external_data_threshold=0)
+    os.remove(os.path.join(out, 'var_step.onnx.data'))
+    with pytest.raises(ValueError, match=r'files.var_step.onnx.data: .* does not exist'):
+        validate_manifest(man, out)
+    bad = json.loads(json.dumps(man))
+    del bad['files']['vq_step.onnx.data']
+    with pytest.raises(ValueError, match='vq_step.onnx.data: not listed'):
+        validate_manifest(bad)
+
+
+# float16 storage rounds every weight to 11 significant bits (relative error <= 2^-11 = 4.9e-4); through
+# the depth-2 tiny model that moves logits by at most 0.1 % of their largest magnitude and decoded pixels
+# (in [0, 1]) by far less than one 8-bit level (1/255 = 3.9e-3). Measured values are in the README.
+FP16_LOGITS_REL = 1e-3
+FP16_IMAGE = 2e-3
+FP16_F_HAT = 1e-3
+
+
+def test_fp16_weights_halve_the_files_and_keep_compute_float32(tmp_path):
+    import onnx
+    out = str(tmp_path / 'half')
+    vae, var, man = _export_tiny(out, weights='fp16')
+    _v, _w, full = _export_tiny(str(tmp_path / 'full'))
+    assert man['weight_dtype'] == 'float16'
+    for g in ('var_step', 'vae_decode'):
+        ratio = man['files'][f'{g}.onnx']['bytes'] / full['files'][f'{g}.onnx']['bytes']
+        assert 0.45 < ratio < 0.6, (g, ratio)
+        # inputs and outputs keep the contract's float32; only stored weights changed
+        assert man['graphs'][g]['inputs'] == full['graphs'][g]['inputs']
+        assert man['graphs'][g]['outputs'] == full['graphs'][g]['outputs']
+    m = onnx.load(os.path.join(out, 'var_step.onnx'))
+    halves = [t for t in m.graph.initializer if t.data_type == onnx.TensorProto.FLOAT16]
+    casts = {n.input[0]: n for n in m.graph.node if n.op_type == 'Cast'}
+    assert halves and all(casts[t.name].attribute[0].i == onnx.TensorProto.FLOAT for t in halves)
+    onnx.checker.check_model(m)
+    validate_manifest(man, out, check_hashes=True)
+    d = teacher_forced_parity(vae, var, out, random_ids(vae, var.patch_nums, 2), torch.tensor([1, 7]))
+    print('fp16 parity', json.dumps({k: (max(v) if isinstance(v, list) and k != 'image_range' else v)
+                                     for k, v in d.items()}))
+    assert max(d['logits']) <= FP16_LOGITS_REL * d['logits_absmax'], (max(d['logits']), d['logits_absmax'])
+    assert max(d['f_hat']) <= FP16_F_HAT
+    assert d['image'] <= FP16_IMAGE
+    # the same folder with external data as well: both options compose
+    _v, _w, both = _export_tiny(str(tmp_path / 'both'), weights='fp16', external_data_threshold=0)
+    assert both['files']['var_step.onnx.data']['bytes'] < full['files']['var_step.onnx']['bytes'] * 0.6
+
+
+def test_weight_options_are_checked():
+    with pytest.raises(ExportError, match='choose fp32 or fp16'):
+        GraphOptions('int8')
+    with pytest.raises(ExportError, match='negative'):
+        GraphOptions('fp32', -1)
+
+
+# ------------------------------------------------------------------ official checkpoints: bad input
+def _official_pair(tmp_path, depth=2):
+    from var_tools.var_model import official_var_config
+    from var_tools.vqvae import official_vae_config
+    torch.manual_seed(0)
+    vae_path, var_path = tmp_path / 'vae_ch160v4096z32.pth', tmp_path / f'var_d{depth}.pth'
+    torch.save(VQVAE(**official_vae_config()).state_dict(), vae_path)
+    torch.save(VAR(**official_var_config(depth)).state_dict(), var_path)
+    return vae_path, var_path
+
+
+def test_truncated_official_checkpoints_name_the_file(tmp_path):
+    vae_path, var_path = _official_pair(tmp_path)
+    for path, what in ((vae_path, 'VQ-VAE checkpoint'), (var_path, 'VAR checkpoint')):
+        whole = path.read_bytes()
+        path.write_bytes(whole[:int(len(whole) * 0.9)])  # an interrupted download
+        with pytest.raises(ExportError) as e:
+            load_official(str(vae_path), str(var_path))
+        msg = str(e.value)
+        assert msg.startswith(f'{what} {path} could not be read') and 'truncated' in msg, msg
+        path.write_bytes(whole)
+        path.write_bytes(b'')  # an empty file is a truncated file too
+        with pytest.raises(ExportError, match=f'{what} .*could not be read.*truncated'):
+            load_official(str(vae_path), str(var_path))
+        path.write_bytes(whole)
+    vae, var, depth = load_official(str(vae_path), str(var_path))
+    assert depth == 2
+
+
+def test_swapped_and_misnamed_official_checkpoints(tmp_path):
+    vae_path, var_path = _official_pair(tmp_path)
+    with pytest.raises(ExportError, match=r'look swapped: --vae takes vae_ch160v4096z32.pth'):
+        load_official(str(var_path), str(vae_path))
+    renamed = tmp_path / 'var_d16.pth'
+    var_path.rename(renamed)
+    with pytest.raises(ExportError, match=r'var_d16.pth holds a depth-2 transformer \(2 blocks\), but its name '
+                                          r'says depth 16'):
+        load_official(str(vae_path), str(renamed))
+
+
+def test_class_names_files_plain_and_devkit(tmp_path):
+    from var_tools.export import ExportError, read_class_names
+    plain = tmp_path / 'plain.txt'
+    plain.write_text('alpha\n\nbeta, with a comma\ngamma\n')
+    assert read_class_names(str(plain), 3) == ['alpha', 'beta, with a comma', 'gamma']
+    devkit = tmp_path / 'LOC_synset_mapping.txt'
+    devkit.write_text(''.join(f'n{i:08d} name {i}, synonym {i}\n' for i in range(4)))
+    assert read_class_names(str(devkit), 4) == ['name 0', 'name 1', 'name 2', 'name 3']
+    latin1 = tmp_path / 'latin1.txt'
+    latin1.write_bytes(b'caf\xe9\n')
+    with pytest.raises(ExportError, match='is not UTF-8 text'):
+        read_class_names(str(latin1), 1)
+
+
+def test_official_cli_records_sources_and_class_names(tmp_path, capsys):
+    from var_tools.export import main as export_main
+    vae_path, var_path = _official_pair(tmp_path)
+    bad_names = tmp_path / 'names.txt'
+    bad_names.write_text('a\nb\n')
+    assert export_main(['official', '--vae', str(vae_path), '--var', str(var_path), '--out', str(tmp_path / 'x'),
+                        '--class-names', str(bad_names)]) == 2
+    assert 'has 2 class names; the checkpoint has 1000 classes' in capsys.readouterr().err
+    assert not (tmp_path / 'x').exists()
+
+
+def test_torch_per_tensor_external_files_are_gathered_into_one(tmp_path):
+    """Past 2 GB torch 1.13 writes one file per tensor next to the graph; the exporter gathers them."""
+    import onnx
+    from onnx import helper, numpy_helper
+    from var_tools.export import _finish_graph
+    raw = tmp_path / 'raw'
+    raw.mkdir()
+    w = np.arange(64 * 32, dtype=np.float32).reshape(64, 32) / 100
+    b = np.linspace(-1, 1, 32, dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node('MatMul', ['x', 'w'], ['h']), helper.make_node('Add', ['h', 'b'], ['y'])], 'g',
+        [helper.make_tensor_value_info('x', onnx.TensorProto.FLOAT, ['N', 64])],
+        [helper.make_tensor_value_info('y', onnx.TensorProto.FLOAT, ['N', 32])],
+        [numpy_helper.from_array(w, 'w'), numpy_helper.from_array(b, 'b')])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET_FOR_TESTS)])
+    onnx.save_model(model, str(raw / 'g.onnx'), save_as_external_data=True, all_tensors_to_one_file=False,
+                    size_threshold=0)
+    assert len(os.listdir(raw)) == 3  # the graph and one file per tensor, as torch does it
+    out = tmp_path / 'out'
+    out.mkdir()
+    _finish_graph(str(raw / 'g.onnx'), str(out / 'g.onnx'), GraphOptions('fp32', 0))
+    assert sorted(os.listdir(out)) == ['g.onnx', 'g.onnx.data']
+    x = np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)
+    y = ort_node.run(str(out / 'g.onnx'), {'x': x})['y']
+    assert np.abs(y - (x @ w + b)).max() < 1e-4
+    # below the threshold the same tensors come back inline: one self-contained file
+    inline = tmp_path / 'inline'
+    inline.mkdir()
+    _finish_graph(str(raw / 'g.onnx'), str(inline / 'g.onnx'), GraphOptions('fp16'))
+    assert os.listdir(inline) == ['g.onnx']
+    y16 = ort_node.run(str(inline / 'g.onnx'), {'x': x})['y']
+    assert np.abs(y16 - (x @ w + b)).max() < 1e-3 * np.abs(x @ w + b).max()
+
+
+OPSET_FOR_TESTS = 17

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from var_tools import ort_node
+from var_tools.export import sha256_file
+from var_tools.manifest import validate_manifest
 from var_tools.verify_official import main as verify_main
 
 TOL = 1e-4
@@ -22,7 +24,14 @@ def test_official_shapes_export_and_match_pytorch(tmp_path, capsys):
     assert report['max_abs_image'] <= TOL
     man = json.load(open(tmp_path / 'var-d2' / 'manifest.json'))
     assert man['source']['kind'] == 'official'
-    assert len(man['source']['var_sha256']) == 64
+    files = {f['name']: f for f in man['source']['files']}
+    assert set(files) == {'vae_ch160v4096z32.pth', 'var_d2.pth'}
+    var_pth = tmp_path / 'var_d2.pth'
+    assert files['var_d2.pth'] == {'name': 'var_d2.pth', 'sha256': sha256_file(str(var_pth)),
+                                   'bytes': var_pth.stat().st_size}
+    assert len(man['class_names']) == 1000 and man['class_names'][207] == 'class 207'
+    assert man['weight_dtype'] == 'float32' and man['id'] == 'var-d2'
+    validate_manifest(man, str(tmp_path / 'var-d2'))
     assert man['patch_nums'] == [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]
     assert man['image_size'] == 256 and man['image_channels'] == 3
     assert man['phi_index'] == [0, 0, 1, 1, 1, 2, 2, 3, 3, 3]  # si=7 is an exact tie that float64 breaks upward

@@ -3,17 +3,25 @@
     # the embedded model, from our training run
     /usr/bin/python3 -m var_tools.export trained --run runs/fashion --classifier runs/classifier/classifier.pt \
         --out fashion-mnist-var
-    # official checkpoints
+    # official checkpoints (ImageNet class names and the checkpoints' sha256 go into the manifest)
     /usr/bin/python3 -m var_tools.export official --vae vae_ch160v4096z32.pth --var var_d16.pth --out var-d16
+    # the same with weights stored as float16 (half the disk size; compute stays float32)
+    /usr/bin/python3 -m var_tools.export official --vae vae_ch160v4096z32.pth --var var_d30.pth --out var-d30 \
+        --weights fp16
 
 The folder is written next to its destination and renamed into place, so a failed export leaves
 nothing half-written. An existing folder that holds a different model is never overwritten unless
 --force is given; re-exporting the identical model is a no-op.
+
+A graph whose weights pass --external-data-threshold bytes (default just under 2 GiB, the protobuf
+limit) keeps them in one side file `<graph>.onnx.data` next to the graph; the manifest lists it under
+the graph's `external_data` and in `files` with its sha256, so the model registry verifies it too.
 """
 import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -29,6 +37,17 @@ from .vqvae import VQVAE, official_vae_config, resample_matrices
 
 FORMAT = 'var-onnx/1'
 OPSET = 17
+# protobuf refuses to serialise a message of 2 GiB or more; the margin leaves room for the graph itself
+EXTERNAL_DATA_THRESHOLD = 2 ** 31 - 2 ** 27
+# tensors below this stay inline even in external-data mode: shapes and scalars are not worth a seek
+EXTERNAL_MIN_BYTES = 1024
+# offsets in the data file are page aligned so that a runtime may memory-map each tensor
+EXTERNAL_ALIGN = 4096
+# float16 holds magnitudes up to 65504; a weight beyond that (or not finite) stays float32
+FP16_MAX = 65504.0
+WEIGHT_DTYPES = {'fp32': 'float32', 'float32': 'float32', 'fp16': 'float16', 'float16': 'float16'}
+# a line of the ImageNet devkit's LOC_synset_mapping.txt: `n01440764 tench, Tinca tinca`
+SYNSET_LINE = re.compile(r'^n\d{8}\s+(.+)$')
 
 
 class ExportError(RuntimeError):
@@ -81,20 +100,150 @@ def _io_spec(values):
     return out
 
 
+def _external_files(model):
+    import onnx
+    files = []
+    for t in model.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            loc = {e.key: e.value for e in t.external_data}['location']
+            if loc not in files:
+                files.append(loc)
+    return files
+
+
 def _graph_spec(path):
     import onnx
     m = onnx.load(path, load_external_data=False)
-    return {'file': os.path.basename(path), 'inputs': _io_spec(m.graph.input), 'outputs': _io_spec(m.graph.output)}
+    spec = {'file': os.path.basename(path), 'inputs': _io_spec(m.graph.input), 'outputs': _io_spec(m.graph.output)}
+    external = _external_files(m)
+    if external:
+        spec['external_data'] = external
+    return spec
 
 
-def _export(module, args, path, input_names, output_names, dynamic_axes):
+class GraphOptions:
+    """How the exported graphs store their weights (see the module docstring)."""
+
+    def __init__(self, weights='float32', external_data_threshold=EXTERNAL_DATA_THRESHOLD):
+        if weights not in WEIGHT_DTYPES:
+            raise ExportError(f'--weights {weights!r}: choose fp32 or fp16')
+        if external_data_threshold < 0:
+            raise ExportError('the external-data threshold cannot be negative')
+        self.weights = WEIGHT_DTYPES[weights]
+        self.external_data_threshold = int(external_data_threshold)
+
+
+def _tensor_bytes(t, folder):
+    """The raw little-endian bytes of an initializer, wherever torch put them."""
+    import onnx
+    from onnx import numpy_helper
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        info = {e.key: e.value for e in t.external_data}
+        with open(os.path.join(folder, info['location']), 'rb') as f:
+            f.seek(int(info.get('offset', 0)))
+            return f.read(int(info['length'])) if 'length' in info else f.read()
+    if t.HasField('raw_data'):
+        return t.raw_data
+    return numpy_helper.to_array(t).tobytes()
+
+
+def _to_fp16(t, data):
+    """float16 bytes for a float32 weight, or None when float16 cannot hold it."""
+    import onnx
+    if t.data_type != onnx.TensorProto.FLOAT or len(data) < EXTERNAL_MIN_BYTES:
+        return None  # scalars and small vectors: nothing to save, and they are often epsilons or scales
+    a = np.frombuffer(data, dtype='<f4')
+    if not np.isfinite(a).all() or np.abs(a).max() > FP16_MAX:
+        return None
+    return a.astype('<f2').tobytes()
+
+
+def _finish_graph(raw_path, path, options: GraphOptions):
+    """Rewrites torch's output into the folder layout: optional float16 weights, optional one data file.
+
+    torch 1.13 itself switches to external data only past 2 GB and then writes one file per tensor;
+    every such tensor is read back here one at a time, so memory stays at about one tensor.
+    """
+    import onnx
+    from onnx import numpy_helper
+    raw_dir = os.path.dirname(raw_path)
+    m = onnx.load(raw_path, load_external_data=False)
+    inits = list(m.graph.initializer)
+    total = 0
+    for t in inits:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            info = {e.key: e.value for e in t.external_data}
+            n = int(info['length']) if 'length' in info else os.path.getsize(os.path.join(raw_dir, info['location']))
+        else:
+            n = len(t.raw_data) if t.HasField('raw_data') else numpy_helper.to_array(t).nbytes
+        total += n // 2 if options.weights == 'float16' and t.data_type == onnx.TensorProto.FLOAT else n
+    # a larger threshold cannot keep a 2 GB graph in one file: protobuf would refuse to write it
+    external = total > min(options.external_data_threshold, EXTERNAL_DATA_THRESHOLD)
+    touched = external or options.weights == 'float16' or any(
+        t.data_location == onnx.TensorProto.EXTERNAL for t in inits)
+    if not touched:
+        os.replace(raw_path, path)  # torch's own bytes: re-exports stay byte-identical
+        return
+    data_name = os.path.basename(path) + '.data'
+    data_file = open(os.path.join(os.path.dirname(path), data_name), 'wb') if external else None
+    casts = []
+    try:
+        for t in inits:
+            data = _tensor_bytes(t, raw_dir)
+            if options.weights == 'float16':
+                half = _to_fp16(t, data)
+                if half is not None:
+                    data = half
+                    # the graph keeps consuming the float32 name; a Cast at the top produces it
+                    casts.append(onnx.helper.make_node('Cast', [t.name + '__fp16'], [t.name],
+                                                       name=t.name + '__to_fp32', to=onnx.TensorProto.FLOAT))
+                    t.name = t.name + '__fp16'
+                    t.data_type = onnx.TensorProto.FLOAT16
+            t.ClearField('float_data')
+            t.ClearField('int64_data')
+            t.ClearField('int32_data')
+            t.ClearField('double_data')
+            del t.external_data[:]
+            if data_file is not None and len(data) >= EXTERNAL_MIN_BYTES:
+                pad = -data_file.tell() % EXTERNAL_ALIGN
+                data_file.write(b'\0' * pad)
+                offset = data_file.tell()
+                data_file.write(data)
+                t.ClearField('raw_data')
+                t.data_location = onnx.TensorProto.EXTERNAL
+                for k, v in (('location', data_name), ('offset', str(offset)), ('length', str(len(data)))):
+                    e = t.external_data.add()
+                    e.key, e.value = k, v
+            else:
+                t.data_location = onnx.TensorProto.DEFAULT
+                t.raw_data = data
+    finally:
+        if data_file is not None:
+            data_file.close()
+    if casts:
+        nodes = casts + list(m.graph.node)
+        del m.graph.node[:]
+        m.graph.node.extend(nodes)
+    with open(path, 'wb') as f:
+        f.write(m.SerializeToString())
+
+
+def _export(module, args, path, input_names, output_names, dynamic_axes, options: Optional[GraphOptions] = None):
+    """torch.onnx.export into a private folder (torch may scatter per-tensor files there), then lay out."""
+    options = options or GraphOptions()
     module.eval()
-    with torch.no_grad():
-        torch.onnx.export(module, args, path, opset_version=OPSET, input_names=input_names,
-                          output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
+    raw_dir = tempfile.mkdtemp(prefix='.raw-', dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        raw_path = os.path.join(raw_dir, os.path.basename(path))
+        with torch.no_grad():
+            torch.onnx.export(module, args, raw_path, opset_version=OPSET, input_names=input_names,
+                              output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
+        _finish_graph(raw_path, path, options)
+    finally:
+        shutil.rmtree(raw_dir, ignore_errors=True)
 
 
-def export_var_step(var: VAR, path):
+def export_var_step(var: VAR, path, options: Optional[GraphOptions] = None):
     N, si = 2, 1
     l, P = var.patch_nums[si] ** 2, var.begin[si]
     args = (torch.zeros(N, dtype=torch.long), torch.randn(N, l, var.Cvae), torch.arange(P, P + l),
@@ -104,10 +253,10 @@ def export_var_step(var: VAR, path):
             ['cond_label', 'x_cvae', 'pos', 'attn_bias', 'past_k', 'past_v'], ['logits', 'present_k', 'present_v'],
             {'cond_label': {0: 'N'}, 'x_cvae': {0: 'N', 1: 'l'}, 'pos': {0: 'l'}, 'attn_bias': {0: 'l', 1: 'T'},
              'past_k': {1: 'N', 3: 'P'}, 'past_v': {1: 'N', 3: 'P'}, 'logits': {0: 'N', 1: 'l'},
-             'present_k': {1: 'N', 3: 'T'}, 'present_v': {1: 'N', 3: 'T'}})
+             'present_k': {1: 'N', 3: 'T'}, 'present_v': {1: 'N', 3: 'T'}}, options)
 
 
-def export_vq_step(vae: VQVAE, path):
+def export_vq_step(vae: VQVAE, path, options: Optional[GraphOptions] = None):
     ups, downs = resample_matrices(vae.patch_nums)
     hw, C, K = vae.patch_nums[-1], vae.Cvae, len(vae.quantize.quant_resi.qresi_ls)
     pn, pn_next = vae.patch_nums[1], vae.patch_nums[2]
@@ -115,13 +264,13 @@ def export_vq_step(vae: VQVAE, path):
     assert downs[1].shape == (pn_next, hw)
     _export(VqStep(vae), args, path, ['f_hat', 'h_tok', 'up', 'phi_sel', 'down'], ['f_hat_out', 'next_tok'],
             {'f_hat': {0: 'B'}, 'h_tok': {0: 'B', 1: 'l'}, 'up': {1: 'pn'}, 'down': {0: 'pn_next'},
-             'f_hat_out': {0: 'B'}, 'next_tok': {0: 'B', 1: 'l_next'}})
+             'f_hat_out': {0: 'B'}, 'next_tok': {0: 'B', 1: 'l_next'}}, options)
 
 
-def export_vae_decode(vae: VQVAE, path):
+def export_vae_decode(vae: VQVAE, path, options: Optional[GraphOptions] = None):
     hw = vae.patch_nums[-1]
     _export(VaeDecode(vae), (torch.randn(2, vae.Cvae, hw, hw),), path, ['f_hat'], ['image'],
-            {'f_hat': {0: 'B'}, 'image': {0: 'B'}})
+            {'f_hat': {0: 'B'}, 'image': {0: 'B'}}, options)
 
 
 # ------------------------------------------------------------------------------------------- folder
@@ -169,13 +318,15 @@ def check_destination(out, force):
 
 
 def write_model_folder(vae: VQVAE, var: VAR, out, *, model_id, display_name, class_names, sampling_defaults,
-                       source, classifier=None, force=False):
+                       source, classifier=None, force=False, weights='float32',
+                       external_data_threshold=EXTERNAL_DATA_THRESHOLD):
     if len(class_names) != var.num_classes:
         raise ExportError(f'{len(class_names)} class names for a model with {var.num_classes} classes')
     if tuple(vae.patch_nums) != tuple(var.patch_nums):
         raise ExportError(f'patch schedule mismatch: VQ-VAE {list(vae.patch_nums)} vs VAR {list(var.patch_nums)}')
     if vae.Cvae != var.Cvae or vae.V != var.V:
         raise ExportError(f'VQ-VAE (V={vae.V}, Cvae={vae.Cvae}) does not match VAR (V={var.V}, Cvae={var.Cvae})')
+    options = GraphOptions(weights, external_data_threshold)
     fresh = check_destination(out, force)
     out = os.path.abspath(out)
     parent = os.path.dirname(out)
@@ -184,9 +335,9 @@ def write_model_folder(vae: VQVAE, var: VAR, out, *, model_id, display_name, cla
     try:
         vae.eval()
         var.eval()
-        export_var_step(var, os.path.join(tmp, 'var_step.onnx'))
-        export_vq_step(vae, os.path.join(tmp, 'vq_step.onnx'))
-        export_vae_decode(vae, os.path.join(tmp, 'vae_decode.onnx'))
+        export_var_step(var, os.path.join(tmp, 'var_step.onnx'), options)
+        export_vq_step(vae, os.path.join(tmp, 'vq_step.onnx'), options)
+        export_vae_decode(vae, os.path.join(tmp, 'vae_decode.onnx'), options)
         vae.quantize.embedding.weight.detach().float().numpy().astype('<f4').tofile(os.path.join(tmp, 'codebook.f32'))
         graphs = {'var_step': _graph_spec(os.path.join(tmp, 'var_step.onnx')),
                   'vq_step': _graph_spec(os.path.join(tmp, 'vq_step.onnx')),
@@ -197,6 +348,7 @@ def write_model_folder(vae: VQVAE, var: VAR, out, *, model_id, display_name, cla
             graphs['classifier'] = _graph_spec(os.path.join(tmp, 'classifier.onnx'))
         manifest = build_manifest(vae, var, model_id, display_name, class_names, sampling_defaults, source)
         manifest['graphs'] = graphs
+        manifest['weight_dtype'] = options.weights
         manifest['codebook'] = {'file': 'codebook.f32', 'dtype': 'float32', 'shape': [vae.V, vae.Cvae]}
         manifest['files'] = {name: {'sha256': sha256_file(os.path.join(tmp, name)),
                                     'bytes': os.path.getsize(os.path.join(tmp, name))}
@@ -268,13 +420,30 @@ def official_depth(sd):
     return max(blocks) + 1
 
 
+def _looks_like_var(sd):
+    return any(k.startswith('blocks.') for k in sd) and 'head.weight' in sd
+
+
+def _looks_like_vae(sd):
+    return any(k.startswith('encoder.') for k in sd) and any(k.startswith('decoder.') for k in sd)
+
+
 def load_official(vae_path, var_path):
     vae_sd = torch_load(vae_path, 'VQ-VAE checkpoint')
     var_sd = torch_load(var_path, 'VAR checkpoint')
+    # a swapped pair is the likeliest mix-up with two .pth files; say so instead of listing 300 keys
+    if _looks_like_var(vae_sd) or _looks_like_vae(var_sd):
+        raise ExportError(f'{os.path.basename(vae_path)} (given as --vae) and {os.path.basename(var_path)} '
+                          f'(given as --var) look swapped: --vae takes vae_ch160v4096z32.pth, '
+                          f'--var takes var_dNN.pth')
     vae = VQVAE(**official_vae_config())
     check_state_dict(vae, vae_sd, f'VQ-VAE checkpoint {os.path.basename(vae_path)}')
     vae.load_state_dict(vae_sd, strict=True)
     depth = official_depth(var_sd)
+    named = re.fullmatch(r'var_d(\d+)\.pth', os.path.basename(var_path))
+    if named and int(named.group(1)) != depth:
+        raise ExportError(f'{os.path.basename(var_path)} holds a depth-{depth} transformer ({depth} blocks), '
+                          f'but its name says depth {named.group(1)}: the file was renamed or is incomplete')
     var = VAR(**official_var_config(depth))
     check_state_dict(var, var_sd, f'VAR checkpoint {os.path.basename(var_path)} (read as depth {depth})')
     var.load_state_dict(var_sd, strict=True)
@@ -296,6 +465,34 @@ def load_trained(run):
     return vae, var.eval(), ck
 
 
+def read_class_names(path, num_classes):
+    """One name per line in class-index order, or the ImageNet devkit's `LOC_synset_mapping.txt`
+    (`n01440764 tench, Tinca tinca`: the first synonym after the WordNet id becomes the name)."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError as e:
+        raise ExportError(f'class names file {path} could not be read: {e.strerror}') from None
+    except UnicodeDecodeError:
+        raise ExportError(f'class names file {path} is not UTF-8 text') from None
+    synsets = [SYNSET_LINE.match(line) for line in lines]
+    if lines and all(synsets):
+        names = [m.group(1).split(',')[0].strip() for m in synsets]
+    else:
+        names = lines
+    if len(names) != num_classes:
+        raise ExportError(f'{path} has {len(names)} class names; the checkpoint has {num_classes} classes '
+                          f'(one non-empty line per class, in class-index order)')
+    return names
+
+
+def official_source(vae_path, var_path):
+    """What the folder was made from: each checkpoint's file name, size and sha256."""
+    files = [{'name': os.path.basename(p), 'sha256': sha256_file(p), 'bytes': os.path.getsize(p)}
+             for p in (vae_path, var_path)]
+    return {'kind': 'official', 'files': files}
+
+
 def main(argv=None):
     torch.set_num_threads(int(os.environ.get('TORCH_THREADS', '2')))
     p = argparse.ArgumentParser(prog='var_tools.export', description=__doc__,
@@ -307,6 +504,11 @@ def main(argv=None):
     common.add_argument('--cfg', type=float)
     common.add_argument('--top-k', type=int)
     common.add_argument('--top-p', type=float)
+    common.add_argument('--weights', choices=['fp32', 'fp16'], default='fp32',
+                        help='storage type of the weights; fp16 halves the files, compute stays float32')
+    common.add_argument('--external-data-threshold', type=int, default=EXTERNAL_DATA_THRESHOLD, metavar='BYTES',
+                        help='a graph with more weight bytes than this keeps them in <graph>.onnx.data '
+                             '(default %(default)s, just under the 2 GiB protobuf limit)')
     a = sub.add_parser('trained', parents=[common])
     a.add_argument('--run', required=True)
     a.add_argument('--classifier')
@@ -315,7 +517,9 @@ def main(argv=None):
     a = sub.add_parser('official', parents=[common])
     a.add_argument('--vae', required=True)
     a.add_argument('--var', required=True)
-    a.add_argument('--class-names', help='text file with one class name per line (default: "class N")')
+    a.add_argument('--class-names', help='text file with one class name per line '
+                                         "or the ImageNet devkit's LOC_synset_mapping.txt "
+                                         '(default: "class 0" .. "class 999")')
     a.add_argument('--id')
     args = p.parse_args(argv)
     try:
@@ -336,19 +540,25 @@ def main(argv=None):
         else:
             vae, var, depth = load_official(args.vae, args.var)
             classifier = None
-            source = {'kind': 'official', 'vae_file': os.path.basename(args.vae), 'vae_sha256': sha256_file(args.vae),
-                      'var_file': os.path.basename(args.var), 'var_sha256': sha256_file(args.var)}
+            source = official_source(args.vae, args.var)
             defaults = {'cfg': 1.5, 'top_k': 900, 'top_p': 0.96}
             if args.class_names:
-                names = [s.strip() for s in open(args.class_names, encoding='utf-8') if s.strip()]
+                names = read_class_names(args.class_names, var.num_classes)
             else:
+                # The project ships no ImageNet label list: the user's devkit file names the classes.
                 names = [f'class {i}' for i in range(var.num_classes)]
+                print(f'note: no --class-names given, so the classes are named "class 0" .. "class '
+                      f'{var.num_classes - 1}"; pass the ImageNet devkit\'s LOC_synset_mapping.txt '
+                      '(or one name per line) to name them', file=sys.stderr)
             mid, display = args.id or f'var-d{depth}', f'VAR d{depth} (ImageNet 256)'
+            if WEIGHT_DTYPES[args.weights] == 'float16':
+                mid, display = args.id or f'{mid}-fp16', f'{display}, float16 weights'
         for key, val in (('cfg', args.cfg), ('top_k', args.top_k), ('top_p', args.top_p)):
             if val is not None:
                 defaults[key] = val
         man = write_model_folder(vae, var, args.out, model_id=mid, display_name=display, class_names=names,
-                                 sampling_defaults=defaults, source=source, classifier=classifier, force=args.force)
+                                 sampling_defaults=defaults, source=source, classifier=classifier, force=args.force,
+                                 weights=args.weights, external_data_threshold=args.external_data_threshold)
         total = sum(f['bytes'] for f in man['files'].values())
         print(f'wrote {args.out}: {len(man["files"])} files, {total / 1e6:.1f} MB')
     except ExportError as e:

@@ -53,7 +53,15 @@ def validate_manifest(m, folder=None, check_hashes=False):
     for g in GRAPHS:
         if g not in m['graphs']:
             _fail(f'graphs.{g}', 'missing')
+    if m.get('weight_dtype', 'float32') not in ('float32', 'float16'):
+        _fail('weight_dtype', f'{m["weight_dtype"]!r} is not float32 or float16')
+    files = m['source'].get('files')
+    if files is not None:
+        if not isinstance(files, list) or not all(
+                isinstance(f, dict) and set(f) == {'name', 'sha256', 'bytes'} for f in files):
+            _fail('source.files', 'expected a list of {name, sha256, bytes}')
     listed = [g['file'] for g in m['graphs'].values()] + [m['codebook']['file']]
+    listed += [d for g in m['graphs'].values() for d in g.get('external_data', [])]
     for name in listed:
         if name not in m['files']:
             _fail(f'files.{name}', 'not listed')

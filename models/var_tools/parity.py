@@ -58,5 +58,8 @@ def teacher_forced_parity(vae, var, model_dir, ids, labels):
     if img.shape != ref_img.shape:
         raise AssertionError(f'decoded image shape {img.shape} != {ref_img.shape}')
     diffs['image'] = float(np.abs(img - ref_img).max())
+    # the scale the logit differences are judged against (float16 weights give a relative error)
+    diffs['logits_absmax'] = float(np.abs(ref_logits).max())
+    diffs['logits_std'] = float(ref_logits.std())
     diffs['image_range'] = [float(img.min()), float(img.max())]
     return diffs

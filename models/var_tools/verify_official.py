@@ -1,6 +1,6 @@
 """Checks the official-checkpoint path end to end on random weights of the official shapes.
 
-    /usr/bin/python3 -m var_tools.verify_official --depth 16 --work /tmp/official-d16
+    /usr/bin/python3 -m var_tools.verify_official --depth 16 --work /tmp/official-d16 [--weights fp16]
 
 Writes random `vae_ch160v4096z32.pth` and `var_d{depth}.pth` (the official architecture and key names),
 exports them with `var_tools.export official` (strict load), then compares teacher-forced logits,
@@ -40,13 +40,19 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--depth', type=int, default=16)
     p.add_argument('--work', required=True)
+    p.add_argument('--weights', choices=['fp32', 'fp16'], default='fp32')
+    p.add_argument('--external-data-threshold', type=int, metavar='BYTES',
+                   help='passed to the exporter (0 forces external data)')
     args = p.parse_args(argv)
     os.makedirs(args.work, exist_ok=True)
     t0 = time.time()
     vae, var, vae_path, var_path = make_random_checkpoints(args.work, args.depth)
     out = os.path.join(args.work, f'var-d{args.depth}')
     t1 = time.time()
-    rc = export_main(['official', '--vae', vae_path, '--var', var_path, '--out', out, '--force'])
+    extra = ['--weights', args.weights]
+    if args.external_data_threshold is not None:
+        extra += ['--external-data-threshold', str(args.external_data_threshold)]
+    rc = export_main(['official', '--vae', vae_path, '--var', var_path, '--out', out, '--force', *extra])
     if rc != 0:
         return rc
     t2 = time.time()
@@ -56,6 +62,7 @@ def main(argv=None):
     sizes = {n: os.path.getsize(os.path.join(out, n)) for n in os.listdir(out)}
     print(json.dumps({'depth': args.depth, 'max_abs_logits': max(d['logits']), 'max_abs_f_hat': max(d['f_hat']),
                       'max_abs_next_tok': max(d['next_tok']), 'max_abs_image': d['image'],
+                      'weights': args.weights, 'logits_absmax': d['logits_absmax'], 'logits_std': d['logits_std'],
                       'bytes': sizes, 'seconds': {'checkpoints': round(t1 - t0, 1), 'export': round(t2 - t1, 1),
                                                   'parity': round(t3 - t2, 1)}}))
     return 0

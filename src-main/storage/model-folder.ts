@@ -80,12 +80,26 @@ async function checkFile(
     : { name, ok: false, kind: 'hash', problem: 'sha256 differs from the manifest', cached }
 }
 
-/** Checks every file the manifest lists: present, a regular file, the listed size, and the sha256. */
+/** External-data file -> the graph file whose weights it holds (so a problem can say what it breaks). */
+export function externalDataOwners(manifest: VarManifest): Map<string, string> {
+  const owners = new Map<string, string>()
+  for (const graph of Object.values(manifest.graphs)) {
+    for (const file of graph.external_data ?? []) owners.set(file, graph.file)
+  }
+  return owners
+}
+
+/**
+ * Checks every file the manifest lists: present, a regular file, the listed size, and the sha256.
+ * External-data files are listed in `files` like the graphs, so they get the same checks; their
+ * problems also name the graph that cannot load without them.
+ */
 export async function checkModelFiles(
   dir: string,
   manifest: VarManifest,
   options: CheckOptions = {},
 ): Promise<FileCheck[]> {
+  const owners = externalDataOwners(manifest)
   const entries = Object.entries(manifest.files)
   const bytesTotal = entries.reduce((sum, [, f]) => sum + f.bytes, 0)
   const cache = options.cache ?? new HashCache()
@@ -102,7 +116,11 @@ export async function checkModelFiles(
         bytesTotal,
       })
     report(0)
-    files.push(await checkFile(path, name, expected, cache, options, report))
+    const check = await checkFile(path, name, expected, cache, options, report)
+    const owner = owners.get(name)
+    files.push(
+      !check.ok && owner ? { ...check, problem: `${check.problem ?? 'bad'} (weights of ${owner})` } : check,
+    )
     before += expected.bytes
     report(0)
   }

@@ -36,6 +36,23 @@ describe('manifestSchema', () => {
     expect(parseManifest(m).graphs.classifier?.file).toBe('classifier.onnx')
   })
 
+  it('accepts external-data files listed in files, float16 weights and checkpoint hashes', () => {
+    const m = validManifest()
+    m.graphs.var_step.external_data = ['var_step.onnx.data']
+    m.files['var_step.onnx.data'] = { sha256: 'cd'.repeat(32), bytes: 8_000_000_000 }
+    m.weight_dtype = 'float16'
+    m.source = {
+      kind: 'official',
+      files: [
+        { name: 'vae_ch160v4096z32.pth', sha256: 'ef'.repeat(32), bytes: 436_075_834 },
+        { name: 'var_d30.pth', sha256: '01'.repeat(32), bytes: 8_000_000_000 },
+      ],
+    }
+    const parsed = parseManifest(JSON.parse(JSON.stringify(m)))
+    expect(parsed.graphs.var_step.external_data).toEqual(['var_step.onnx.data'])
+    expect(parsed.source.files?.[1]?.name).toBe('var_d30.pth')
+  })
+
   it('accepts top_p = 1 and top_k = 0 (both filters off)', () => {
     const m = validManifest()
     m.sampling_defaults = { cfg: 0, top_k: 0, top_p: 1 }
@@ -102,6 +119,22 @@ describe('manifestSchema', () => {
       'source field not string or number',
       (m) => (m.source = { kind: 'official', extra: [1] } as never),
       'source.extra',
+    ],
+    [
+      'external data not listed in files',
+      (m) => (m.graphs.var_step.external_data = ['var_step.onnx.data']),
+      'graphs.var_step.external_data[0]',
+    ],
+    [
+      'external data outside the folder',
+      (m) => (m.graphs.vae_decode.external_data = ['../weights.bin']),
+      'graphs.vae_decode.external_data[0]',
+    ],
+    ['unknown weight dtype', (m) => (m.weight_dtype = 'bfloat16' as 'float16'), 'weight_dtype'],
+    [
+      'source file without a hash',
+      (m) => (m.source = { kind: 'official', files: [{ name: 'var_d16.pth', sha256: 'x', bytes: 1 }] }),
+      'source.files[0].sha256',
     ],
   ]
 

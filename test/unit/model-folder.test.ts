@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -50,6 +50,36 @@ describe('inspectModelFolder', () => {
       'vq_step.onnx': 'missing',
       'vae_decode.onnx': '5 bytes, manifest says 79',
       'codebook.f32': undefined,
+    })
+  })
+
+  it('checks external-data files like graphs and names the graph a missing one breaks', async () => {
+    await writeModelFolder()
+    const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as ReturnType<
+      typeof validManifest
+    >
+    const data = Buffer.alloc(4096, 7)
+    await writeFile(join(dir, 'var_step.onnx.data'), data)
+    m.graphs.var_step.external_data = ['var_step.onnx.data']
+    m.files['var_step.onnx.data'] = {
+      sha256: createHash('sha256').update(data).digest('hex'),
+      bytes: data.length,
+    }
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(m))
+    const ok = await inspectModelFolder(dir, { hashes: true })
+    expect(ok.files.map((f) => [f.name, f.ok])).toContainEqual(['var_step.onnx.data', true])
+
+    await writeFile(join(dir, 'var_step.onnx.data'), data.subarray(0, 100))
+    const short = await inspectModelFolder(dir)
+    expect(short.files.find((f) => f.name === 'var_step.onnx.data')?.problem).toBe(
+      '100 bytes, manifest says 4096 (weights of var_step.onnx)',
+    )
+    await rm(join(dir, 'var_step.onnx.data'))
+    const gone = await inspectModelFolder(dir)
+    expect(gone.files.find((f) => f.name === 'var_step.onnx.data')).toMatchObject({
+      ok: false,
+      kind: 'missing',
+      problem: 'missing (weights of var_step.onnx)',
     })
   })
 

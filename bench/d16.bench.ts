@@ -1,0 +1,242 @@
+/**
+ * VAR-d16 (official shapes, random weights) on CPU, B=1 with guidance at the manifest's sampling
+ * defaults: per-image time of our engine (onnxruntime-node + the TypeScript loop) side by side with
+ * the PyTorch sampler of `models/` (var_tools.bench_d16) on the very same weights, the share spent in
+ * JavaScript, the achieved GFLOP/s of the var_step graphs against the CPU's fp32 peak, and peak memory.
+ *
+ * The first run writes random checkpoints and their var-onnx/1 export to models/runs/bench-d16/
+ * (gitignored, about 3 GB, 2-3 minutes); later runs reuse them. BENCH_D16=0 skips the section.
+ */
+import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import { openModel } from '../src-main/host/ort/model'
+import { readCodebook, readManifest } from '../src-main/storage/model-folder'
+import { generate, type Timings } from '../src-shared/engine/loop'
+import type { StepRunner } from '../src-shared/engine/runner'
+import type { VarManifest } from '../src-shared/manifest'
+
+const root = join(import.meta.dirname, '..')
+const modelsDir = join(root, 'models')
+const workDir = join('runs', 'bench-d16') // relative to models/, where `python -m var_tools...` runs
+const modelDir = join(modelsDir, workDir, 'var-d16')
+const python = '/usr/bin/python3'
+const OURS_REPS = 3
+const TORCH_REPS = 2
+const CLASS = 207 // golden retriever, as in VAR's demo
+// VAR's MLP is 4x wide in every official checkpoint; the manifest does not carry the ratio
+const MLP_RATIO = 4
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+const pct = (part: number, whole: number): string => `${((100 * part) / whole).toFixed(1)} %`
+const sec = (ms: number): string => `${(ms / 1000).toFixed(2)} s`
+
+interface TorchResult {
+  torch: string
+  threads: number
+  runs_ms: number[]
+  median_ms: number
+  var_step_median_ms: number
+  max_rss_mb: number
+}
+
+/** Runs `python -m var_tools.bench_d16 ...`; resolves the last JSON line, or a reason it could not. */
+function runPython(args: string[], timeoutMs: number): Promise<Record<string, unknown> | string> {
+  if (!existsSync(python)) return Promise.resolve(`${python} not found`)
+  return new Promise((resolve) => {
+    execFile(
+      python,
+      ['-m', 'var_tools.bench_d16', ...args],
+      { cwd: modelsDir, env: { ...process.env, TORCH_THREADS: '2' }, timeout: timeoutMs, maxBuffer: 1 << 24 },
+      (error, stdout, stderr) => {
+        if (error) {
+          const why = /No module named '?(torch|onnx)'?/.exec(stderr)
+          resolve(
+            why
+              ? `${why[1]} is not installed for ${python}`
+              : error.killed
+                ? `timed out after ${timeoutMs / 1000} s`
+                : (stderr.trim().split('\n').pop() ?? error.message),
+          )
+          return
+        }
+        try {
+          resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>)
+        } catch {
+          resolve(`unreadable output ${JSON.stringify(stdout.slice(0, 200))}`)
+        }
+      },
+    )
+  })
+}
+
+/**
+ * FLOPs of all var_step calls of one image (N = 2 rows with guidance), counted from the graph:
+ * 2 per multiply-add of every linear layer per token (AdaLN's linears once per row, they see only
+ * the class embedding), plus q.k^T and attn.v over the cache. LayerNorm, softmax and GELU are left
+ * out (elementwise, well under 1 % here).
+ */
+export function varStepFlops(m: VarManifest, N = 2): number {
+  const C = m.embed_dim
+  const hidden = MLP_RATIO * C
+  let flops = 0
+  m.patch_nums.forEach((pn, si) => {
+    const l = pn * pn
+    const T = m.begin[si] + l
+    const tokens = N * l
+    const perBlock =
+      2 * tokens * (3 * C * C + C * C + 2 * C * hidden) + // qkv, proj, fc1, fc2
+      2 * N * C * 6 * C + // ada_lin -> 6 modulation vectors per row
+      2 * 2 * tokens * T * C // q.k^T and attn.v, all heads together
+    flops += m.depth * perBlock
+    flops += 2 * tokens * m.Cvae * C // word_embed
+    flops += 2 * N * C * 2 * C + 2 * tokens * C * m.vocab_size // head_nm's ada_lin, head
+  })
+  return flops
+}
+
+interface Peak {
+  gflops: number
+  how: string
+}
+
+/**
+ * fp32 peak = cores x FMA pipes x lanes x 2 x clock, read from /proc/cpuinfo. Assumed: 2 FMA pipes
+ * per core; AVX-512 counts 16 lanes except on AMD Zen 4 (family 25), which runs 512-bit FMAs on
+ * 256-bit halves (8 lanes per pipe and cycle); the clock is the one the kernel reports (under a
+ * hypervisor often the nominal clock; turbo would raise the real peak).
+ */
+function cpuPeak(): Peak | undefined {
+  let info: string
+  try {
+    info = readFileSync('/proc/cpuinfo', 'utf8')
+  } catch {
+    return undefined
+  }
+  const field = (name: string): string | undefined =>
+    new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(info)?.[1]?.trim()
+  const flags = new Set((field('flags') ?? '').split(/\s+/))
+  const mhz = Number(field('cpu MHz'))
+  if (!flags.has('fma') || !Number.isFinite(mhz) || mhz <= 0) return undefined
+  const zen4 = field('vendor_id') === 'AuthenticAMD' && field('cpu family') === '25'
+  const lanes = flags.has('avx512f') && !zen4 ? 16 : 8
+  const cores = availableParallelism()
+  const gflops = (cores * 2 * lanes * 2 * mhz) / 1000
+  const isa = flags.has('avx512f') ? (zen4 ? 'AVX-512 on 256-bit units (Zen 4)' : 'AVX-512') : 'AVX2'
+  return {
+    gflops,
+    how: `${cores} cores x 2 FMA pipes x ${lanes} fp32 lanes x 2 flop x ${(mhz / 1000).toFixed(2)} GHz, ${isa}`,
+  }
+}
+
+/** Delegates to the real runner and adds up the time spent in var_step. */
+function timedRunner(inner: StepRunner): { runner: StepRunner; varStepMs: () => number; reset: () => void } {
+  let ms = 0
+  const runner: StepRunner = {
+    varStep: async (feeds) => {
+      const t = performance.now()
+      try {
+        return await inner.varStep(feeds)
+      } finally {
+        ms += performance.now() - t
+      }
+    },
+    vqStep: (feeds) => inner.vqStep(feeds),
+    decode: (fHat, B) => inner.decode(fHat, B),
+  }
+  return {
+    runner,
+    varStepMs: () => ms,
+    reset: () => {
+      ms = 0
+    },
+  }
+}
+
+export default async function d16Bench(): Promise<void> {
+  if (process.env.BENCH_D16 === '0') {
+    console.log('d16 section skipped (BENCH_D16=0)')
+    return
+  }
+  if (!existsSync(join(modelDir, 'manifest.json'))) {
+    console.log(
+      `exporting random official-shape d16 weights once to models/${workDir} (2-3 min, about 3 GB)...`,
+    )
+    const prep = await runPython(['prepare', '--dir', workDir], 900_000)
+    if (typeof prep === 'string') {
+      console.log(`d16 section skipped: the d16 model could not be made (${prep})`)
+      return
+    }
+  }
+  const manifest = await readManifest(modelDir)
+  const codebook = await readCodebook(modelDir, manifest)
+  const model = await openModel(
+    modelDir,
+    manifest,
+    { provider: 'cpu', fallback: false },
+    { ladder: ['cpu'], log: () => undefined },
+  )
+  const timed = timedRunner(model.runner)
+  const sampling = { ...manifest.sampling_defaults }
+  const runs: { t: Timings; varStepMs: number }[] = []
+  try {
+    for (let i = 0; i <= OURS_REPS; i++) {
+      timed.reset()
+      const { timings } = await generate(timed.runner, manifest, codebook, {
+        classes: [CLASS],
+        seeds: [100 + i],
+        sampling,
+        strategy: { kind: 'baseline' },
+      })
+      if (i > 0) runs.push({ t: timings, varStepMs: timed.varStepMs() }) // run 0 warms ORT up
+    }
+  } finally {
+    await model.release()
+  }
+  const oursMaxRssMb = process.resourceUsage().maxRSS / 1024 // KiB on Linux
+
+  const total = median(runs.map((r) => r.t.totalMs))
+  const sum = (f: (r: (typeof runs)[number]) => number): number => runs.reduce((a, r) => a + f(r), 0)
+  const jsShare = sum((r) => r.t.jsMs) / sum((r) => r.t.totalMs)
+  const varStep = median(runs.map((r) => r.varStepMs))
+  const flops = varStepFlops(manifest)
+  const gflops = flops / 1e9 / (varStep / 1000)
+  const peak = cpuPeak()
+  console.log(
+    `model ${manifest.id}: depth ${manifest.depth}, C ${manifest.embed_dim}, V ${manifest.vocab_size}, ` +
+      `B=1 with guidance, cfg ${sampling.cfg} top_k ${sampling.top_k} top_p ${sampling.top_p}, class ${CLASS}`,
+  )
+  console.log(
+    `ours (onnxruntime-node cpu): ${sec(total)} per image (median of ${runs.length}); var_step ${sec(varStep)}, ` +
+      `other graphs ${sec(median(runs.map((r) => r.t.modelMs - r.varStepMs)))}; ` +
+      `JavaScript ${(100 * jsShare).toFixed(1)} % (target <= 5 %)`,
+  )
+  console.log(
+    `var_step: ${(flops / 1e9).toFixed(0)} GFLOP per image -> ${gflops.toFixed(1)} GFLOP/s` +
+      (peak
+        ? ` = ${pct(gflops, peak.gflops)} of an fp32 peak of ${peak.gflops.toFixed(0)} GFLOP/s (${peak.how})`
+        : ' (fp32 peak unknown: no /proc/cpuinfo)'),
+  )
+  console.log(`ours: peak RSS ${oursMaxRssMb.toFixed(0)} MB (process.resourceUsage().maxRSS, whole process)`)
+
+  const torch = await runPython(['torch', '--dir', workDir, '--reps', String(TORCH_REPS)], 600_000)
+  if (typeof torch === 'string') {
+    console.log(`PyTorch comparison skipped: ${torch}`)
+    return
+  }
+  const t = torch as unknown as TorchResult
+  console.log(
+    `PyTorch ${t.torch} (${t.threads} threads, same weights): ${sec(t.median_ms)} per image ` +
+      `(median of ${t.runs_ms.length}); var_step ${sec(t.var_step_median_ms)} ` +
+      `(${(flops / 1e9 / (t.var_step_median_ms / 1000)).toFixed(1)} GFLOP/s); peak RSS ${t.max_rss_mb.toFixed(0)} MB`,
+  )
+  console.log(
+    `ours / PyTorch time: ${(total / t.median_ms).toFixed(2)} (target <= 0.33); ` +
+      `${(t.median_ms / total).toFixed(1)}x faster`,
+  )
+}
