@@ -59,6 +59,13 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       res.writeHead(421, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Unknown host name\n')
       return
     }
+    // Lets a page whose socket keeps closing tell a wrong token from a host that is down.
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname === '/api/token') {
+      const ok = tokenMatches(url.searchParams.get('token'), token)
+      res.writeHead(ok ? 204 : 401, { 'Cache-Control': 'no-store' }).end()
+      return
+    }
     void serveStatic(req, res, options.rendererDir).catch(() => res.destroy())
   })
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

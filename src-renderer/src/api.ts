@@ -47,7 +47,14 @@ function browserBridge(): StudioBridge {
     return { invoke: refuse, on: () => () => undefined }
   }
   const url = `${scheme}//${window.location.host}/ws?token=${encodeURIComponent(token)}`
-  return createWsBridge({ url, createSocket: (u) => new WebSocket(u) as SocketLike, onStatus: setStatus })
+  const tokenRefused = async (): Promise<boolean> =>
+    (await fetch(`/api/token?token=${encodeURIComponent(token)}`, { cache: 'no-store' })).status === 401
+  return createWsBridge({
+    url,
+    createSocket: (u) => new WebSocket(u) as SocketLike,
+    onStatus: setStatus,
+    tokenRefused,
+  })
 }
 
 export function getStudioApi(): StudioBridge {

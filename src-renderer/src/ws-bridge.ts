@@ -27,7 +27,8 @@ export interface SocketLike {
   onerror: (() => void) | null
 }
 
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+/** `refused`: the host answered but does not accept this page's token (no more retries). */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'refused'
 
 export interface ConnectionStatus {
   readonly state: ConnectionState
@@ -46,6 +47,8 @@ export interface WsBridgeOptions {
   readonly initialDelayMs?: number
   readonly maxDelayMs?: number
   readonly warn?: (message: string) => void
+  /** asked when a socket closes without ever opening: true when the host refuses our token */
+  readonly tokenRefused?: () => Promise<boolean>
 }
 
 interface Pending {
@@ -85,7 +88,9 @@ export function createWsBridge(options: WsBridgeOptions): StudioBridge & { close
     report(attempt === 0 && !wasOpen ? 'connecting' : 'reconnecting')
     const ws = options.createSocket(options.url)
     socket = ws
+    let opened = false
     ws.onopen = () => {
+      opened = true
       attempt = 0
       report('open')
       wasOpen = true
@@ -110,11 +115,38 @@ export function createWsBridge(options: WsBridgeOptions): StudioBridge & { close
         pending.delete(id)
       }
       if (stopped) return report('closed')
-      attempt += 1
-      const delay = backoffDelay(attempt, options.initialDelayMs, options.maxDelayMs)
-      report('reconnecting', delay)
-      timer = setTimeout(connect, delay)
+      if (!opened && options.tokenRefused) {
+        void options.tokenRefused().then(
+          (refused) => {
+            if (refused) refuse()
+            else retry()
+          },
+          () => {
+            retry()
+          },
+        )
+        return
+      }
+      retry()
     }
+  }
+
+  function refuse(): void {
+    stopped = true
+    for (const [id, call] of pending) {
+      call.reject(new HostError("The studio host does not accept this page's token."))
+      pending.delete(id)
+    }
+    outbox.splice(0)
+    report('refused')
+  }
+
+  function retry(): void {
+    if (stopped) return report('closed')
+    attempt += 1
+    const delay = backoffDelay(attempt, options.initialDelayMs, options.maxDelayMs)
+    report('reconnecting', delay)
+    timer = setTimeout(connect, delay)
   }
 
   function handle(raw: unknown): void {

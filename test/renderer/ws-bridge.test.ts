@@ -140,3 +140,36 @@ describe('createWsBridge', () => {
     expect([1, 2, 3, 4, 10].map((a) => backoffDelay(a))).toEqual([500, 1000, 2000, 4000, 10_000])
   })
 })
+
+describe('a refused token', () => {
+  it('stops retrying and fails waiting calls when the host refuses the token, retries when it does not', async () => {
+    for (const refused of [true, false]) {
+      const sockets: FakeSocket[] = []
+      const statuses: ConnectionStatus[] = []
+      const bridge = createWsBridge({
+        url: 'ws://127.0.0.1:1/ws?token=wrong',
+        createSocket: () => {
+          const s = new FakeSocket()
+          sockets.push(s)
+          return s
+        },
+        onStatus: (s) => statuses.push(s),
+        initialDelayMs: 1,
+        tokenRefused: () => Promise.resolve(refused),
+      })
+      const call = bridge.invoke('queue:get', {})
+      sockets[0].drop() // closed before it ever opened
+      if (refused) {
+        await expect(call).rejects.toThrow(/does not accept this page's token/)
+        expect(statuses.at(-1)?.state).toBe('refused')
+        await new Promise((r) => setTimeout(r, 20))
+        expect(sockets).toHaveLength(1)
+      } else {
+        await new Promise((r) => setTimeout(r, 20))
+        expect(statuses.some((s) => s.state === 'reconnecting')).toBe(true)
+        expect(sockets.length).toBeGreaterThan(1)
+      }
+      bridge.close()
+    }
+  })
+})

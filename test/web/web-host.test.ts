@@ -105,6 +105,12 @@ describe('web host', () => {
     await expect(connect(web.token, { Origin: 'http://evil.example' })).rejects.toThrow('HTTP 403')
     const ok = await connect(web.token, { Origin: `http://${base}` })
     ok.ws.close()
+    // The page asks this when its socket keeps closing, to tell a wrong token from a host that is down.
+    const check = async (token: string) =>
+      (await fetch(`http://${base}/api/token?token=${encodeURIComponent(token)}`)).status
+    expect(await check(web.token)).toBe(204)
+    expect(await check(`${web.token}x`)).toBe(401)
+    expect(await check('')).toBe(401)
   })
 
   it('answers garbage and schema-failing frames with errors and keeps serving', async () => {

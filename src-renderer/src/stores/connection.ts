@@ -9,6 +9,8 @@ const BANNER = {
   open: null,
   reconnecting: 'Lost the connection to the studio host. Reconnecting…',
   closed: 'Not connected to the studio host.',
+  refused:
+    'The studio host does not accept the token in this address (it changes every time the host starts). Open the address it printed last.',
 } as const satisfies Record<ConnectionState, string | null>
 
 /** The link to the host (always open in Electron; the WebSocket's state on the web host). */
