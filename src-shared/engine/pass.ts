@@ -49,14 +49,50 @@ export function defaultClock(): () => number {
   return perf ? () => perf.now() : () => Date.now()
 }
 
-/** State shared by the passes of one request: constants and scratch buffers. */
+/** var_step's `pos` and (all-zero, with a cache) `attn_bias` of every scale: constants of a model. */
+interface ScaleInputs {
+  pos: BigInt64Array[]
+  attnBias: Float32Array[]
+}
+
+const scaleInputsCache = new WeakMap<VarManifest, ScaleInputs>()
+
+function scaleInputs(m: VarManifest): ScaleInputs {
+  let c = scaleInputsCache.get(m)
+  if (!c) {
+    c = { pos: [], attnBias: [] }
+    for (let si = 0; si < m.patch_nums.length; si++) {
+      const l = m.patch_nums[si] * m.patch_nums[si]
+      const P = m.begin[si]
+      const pos = new BigInt64Array(l)
+      for (let i = 0; i < l; i++) pos[i] = BigInt(P + i)
+      c.pos.push(pos)
+      c.attnBias.push(new Float32Array(l * (P + l)))
+    }
+    scaleInputsCache.set(m, c)
+  }
+  return c
+}
+
+/**
+ * State shared by the passes of one request: constants and scratch buffers. Model inputs that only
+ * this loop fills (h_tok, x_cvae) are allocated once per request and scale, not per pass: the ORT
+ * runner reads them during the run and keeps no reference, and every allocation of the loop adds to
+ * the garbage the large var_step outputs already make (a collection that lands in the loop is time
+ * the loop pays).
+ */
 export class Engine {
   private readonly k: Constants
   private readonly B: number
   private readonly sampler: TokenSampler
-  /** guided logits of one row, sized for the largest scale */
-  private readonly guided: Float32Array
+  /** guided logits of one row, sized for the largest scale (legacy candidate search only) */
+  private guided: Float32Array | undefined
   private readonly labels: BigInt64Array
+  private readonly inputs: ScaleInputs
+  /** h_tok [B, l, Cvae] of each scale */
+  private readonly hToks: Float32Array[]
+  /** x_cvae [2B, l, Cvae] of each scale (zeros at scale 0) */
+  private readonly xCvaes: Float32Array[]
 
   constructor(
     private readonly runner: StepRunner,
@@ -71,8 +107,13 @@ export class Engine {
     this.k = constants(m)
     this.B = req.classes.length
     this.sampler = new TokenSampler(this.k.V)
-    this.guided = new Float32Array(this.k.hw * this.k.hw * this.k.V)
     this.labels = new BigInt64Array(2 * this.B)
+    this.inputs = scaleInputs(m)
+    const C = this.k.C
+    this.hToks = m.patch_nums.map((pn) => new Float32Array(this.B * pn * pn * C))
+    this.xCvaes = m.patch_nums.map(
+      (pn, si) => new Float32Array(2 * this.B * (si === 0 ? m.first_l : pn * pn) * C),
+    )
     req.classes.forEach((c, b) => {
       this.labels[b] = BigInt(c)
       this.labels[this.B + b] = BigInt(m.null_class)
@@ -91,9 +132,9 @@ export class Engine {
     const { B, k, m, runner } = this
     const { S, C, hw } = k
     const rngs = this.req.seeds.map((seed) => createRng(seed, generation))
+    const { inputs, hToks, xCvaes, codebook } = this
     let pastK: Float32Array = new Float32Array(0)
     let pastV: Float32Array = new Float32Array(0)
-    let xCvae = new Float32Array(2 * B * m.first_l * C)
     let fHat: Float32Array = new Float32Array(B * C * hw * hw)
     let preview: Float32Array | undefined
     const tokenMaps: Int32Array[] = []
@@ -104,14 +145,12 @@ export class Engine {
       const pn = m.patch_nums[si]
       const l = pn * pn
       const P = m.begin[si]
-      const pos = new BigInt64Array(l)
-      for (let i = 0; i < l; i++) pos[i] = BigInt(P + i)
       const step = await this.model(() =>
         runner.varStep({
           condLabel: this.labels,
-          xCvae,
-          pos,
-          attnBias: new Float32Array(l * (P + l)),
+          xCvae: xCvaes[si],
+          pos: inputs.pos[si],
+          attnBias: inputs.attnBias[si],
           pastK,
           pastV,
           N: 2 * B,
@@ -136,9 +175,11 @@ export class Engine {
         selection = await this.drawScale(si, l, step.logits, rngs, tokenMap)
       }
 
-      const hTok = new Float32Array(B * l * C)
-      for (let i = 0; i < B * l; i++)
-        hTok.set(this.codebook.subarray(tokenMap[i] * C, (tokenMap[i] + 1) * C), i * C)
+      const hTok = hToks[si]
+      for (let i = 0; i < B * l; i++) {
+        const row = tokenMap[i] * C
+        for (let j = 0; j < C; j++) hTok[i * C + j] = codebook[row + j]
+      }
       const pnNext = m.patch_nums[si + 1] ?? hw
       const vq = await this.model(() =>
         runner.vqStep({
@@ -160,7 +201,7 @@ export class Engine {
             `vq_step returned ${vq.nextTok.length} values of next_tok, ${half} expected`,
           )
         }
-        xCvae = new Float32Array(2 * half)
+        const xCvae = xCvaes[si + 1]
         xCvae.set(vq.nextTok, 0)
         xCvae.set(vq.nextTok, half)
       }
@@ -193,7 +234,11 @@ export class Engine {
     return { images, tokenMaps, selections }
   }
 
-  /** Guidance, then either one draw per token or the strategy's candidate search. */
+  /**
+   * Guidance, then either one draw per token or the strategy's candidate search. The sampler reads
+   * the guided logits straight from var_step's output (see `sampleGuided`); only the legacy nuclei,
+   * which re-filter the filtered logits in place, need a guided copy of each row.
+   */
   private async drawScale(
     si: number,
     l: number,
@@ -201,34 +246,26 @@ export class Engine {
     rngs: Rng[],
     tokenMap: Int32Array,
   ): Promise<SelectionRecord[] | undefined> {
-    const { B, k, sampler, guided } = this
+    const { B, k, sampler } = this
     const { V } = k
     const { top_k: topK, top_p: topP } = this.sampling
     const t = guidanceScale(this.sampling.cfg, si, k.S)
     const spec = this.strategy.search(si)
     if (!spec) {
-      for (let b = 0; b < B; b++) {
-        guideRow(logits, B, l, V, t, b, guided)
-        sampler.sampleMap(guided, 0, l, topK, topP, rngs[b], tokenMap, b * l)
-      }
+      for (let b = 0; b < B; b++)
+        sampler.sampleGuided(logits, B, l, t, b, topK, topP, rngs[b], tokenMap, b * l)
       return undefined
     }
     const N = spec.N
     const candidates = new Int32Array(B * N * l)
     for (let b = 0; b < B; b++) {
-      guideRow(logits, B, l, V, t, b, guided)
-      sampler.sampleCandidates(
-        guided,
-        0,
-        l,
-        N,
-        topK,
-        topP,
-        spec.legacyProgressiveNucleus,
-        rngs[b],
-        candidates,
-        b * N * l,
-      )
+      if (spec.legacyProgressiveNucleus) {
+        const guided = (this.guided ??= new Float32Array(k.hw * k.hw * V))
+        guideRow(logits, B, l, V, t, b, guided)
+        sampler.sampleCandidates(guided, 0, l, N, topK, topP, true, rngs[b], candidates, b * N * l)
+      } else {
+        sampler.sampleGuidedCandidates(logits, B, l, t, b, N, topK, topP, rngs[b], candidates, b * N * l)
+      }
     }
     const input: KdeInput = {
       B,

@@ -43,6 +43,11 @@ export interface ClassifierResult {
   featureDim: number
 }
 
+/**
+ * Feeds are only read during the call: the loop reuses its input buffers (and shares the constant
+ * ones, pos and attn_bias, between requests), so a runner must neither keep, mutate nor transfer
+ * them. Results may be fresh arrays; the loop keeps them without copying.
+ */
 export interface StepRunner {
   varStep(feeds: VarStepFeeds): Promise<VarStepResult>
   vqStep(feeds: VqStepFeeds): Promise<VqStepResult>

@@ -9,13 +9,15 @@
  *    cumulative softmax mass is <= 1 - top_p and never the last (largest) entry. The prefix is found
  *    by binning the values, then sorting only the few entries of the one bin that holds the cut,
  *    carrying the mass of everything below. The cut equals the sorted definition's up to float64
- *    summation order (the masses are summed bin by bin, not as a sorted cumsum). The masses are
- *    first estimated (a table of exp with relative error < 1e-9, weights below exp(-64) as 0), with
- *    a bound on the error of every sum: when a comparison with the limit lies within that bound the
- *    cut is redone with Math.exp, so the estimate never changes which entries are kept. Kept
- *    entries always get exact weights exp(z - max), which is all the draw uses.
- * Filtered entries become -Infinity in place, which is what the authors' loop re-filters when
- * `legacyProgressiveNucleus` is on.
+ *    summation order (the masses are summed bin by bin, not as a sorted cumsum). Values too small
+ *    to survive whatever the rest is are only summed (see `TokenSampler`); the masses are first
+ *    estimated from a table of exp, with a bound on the error of every sum: when a comparison with
+ *    the limit lies within that bound the cut is redone with Math.exp over the whole vocabulary,
+ *    so the estimate never changes which entries are kept. Kept entries always get exact weights
+ *    exp(z - max), which is all the draw uses.
+ * `filter` and the samplers over guided logits turn filtered entries into -Infinity in place, which
+ * is what the authors' loop re-filters when `legacyProgressiveNucleus` is on; the engine's own path
+ * (`sampleGuided`, `sampleGuidedCandidates`) reads var_step's raw logits and writes nothing back.
  */
 import type { Rng } from './rng'
 
@@ -68,8 +70,9 @@ const NO_BUCKET = 255
 
 /**
  * Top-p first estimates the weights from a table of exp(-j/16), j/16 <= 64 (nearest entry times a
- * degree-4 Taylor term: relative error <= 2.5e-10, bounded by TABLE_ERROR) and counts weights below
- * exp(-64) as 0: Math.exp is most of the sampler's time, and most of the vocabulary is cut anyway.
+ * degree-4 Taylor term: relative error <= 2.5e-10, bounded by TABLE_ERROR; the tail below the drop
+ * bound only gets 1 + f, bounded by TAIL_ERROR) and counts weights below exp(-64) as exp(-64), within
+ * BELOW_TABLE: Math.exp would be most of the sampler's time, and most of the vocabulary is cut anyway.
  */
 const TABLE_STEPS = 16
 const TABLE_RANGE = 64
@@ -77,6 +80,8 @@ const EXP_TABLE = Float64Array.from({ length: TABLE_STEPS * TABLE_RANGE + 2 }, (
   Math.exp(-j / TABLE_STEPS),
 )
 const TABLE_ERROR = 1e-9
+/** bound on the error of the first-order estimate T[j]·(1 + f) of the tail: f²/2 <= 4.9e-4 */
+const TAIL_ERROR = 6e-4
 const BELOW_TABLE = Math.exp(-TABLE_RANGE)
 const ROUNDING = 2 ** -52
 
@@ -84,30 +89,50 @@ const ROUNDING = 2 ** -52
  * Per-token filtering and drawing over one vocabulary of size V. Holds scratch buffers so that no
  * token allocates; one instance per thread of work.
  *
- * This is most of the engine's JavaScript time (V = 512 per token), so with top-p a token takes two
- * passes over the vocabulary (max and min; estimated weights and their bins) and one over the bins,
- * then works on the kept ids only: Math.exp once per kept id, their cumulative weights in id order,
- * and a binary search in those for the draw.
+ * This is most of the engine's JavaScript time (V = 512 per token, 104 tokens per image), so a token
+ * takes two passes over the vocabulary and then works on a short list:
+ *  1. `load`: the token's logits into `vals`, with their max and the NaN / infinity checks; the
+ *     sampling path of the engine computes the guidance here, on the fly from the conditional and
+ *     null rows of var_step's output (`sampleGuided`), so no guided copy of a whole row is made;
+ *  2. `split` (top-p): a value whose weight exp(z - max) is at most (1 - top_p)/(2V) is dropped
+ *     whatever the others are: everything up to it in (value, id) order weighs at most V times as
+ *     much, half the limit (1 - top_p)·mass, as mass >= 1 (the max weighs 1). Such values only add
+ *     their estimated weight to the mass of this tail; the others (about a fifth of the vocabulary
+ *     at V = 512, top_p = 0.95) are listed in id order with their estimated weights, and the cut is
+ *     found among them as described above (bins, then the one cut bin sorted);
+ *  3. the kept ids get exact weights exp(z - max) in id order, which is all the draw uses.
+ * When a decision lies within the error bound of the estimates (or top_p is so close to 1 that the
+ * tail bound leaves the weight table), the cut is redone over the whole vocabulary with Math.exp
+ * (`exactCut`), so the estimate never changes which entries are kept.
  */
 export class TokenSampler {
   readonly V: number
-  /** Weights exp(z - max) of the last filtered token, 0 where filtered out. */
+  /** Weights exp(z - max) of the last token filtered with `filter`, 0 where filtered out. */
   readonly weights: Float64Array
   /** The kept ids of the last filtered token in id order, and their cumulative weights. */
   private readonly keptIds: Int32Array
   private readonly keptCum: Float64Array
   private keptCount = 0
+  /** the current token's logits (guided, top-k applied), and their max; set by `load` */
+  private readonly vals: Float32Array
+  private max = 0
+  /** scratch of top-k's quickselect */
   private readonly values: Float32Array
+  /** ids that `split` could not drop outright, in id order, and their estimated weights */
+  private readonly listIds: Int32Array
+  private readonly listW: Float64Array
+  /** exact weights of `exactCut` */
+  private readonly exactW: Float64Array
   private readonly members: Int32Array
   private readonly bucketOf: Uint8Array
   private readonly bucketMass = new Float64Array(BUCKETS)
-  /** the kept lists of every token of a candidate search, V entries per token */
+  /** the kept lists of every token of a candidate search, V entries per token, and their masses */
   private cdfIds: Int32Array
   private cdf: Float64Array
   private counts: Int32Array
-  /** set by `binWeights`: total mass and a bound on its error (and on any partial sum's) */
-  private mass = 0
-  private massError = 0
+  private masses: Float64Array
+  /** kept ids of the last `keep` */
+  private count = 0
 
   constructor(V: number) {
     if (!Number.isInteger(V) || V < 1) throw new RangeError(`vocabulary size must be a positive integer`)
@@ -115,12 +140,17 @@ export class TokenSampler {
     this.weights = new Float64Array(V)
     this.keptIds = new Int32Array(V)
     this.keptCum = new Float64Array(V)
+    this.vals = new Float32Array(V)
     this.values = new Float32Array(V)
+    this.listIds = new Int32Array(V)
+    this.listW = new Float64Array(V)
+    this.exactW = new Float64Array(V)
     this.members = new Int32Array(V)
     this.bucketOf = new Uint8Array(V)
     this.cdfIds = new Int32Array(0)
     this.cdf = new Float64Array(0)
     this.counts = new Int32Array(0)
+    this.masses = new Float64Array(0)
   }
 
   /**
@@ -128,207 +158,16 @@ export class TokenSampler {
    * `weights` and returns their sum (summed in token-id order).
    */
   filter(z: Float32Array, off: number, topK: number, topP: number): number {
-    const total = this.filterInto(z, off, topK, topP, this.keptIds, this.keptCum, 0)
+    this.load(z, off)
+    const total = this.keep(topK, topP, this.keptIds, this.keptCum, 0)
     this.keptCount = this.count
+    this.writeBack(z, off, this.keptIds, 0, true)
     return total
-  }
-
-  /** kept ids of the last `filterInto` */
-  private count = 0
-
-  /**
-   * `filter`, writing the kept ids in id order to ids[at ..] and their cumulative weights to
-   * cum[at ..] (`count` of them; ids with weight 0 may be listed, they are never drawn).
-   */
-  private filterInto(
-    z: Float32Array,
-    off: number,
-    topK: number,
-    topP: number,
-    ids: Int32Array,
-    cum: Float64Array,
-    at: number,
-  ): number {
-    const V = this.V
-    if (topK > 0 && topK < V) this.applyTopK(z, off, topK)
-
-    let max = -Infinity
-    let min = Infinity
-    let nan = false
-    for (let i = 0; i < V; i++) {
-      const v = z[off + i]
-      if (v > max) max = v
-      if (v < min && v !== -Infinity) min = v
-      nan ||= v !== v
-    }
-    if (nan) throw new RangeError('logits contain NaN')
-    if (max === -Infinity) throw new RangeError('logits contain no finite value')
-    if (max === Infinity) throw new RangeError('logits contain +Infinity')
-    const w = this.weights
-
-    if (!(topP < 1)) {
-      let acc = 0
-      for (let i = 0; i < V; i++) {
-        const e = Math.exp(z[off + i] - max)
-        w[i] = e
-        acc += e
-        ids[at + i] = i
-        cum[at + i] = acc
-      }
-      this.count = V
-      return acc
-    }
-
-    // the max lies in the top bin: BUCKETS - 1, or 0 when every finite value is equal
-    const top = max > min ? BUCKETS - 1 : 0
-    this.binWeights(z, off, max, min, false)
-    let n = this.findCut(z, off, topP, top, ids, at, true)
-    if (n < 0) {
-      this.binWeights(z, off, max, min, true)
-      n = this.findCut(z, off, topP, top, ids, at, false)
-    }
-
-    // everything but the kept ids becomes -Infinity with weight 0; kept weights are Math.exp
-    // itself, never the table estimate
-    const { bucketOf, values } = this
-    let k = 0
-    for (let j = 0; j < n; j++) {
-      const id = ids[at + j]
-      if (bucketOf[id] !== NO_BUCKET) {
-        ids[at + k] = id
-        values[k++] = z[off + id]
-      }
-    }
-    z.fill(-Infinity, off, off + V)
-    w.fill(0)
-    let total = 0
-    for (let j = 0; j < k; j++) {
-      const id = ids[at + j]
-      const v = values[j]
-      z[off + id] = v
-      const e = Math.exp(v - max)
-      w[id] = e
-      total += e
-      cum[at + j] = total
-    }
-    this.count = k
-    return total
-  }
-
-  /**
-   * Weights, the bin of each value and the mass of each bin in one pass. Binning keeps the order
-   * (equal values share a bin), so whole bins below the cut are dropped without sorting. Unless
-   * `exact`, every weight is estimated from a table (see `findCut`), and `massError` bounds how far
-   * any sum of them may be from the same sum of exact weights.
-   */
-  private binWeights(z: Float32Array, off: number, max: number, min: number, exact: boolean): void {
-    const { V, weights: w, bucketOf, bucketMass } = this
-    bucketMass.fill(0)
-    const scale = max > min ? BUCKETS / (max - min) : 0
-    let mass = 0
-    let zeroed = 0
-    for (let i = 0; i < V; i++) {
-      const v = z[off + i]
-      if (v === -Infinity) {
-        w[i] = 0
-        bucketOf[i] = NO_BUCKET
-        continue
-      }
-      const d = v - max
-      let e: number
-      if (exact) e = Math.exp(d)
-      else if (d > -TABLE_RANGE) {
-        // nearest table entry times a Taylor term for the rest (|f| <= 1/32)
-        const s = -d * TABLE_STEPS
-        const j = (s + 0.5) | 0
-        const f = (j - s) * (1 / TABLE_STEPS)
-        e = EXP_TABLE[j] * (1 + f * (1 + f * (1 / 2 + f * (1 / 6 + f * (1 / 24)))))
-      } else {
-        e = 0
-        zeroed++
-      }
-      w[i] = e
-      const t = ((v - min) * scale) | 0
-      const b = t < BUCKETS ? t : BUCKETS - 1
-      bucketOf[i] = b
-      bucketMass[b] += e
-      mass += e
-    }
-    this.mass = mass
-    // each estimate is within TABLE_ERROR (relative), a weight counted as 0 within BELOW_TABLE, and
-    // a float sum of them (<= 2V + 2·BUCKETS additions) may round differently by <= ROUNDING each
-    this.massError = exact
-      ? 0
-      : TABLE_ERROR * mass + BELOW_TABLE * zeroed + ROUNDING * (2 * V + 2 * BUCKETS) * mass
-  }
-
-  /**
-   * The top-p cut over the binned weights: drops whole bins below the cut bin and, in (value, id)
-   * order, the members of the cut bin while the cumulative mass stays <= (1 - topP)·mass. Lists the
-   * ids of the cut bin and above in ids[at ..] in id order and returns how many; the dropped
-   * members are marked NO_BUCKET. With `estimated` weights it returns -1 when a decision lies
-   * closer to the limit than the error bound allows (the caller then repeats with exact weights):
-   * otherwise every comparison comes out as it does with exact weights.
-   */
-  private findCut(
-    z: Float32Array,
-    off: number,
-    topP: number,
-    top: number,
-    ids: Int32Array,
-    at: number,
-    estimated: boolean,
-  ): number {
-    const { V, weights: w, bucketOf, bucketMass, members: m } = this
-    const limit = (1 - topP) * this.mass
-    // the largest sum that was <= limit, and the smallest that was not
-    let kept = -Infinity
-    let over = Infinity
-    let acc = 0
-    let cut = 0
-    while (cut < top) {
-      const next = acc + bucketMass[cut]
-      if (next > limit) {
-        over = next
-        break
-      }
-      acc = kept = next
-      cut++
-    }
-    let n = 0
-    let listed = 0
-    for (let i = 0; i < V; i++) {
-      const b = bucketOf[i]
-      if (b >= cut && b !== NO_BUCKET) {
-        ids[at + listed++] = i
-        if (b === cut) m[n++] = i
-      }
-    }
-    insertionSort(z, off, m, n)
-    const keepLast = cut === top ? n - 1 : n
-    let dropped = 0
-    while (dropped < keepLast) {
-      const next = acc + w[m[dropped]]
-      if (next > limit) {
-        if (next < over) over = next
-        break
-      }
-      acc = kept = next
-      dropped++
-    }
-    if (estimated) {
-      // sums and limit are each within massError of their exact-weight values
-      const margin = 3 * this.massError
-      if (limit - kept <= margin || over - limit <= margin) return -1
-    }
-    for (let j = 0; j < dropped; j++) bucketOf[m[j]] = NO_BUCKET
-    return listed
   }
 
   /** Inverse-CDF draw from `weights` of the last filtered token; total is what `filter` returned. */
   drawFiltered(u: number, total: number): number {
-    if (!(total > 0)) throw new RangeError('no token has weight')
-    return this.keptIds[searchCdf(this.keptCum, 0, this.keptCount, u * total, total)]
+    return this.keptIds[draw(this.keptCum, 0, this.keptCount, u, total)]
   }
 
   /** Filters one token's logits in place and draws it. */
@@ -349,6 +188,34 @@ export class TokenSampler {
     outOff: number,
   ): void {
     for (let p = 0; p < l; p++) out[outOff + p] = this.sample(z, off + p * this.V, topK, topP, rng)
+  }
+
+  /**
+   * `sampleMap` for row b straight from var_step's raw logits [2B, l, V]: token p is drawn from
+   * z = (1+t)·logits[b, p] - t·logits[B+b, p] (exactly `guideRow`'s float32 values) without writing
+   * guided or filtered logits anywhere. Same draws as `guideRow` then `sampleMap`.
+   */
+  sampleGuided(
+    logits: Float32Array,
+    B: number,
+    l: number,
+    t: number,
+    b: number,
+    topK: number,
+    topP: number,
+    rng: Rng,
+    out: Int32Array,
+    outOff: number,
+  ): void {
+    const V = this.V
+    const n = checkRows(logits, B, l, V)
+    const { keptIds, keptCum } = this
+    for (let p = 0; p < l; p++) {
+      this.loadGuided(logits, b * n + p * V, (B + b) * n + p * V, t)
+      const total = this.keep(topK, topP, keptIds, keptCum, 0)
+      this.keptCount = this.count
+      out[outOff + p] = keptIds[draw(keptCum, 0, this.count, rng.nextDouble(), total)]
+    }
   }
 
   /**
@@ -377,38 +244,341 @@ export class TokenSampler {
       }
       return
     }
-    if (this.cdf.length < l * V) {
-      this.cdf = new Float64Array(l * V)
-      this.cdfIds = new Int32Array(l * V)
-      this.counts = new Int32Array(l)
-    }
-    const { cdf, cdfIds, counts } = this
-    const masses = new Float64Array(l)
+    this.reserve(l)
     for (let p = 0; p < l; p++) {
-      masses[p] = this.filterInto(z, off + p * V, topK, topP, cdfIds, cdf, p * V)
-      counts[p] = this.count
+      this.load(z, off + p * V)
+      this.masses[p] = this.keep(topK, topP, this.cdfIds, this.cdf, p * V)
+      this.counts[p] = this.count
+      this.writeBack(z, off + p * V, this.cdfIds, p * V, false)
     }
+    this.drawCandidates(l, N, rng, out, outOff)
+  }
+
+  /**
+   * `sampleCandidates` without `legacy` for row b straight from var_step's raw logits [2B, l, V],
+   * with guidance t computed on the fly as in `sampleGuided`. (The legacy nuclei re-filter the
+   * filtered logits in place, so that path needs `guideRow`'s copy.)
+   */
+  sampleGuidedCandidates(
+    logits: Float32Array,
+    B: number,
+    l: number,
+    t: number,
+    b: number,
+    N: number,
+    topK: number,
+    topP: number,
+    rng: Rng,
+    out: Int32Array,
+    outOff: number,
+  ): void {
+    const V = this.V
+    const n = checkRows(logits, B, l, V)
+    this.reserve(l)
+    for (let p = 0; p < l; p++) {
+      this.loadGuided(logits, b * n + p * V, (B + b) * n + p * V, t)
+      this.masses[p] = this.keep(topK, topP, this.cdfIds, this.cdf, p * V)
+      this.counts[p] = this.count
+    }
+    this.drawCandidates(l, N, rng, out, outOff)
+  }
+
+  private reserve(l: number): void {
+    if (this.cdf.length < l * this.V) {
+      this.cdf = new Float64Array(l * this.V)
+      this.cdfIds = new Int32Array(l * this.V)
+    }
+    if (this.counts.length < l) {
+      this.counts = new Int32Array(l)
+      this.masses = new Float64Array(l)
+    }
+  }
+
+  private drawCandidates(l: number, N: number, rng: Rng, out: Int32Array, outOff: number): void {
+    const { V, cdf, cdfIds, counts, masses } = this
     for (let c = 0; c < N; c++) {
       for (let p = 0; p < l; p++) {
-        const total = masses[p]
-        const k = searchCdf(cdf, p * V, counts[p], rng.nextDouble() * total, total)
+        const k = draw(cdf, p * V, counts[p], rng.nextDouble(), masses[p])
         out[outOff + c * l + p] = cdfIds[p * V + k]
       }
     }
   }
 
-  /** Sets every entry below the k-th largest value to -Infinity. */
-  private applyTopK(z: Float32Array, off: number, k: number): void {
-    const V = this.V
-    const a = this.values
+  /** z[off .. off+V) into `vals`, with the max and the checks. */
+  private load(z: Float32Array, off: number): void {
+    const { V, vals } = this
+    let max = -Infinity
+    let nan = false
     for (let i = 0; i < V; i++) {
       const v = z[off + i]
-      if (v !== v) throw new RangeError('logits contain NaN')
-      a[i] = v
+      vals[i] = v
+      if (v > max) max = v
+      nan ||= v !== v
     }
-    const kth = quickselect(a, V, V - k)
-    for (let i = 0; i < V; i++) if (z[off + i] < kth) z[off + i] = -Infinity
+    this.max = checkedMax(max, nan)
   }
+
+  /** (1+t)·logits[cond + i] - t·logits[uncond + i], rounded to float32 as `guideRow` stores it. */
+  private loadGuided(logits: Float32Array, cond: number, uncond: number, t: number): void {
+    const { V, vals } = this
+    let max = -Infinity
+    let nan = false
+    if (t === 0) {
+      for (let i = 0; i < V; i++) {
+        const v = logits[cond + i]
+        vals[i] = v
+        if (v > max) max = v
+        nan ||= v !== v
+      }
+    } else {
+      const a = 1 + t
+      for (let i = 0; i < V; i++) {
+        const v = Math.fround(a * logits[cond + i] - t * logits[uncond + i])
+        vals[i] = v
+        if (v > max) max = v
+        nan ||= v !== v
+      }
+    }
+    this.max = checkedMax(max, nan)
+  }
+
+  /**
+   * Top-k and top-p over `vals`: writes the kept ids in id order to ids[at ..] and their cumulative
+   * exact weights to cum[at ..] (`count` of them; without top-p every id is listed, those with
+   * weight 0 too: they are never drawn) and returns their sum.
+   */
+  private keep(topK: number, topP: number, ids: Int32Array, cum: Float64Array, at: number): number {
+    const { V, vals, max } = this
+    if (topK > 0 && topK < V) this.applyTopK(topK)
+    let total = 0
+    if (!(topP < 1)) {
+      for (let i = 0; i < V; i++) {
+        total += Math.exp(vals[i] - max)
+        ids[at + i] = i
+        cum[at + i] = total
+      }
+      this.count = V
+      return total
+    }
+    let n = this.split(topP, ids, at)
+    if (n < 0) n = this.exactCut(topP, ids, at)
+    for (let j = 0; j < n; j++) {
+      total += Math.exp(vals[ids[at + j]] - max)
+      cum[at + j] = total
+    }
+    this.count = n
+    return total
+  }
+
+  /**
+   * The top-p cut with estimated weights (see the class comment): writes the kept ids in id order
+   * to ids[at ..] and returns how many, or -1 when a decision lies closer to the limit than the
+   * error bound allows (the caller then uses `exactCut`): otherwise every comparison comes out as
+   * it does with exact weights.
+   *
+   * Weights are estimated from a table of exp(-j/16), j/16 <= 64 (nearest entry times a degree-4
+   * Taylor term: relative error <= 2.5e-10, bounded by TABLE_ERROR), those below exp(-64) counted
+   * as 0: Math.exp for every id would be most of the sampler's time.
+   */
+  private split(topP: number, ids: Int32Array, at: number): number {
+    const { V, vals, max, listIds, listW, bucketOf, bucketMass, members: m } = this
+    // at or below ln((1 - top_p)/(2V)) below the max, a value is dropped (class comment); one unit
+    // of slack keeps the listed values inside the table
+    const floor = Math.log((0.5 * (1 - topP)) / V)
+    if (!(floor > 1 - TABLE_RANGE)) return -1
+    const lo = max + floor
+    let tail = 0
+    let n = 0
+    for (let i = 0; i < V; i++) {
+      const v = vals[i]
+      // the nearest table entry times 1 + f (|f| <= 1/32: within TAIL_ERROR); values 64 or more
+      // below the max (and -Infinity) count as exp(-64), within BELOW_TABLE each
+      const s = Math.min((max - v) * TABLE_STEPS, TABLE_STEPS * TABLE_RANGE)
+      const j = (s + 0.5) | 0
+      const e = EXP_TABLE[j] * (1 + (j - s) * (1 / TABLE_STEPS))
+      // without branches: a mispredicted branch per listed value cost more than the rest of the loop
+      const c = +(v > lo)
+      listIds[n] = i
+      n += c
+      tail += (1 - c) * e
+    }
+
+    // bins over (lo, max] keep the (value, id) order of the listed ids; the max lies in the top one.
+    // The listed weights decide the cut, so they get the degree-4 term (within TABLE_ERROR).
+    bucketMass.fill(0)
+    const scale = BUCKETS / -floor
+    let listed = 0
+    for (let j = 0; j < n; j++) {
+      const v = vals[listIds[j]]
+      const s = (max - v) * TABLE_STEPS
+      const k = (s + 0.5) | 0
+      const f = (k - s) * (1 / TABLE_STEPS)
+      const e = EXP_TABLE[k] * (1 + f * (1 + f * (1 / 2 + f * (1 / 6 + f * (1 / 24)))))
+      listW[j] = e
+      const t = ((v - lo) * scale) | 0
+      const b = t < BUCKETS ? t : BUCKETS - 1
+      bucketOf[j] = b
+      bucketMass[b] += e
+      listed += e
+    }
+    const mass = tail + listed
+    // each estimate is within TAIL_ERROR or TABLE_ERROR (relative) or BELOW_TABLE (absolute) of its
+    // weight, and a float sum of them (<= 2V + 2·BUCKETS additions) may round differently by
+    // <= ROUNDING each
+    const margin =
+      3 *
+      (TAIL_ERROR * tail + TABLE_ERROR * listed + BELOW_TABLE * V + ROUNDING * (2 * V + 2 * BUCKETS) * mass)
+    const limit = (1 - topP) * mass
+
+    // the tail is dropped whatever the estimates say; then whole bins, then members of the cut bin
+    // in (value, id) order, while the cumulative mass stays <= limit. `kept` is the largest sum that
+    // was <= limit, `over` the smallest that was not.
+    const top = BUCKETS - 1
+    let acc = tail
+    let kept = -Infinity
+    let over = Infinity
+    let cut = 0
+    while (cut < top) {
+      const next = acc + bucketMass[cut]
+      if (next > limit) {
+        over = next
+        break
+      }
+      acc = kept = next
+      cut++
+    }
+    let k = 0
+    for (let j = 0; j < n; j++) if (bucketOf[j] === cut) m[k++] = j
+    // list positions follow the ids, so (value, position) is the (value, id) order
+    insertionSort(vals, listIds, m, k)
+    // (one subtraction on every path: a `k - 1` only reached when the cut is in the top bin had no
+    // type feedback when first optimized, and the optimized sampler kept bailing out there)
+    const keepLast = k - (cut === top ? 1 : 0)
+    let dropped = 0
+    while (dropped < keepLast) {
+      const next = acc + listW[m[dropped]]
+      if (next > limit) {
+        if (next < over) over = next
+        break
+      }
+      acc = kept = next
+      dropped++
+    }
+    if (limit - kept <= margin || over - limit <= margin) return -1
+    for (let j = 0; j < dropped; j++) bucketOf[m[j]] = NO_BUCKET
+    let out = 0
+    for (let j = 0; j < n; j++) {
+      const b = bucketOf[j]
+      if (b >= cut && b !== NO_BUCKET) ids[at + out++] = listIds[j]
+    }
+    return out
+  }
+
+  /**
+   * The top-p cut with exact weights over the whole vocabulary: whole bins of values below the cut
+   * bin are dropped, then members of the cut bin in (value, id) order while the cumulative mass
+   * stays <= (1 - topP)·mass, never the last (largest). Writes the kept ids in id order to
+   * ids[at ..] and returns how many.
+   */
+  private exactCut(topP: number, ids: Int32Array, at: number): number {
+    const { V, vals, max, exactW: w, bucketOf, bucketMass, members: m } = this
+    let min = Infinity
+    for (let i = 0; i < V; i++) {
+      const v = vals[i]
+      if (v < min && v !== -Infinity) min = v
+    }
+    // the max lies in the top bin: BUCKETS - 1, or 0 when every finite value is equal
+    const top = max > min ? BUCKETS - 1 : 0
+    bucketMass.fill(0)
+    const scale = max > min ? BUCKETS / (max - min) : 0
+    let mass = 0
+    for (let i = 0; i < V; i++) {
+      const v = vals[i]
+      if (v === -Infinity) {
+        w[i] = 0
+        bucketOf[i] = NO_BUCKET
+        continue
+      }
+      const e = Math.exp(v - max)
+      w[i] = e
+      const t = ((v - min) * scale) | 0
+      const b = t < BUCKETS ? t : BUCKETS - 1
+      bucketOf[i] = b
+      bucketMass[b] += e
+      mass += e
+    }
+    const limit = (1 - topP) * mass
+    let acc = 0
+    let cut = 0
+    while (cut < top) {
+      const next = acc + bucketMass[cut]
+      if (next > limit) break
+      acc = next
+      cut++
+    }
+    let n = 0
+    for (let i = 0; i < V; i++) if (bucketOf[i] === cut) m[n++] = i
+    insertionSort(vals, null, m, n)
+    const keepLast = cut === top ? n - 1 : n
+    let dropped = 0
+    while (dropped < keepLast) {
+      const next = acc + w[m[dropped]]
+      if (next > limit) break
+      acc = next
+      dropped++
+    }
+    for (let j = 0; j < dropped; j++) bucketOf[m[j]] = NO_BUCKET
+    let out = 0
+    for (let i = 0; i < V; i++) {
+      const b = bucketOf[i]
+      if (b >= cut && b !== NO_BUCKET) ids[at + out++] = i
+    }
+    return out
+  }
+
+  /** z[off .. off+V) = `vals` at the kept ids ids[at .. at+count), -Infinity elsewhere. */
+  private writeBack(z: Float32Array, off: number, ids: Int32Array, at: number, weights: boolean): void {
+    const { V, vals, max, count } = this
+    const w = this.weights
+    z.fill(-Infinity, off, off + V)
+    if (weights) w.fill(0)
+    for (let j = 0; j < count; j++) {
+      const id = ids[at + j]
+      z[off + id] = vals[id]
+      if (weights) w[id] = Math.exp(vals[id] - max)
+    }
+  }
+
+  /** Sets every value of `vals` below the k-th largest to -Infinity. */
+  private applyTopK(k: number): void {
+    const { V, vals } = this
+    const a = this.values
+    a.set(vals)
+    const kth = quickselect(a, V, V - k)
+    for (let i = 0; i < V; i++) if (vals[i] < kth) vals[i] = -Infinity
+  }
+}
+
+/** The row length l·V of raw logits [2B, l, V], checked. */
+function checkRows(logits: Float32Array, B: number, l: number, V: number): number {
+  const n = l * V
+  if (logits.length !== 2 * B * n)
+    throw new RangeError(`logits has ${logits.length} values, ${2 * B * n} expected`)
+  return n
+}
+
+/** The max of a token's logits, once NaN, no finite value and +Infinity are ruled out. */
+function checkedMax(max: number, nan: boolean): number {
+  if (nan) throw new RangeError('logits contain NaN')
+  if (max === -Infinity) throw new RangeError('logits contain no finite value')
+  if (max === Infinity) throw new RangeError('logits contain +Infinity')
+  return max
+}
+
+/** The position of the drawn id among the n kept ones: inverse CDF at u·total (see `searchCdf`). */
+function draw(cum: Float64Array, base: number, n: number, u: number, total: number): number {
+  if (!(total > 0)) throw new RangeError('no token has weight')
+  return searchCdf(cum, base, n, u * total, total)
 }
 
 /**
@@ -429,19 +599,23 @@ function searchCdf(cdf: Float64Array, base: number, n: number, target: number, t
   return lo
 }
 
-/** Sorts ids m[0, n) ascending by (z value, id); n is a handful (the ids of one top-p bin). */
-function insertionSort(z: Float32Array, off: number, m: Int32Array, n: number): void {
+/**
+ * Sorts m[0, n) ascending by (value, entry), where the value of entry x is vals[map[x]] (or vals[x]
+ * without a map) and map is increasing, so ties go by id; n is a handful (the entries of one bin).
+ */
+function insertionSort(vals: Float32Array, map: Int32Array | null, m: Int32Array, n: number): void {
   for (let j = 1; j < n; j++) {
-    const id = m[j]
-    const v = z[off + id]
+    const x = m[j]
+    const v = vals[map ? map[x] : x]
     let k = j - 1
     while (k >= 0) {
-      const u = z[off + m[k]]
-      if (u < v || (u === v && m[k] < id)) break
-      m[k + 1] = m[k]
+      const y = m[k]
+      const u = vals[map ? map[y] : y]
+      if (u < v || (u === v && y < x)) break
+      m[k + 1] = y
       k--
     }
-    m[k + 1] = id
+    m[k + 1] = x
   }
 }
 

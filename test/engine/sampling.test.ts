@@ -236,3 +236,125 @@ describe('drawing', () => {
     expect(plain[0]).toBe(cands[0])
   })
 })
+
+describe('guidance fused into the sampler', () => {
+  /** raw logits [2B, l, V]: conditional rows, then null rows; some tokens tied, some spread wide */
+  function rawLogits(seed: number, B: number, l: number, V: number): Float32Array {
+    const rng = createRng(seed)
+    const z = new Float32Array(2 * B * l * V)
+    for (let r = 0; r < 2 * B * l; r++) {
+      const kind = r % 3
+      for (let i = 0; i < V; i++) {
+        const u = rng.nextDouble()
+        z[r * V + i] = kind === 0 ? Math.floor(u * 6) * 0.5 : kind === 1 ? (u - 0.5) * 12 : -u * 90
+      }
+    }
+    return z
+  }
+
+  const settings = [
+    { t: 0, topK: 0, topP: 0.95 },
+    { t: 0.6, topK: 0, topP: 0.95 },
+    { t: 3, topK: 0, topP: 0.8 },
+    { t: 1.5, topK: 40, topP: 0.9 },
+    { t: 2, topK: 7, topP: 1 },
+    { t: 0.25, topK: 0, topP: 1 },
+    { t: 1, topK: 0, topP: 0.999999 },
+    { t: 1, topK: 0, topP: 0.01 },
+  ]
+
+  it('sampleGuided draws what guideRow then sampleMap draw', () => {
+    const B = 3
+    const l = 5
+    const V = 300
+    const sampler = new TokenSampler(V)
+    for (const [n, { t, topK, topP }] of settings.entries()) {
+      const logits = rawLogits(100 + n, B, l, V)
+      const before = Float32Array.from(logits)
+      const guided = new Float32Array(l * V)
+      for (let b = 0; b < B; b++) {
+        const want = new Int32Array(l)
+        guideRow(logits, B, l, V, t, b, guided)
+        sampler.sampleMap(guided, 0, l, topK, topP, createRng(7 + b), want, 0)
+        const got = new Int32Array(l + 2).fill(-1)
+        const rng = createRng(7 + b)
+        sampler.sampleGuided(logits, B, l, t, b, topK, topP, rng, got, 1)
+        expect(Array.from(got.subarray(1, l + 1)), `setting ${n}, row ${b}`).toEqual(Array.from(want))
+        expect([got[0], got[l + 1]]).toEqual([-1, -1])
+      }
+      // the raw logits are only read
+      expect(logits).toEqual(before)
+    }
+  })
+
+  it('sampleGuidedCandidates draws what guideRow then sampleCandidates draw', () => {
+    const B = 2
+    const l = 4
+    const N = 6
+    const V = 200
+    const sampler = new TokenSampler(V)
+    for (const [n, { t, topK, topP }] of settings.entries()) {
+      const logits = rawLogits(200 + n, B, l, V)
+      const guided = new Float32Array(l * V)
+      for (let b = 0; b < B; b++) {
+        const want = new Int32Array(N * l)
+        guideRow(logits, B, l, V, t, b, guided)
+        sampler.sampleCandidates(guided, 0, l, N, topK, topP, false, createRng(30 + b), want, 0)
+        const got = new Int32Array(N * l)
+        sampler.sampleGuidedCandidates(logits, B, l, t, b, N, topK, topP, createRng(30 + b), got, 0)
+        expect(Array.from(got), `setting ${n}, row ${b}`).toEqual(Array.from(want))
+      }
+    }
+  })
+
+  it('keeps exactly the nucleus of the definition when many values sit near the drop bound', () => {
+    // values around max + ln((1 - top_p)/(2V)), where the sampler stops listing ids one by one
+    const V = 256
+    const rng = createRng(404)
+    const sampler = new TokenSampler(V)
+    const mismatches: string[] = []
+    for (let trial = 0; trial < 200; trial++) {
+      const topP = [0.95, 0.9, 0.5, 0.999][trial % 4]
+      const bound = Math.log((0.5 * (1 - topP)) / V)
+      // tight around the bound; across it; half just below it and half up to 3 above it, so that the
+      // mass below the bound is a good part of the limit and the cut falls among ids above it
+      const kind = trial % 3
+      const z = Float32Array.from({ length: V }, (_, i) => {
+        const u = rng.nextDouble()
+        if (i === 0) return 0
+        if (kind === 0) return bound + (u - 0.5) * 1e-3
+        if (kind === 1) return bound + (u - 0.5) * 2
+        return i % 2 ? bound - 0.3 * u : bound + 3 * u
+      })
+      // the same logits as a conditional row with t = 0 (the null row is ignored)
+      const logits = new Float32Array(2 * V)
+      logits.set(z)
+      const want = referenceKeep(z, 0, topP)
+      const got = new Int32Array(1)
+      sampler.sampleGuided(logits, 1, 1, 0, 0, 0, topP, createRng(trial), got, 0)
+      if (!want[got[0]]) mismatches.push(`trial ${trial}: drew dropped token ${got[0]}`)
+      const filtered = Float32Array.from(z)
+      sampler.filter(filtered, 0, 0, topP)
+      for (let i = 0; i < V; i++) {
+        if (want[i] !== (filtered[i] !== -Infinity)) mismatches.push(`trial ${trial}: token ${i}`)
+      }
+    }
+    expect(mismatches).toEqual([])
+  })
+
+  it('checks the logits size and rejects NaN and +Infinity from either row', () => {
+    const sampler = new TokenSampler(2)
+    const out = new Int32Array(1)
+    expect(() => {
+      sampler.sampleGuided(new Float32Array(3), 1, 1, 1, 0, 0, 0.9, createRng(1), out, 0)
+    }).toThrow(/logits has 3 values, 4 expected/)
+    const nan = Float32Array.from([1, 2, 0, NaN])
+    expect(() => {
+      sampler.sampleGuided(nan, 1, 1, 1, 0, 0, 0.9, createRng(1), out, 0)
+    }).toThrow(/NaN/)
+    const inf = Float32Array.from([Infinity, 2, 0, 0])
+    expect(() => {
+      sampler.sampleGuided(inf, 1, 1, 0, 0, 0, 0.9, createRng(1), out, 0)
+    }).toThrow(/\+Infinity/)
+  })
+})
