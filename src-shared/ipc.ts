@@ -125,6 +125,15 @@ export const callSchemas = {
   /** registers a model folder: validates manifest, files, shapes and hashes (progress: models:progress) */
   'models:add': z.strictObject({ dir: z.string().min(1).max(4096) }),
   'models:remove': z.strictObject({ id }),
+  /**
+   * The models directory, whose model subfolders are listed without registering: absent `dir` reads
+   * it, a path sets it (created when missing), null forgets it (the folders stay on disk)
+   */
+  'models:dir': z.strictObject({
+    dir: z.string().min(1, 'must not be empty').max(4096).nullable().optional(),
+  }),
+  /** one model's details: its list entry plus the manifest's architecture, files and source */
+  'models:show': z.strictObject({ id }),
   'diagnostics:get': none,
   'queue:get': none,
   'queue:add': z.strictObject({ jobs: z.array(jobSpecSchema).min(1).max(1000) }),
@@ -187,6 +196,39 @@ export interface ModelView {
   readonly vocabSize: number
   readonly samplingDefaults: { readonly cfg: number; readonly top_k: number; readonly top_p: number }
   readonly bytes: number
+}
+
+/** What the manifest says about a model, for the details panel. */
+export interface ModelManifestFacts {
+  readonly format: string
+  readonly depth: number
+  readonly embedDim: number
+  readonly numHeads: number
+  readonly headDim: number
+  readonly numClasses: number
+  readonly vocabSize: number
+  readonly patchNums: readonly number[]
+  readonly imageSize: number
+  readonly imageChannels: number
+  /** how the graphs store their weights (compute is float32 either way); absent = float32 */
+  readonly weightDtype?: 'float32' | 'float16'
+  /** where the folder came from: `kind`, the checkpoints it was exported from, and free-form notes */
+  readonly source?: {
+    readonly kind: string
+    readonly files?: readonly { readonly name: string; readonly sha256: string; readonly bytes: number }[]
+    readonly notes: Readonly<Record<string, string | number>>
+  }
+  /** every file the manifest lists, with its size and expected sha256 */
+  readonly files: readonly { readonly name: string; readonly bytes: number; readonly sha256: string }[]
+}
+
+export interface ModelDetails extends ModelView {
+  /** how the model got into the list; only a `registered` one can be removed */
+  readonly listedBy: 'shipped' | 'registered' | 'models-dir'
+  /** when a registered folder was added */
+  readonly addedAt?: string
+  /** absent when the manifest cannot be read (then `error` says why) */
+  readonly manifest?: ModelManifestFacts
 }
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
@@ -342,7 +384,11 @@ export interface Diagnostics {
     readonly jobId: string
     readonly provider: string
     readonly requested: string
-    readonly attempts: readonly { readonly provider: string; readonly ok: boolean; readonly reason?: string }[]
+    readonly attempts: readonly {
+      readonly provider: string
+      readonly ok: boolean
+      readonly reason?: string
+    }[]
     readonly fallbackNote?: string
     readonly timings: Readonly<Record<string, number>>
   }
@@ -364,6 +410,8 @@ export interface IpcResults {
   'models:list': ModelView[]
   'models:add': ModelView
   'models:remove': { removed: boolean }
+  'models:dir': { dir: string | null }
+  'models:show': ModelDetails
   'diagnostics:get': Diagnostics
   'queue:get': QueueSnapshot
   'queue:add': { jobIds: string[] }

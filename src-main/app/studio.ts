@@ -138,6 +138,8 @@ export async function createStudio(options: StudioOptions): Promise<Studio> {
     'models:list': () => models.list(),
     'models:add': ({ dir }) => models.add(dir),
     'models:remove': ({ id }) => models.remove(id),
+    'models:dir': ({ dir }) => models.dir(dir),
+    'models:show': ({ id }) => models.show(id),
     'diagnostics:get': () => diagnostics.get(getClient(), settings.get(), { ...options.versions }),
     'queue:get': () => queue.snapshot(),
     'queue:add': async ({ jobs }) => {

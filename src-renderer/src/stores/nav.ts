@@ -9,6 +9,7 @@ export const VIEWS = [
   'batches',
   'export',
   'history',
+  'models',
   'settings',
 ] as const
 export type ViewName = (typeof VIEWS)[number]
@@ -21,6 +22,7 @@ export const VIEW_LABELS = {
   batches: 'Batches',
   export: 'Export',
   history: 'History',
+  models: 'Models',
   settings: 'Settings',
 } as const satisfies Record<ViewName, string>
 
