@@ -11,21 +11,55 @@ import { issuesText } from '../../src-shared/protocol'
 import type { StudioEvents } from './events'
 import { JsonFile, loadJson } from './json-file'
 
+/**
+ * Where settings are kept. The Electron app passes one backed by electron-store (the same file,
+ * `<home>/studio-settings.json`); the web host and tests use a plain JSON file.
+ */
+export interface SettingsBackend {
+  /** the stored value (anything: it is validated here), or undefined when there is none */
+  read(): Promise<unknown>
+  write(value: Settings): Promise<void>
+  flush(): Promise<void>
+}
+
+export const SETTINGS_NAME = 'studio-settings'
+
+function jsonBackend(home: string, log: (line: string) => void): SettingsBackend {
+  const path = join(home, `${SETTINGS_NAME}.json`)
+  const file = new JsonFile(path)
+  return {
+    read: async () => {
+      // A file from an older version may lack keys (defaults fill them) or hold a bad value: then
+      // it is backed up and defaults are used, which loadJson reports.
+      const loaded = await loadJson(path, settingsSchema)
+      if (loaded.problem) log(`${loaded.problem}; default settings are used`)
+      return loaded.value
+    },
+    write: (value) => file.write(value),
+    flush: () => file.flush(),
+  }
+}
+
 export class SettingsStore {
   private constructor(
     private current: Settings,
-    private readonly file: JsonFile,
+    private readonly file: SettingsBackend,
     private readonly events: StudioEvents,
   ) {}
 
-  static async open(home: string, events: StudioEvents, log: (line: string) => void): Promise<SettingsStore> {
-    const path = join(home, 'studio-settings.json')
-    // A file from an older version may lack keys (defaults fill them) or hold a bad value: then it
-    // is backed up and defaults are used, which loadJson reports.
-    const loaded = await loadJson(path, settingsSchema)
-    if (loaded.problem) log(`${loaded.problem}; default settings are used`)
-    const store = new SettingsStore(loaded.value ?? settingsSchema.parse({}), new JsonFile(path), events)
-    if (!loaded.value) await store.file.write(store.current)
+  static async open(
+    home: string,
+    events: StudioEvents,
+    log: (line: string) => void,
+    backend: SettingsBackend = jsonBackend(home, log),
+  ): Promise<SettingsStore> {
+    const raw = await backend.read()
+    const parsed = raw === undefined ? undefined : settingsSchema.safeParse(raw)
+    if (parsed && !parsed.success)
+      log(`stored settings are not valid (${parsed.error.message}); defaults are used`)
+    const value = parsed?.success ? parsed.data : undefined
+    const store = new SettingsStore(value ?? settingsSchema.parse({}), backend, events)
+    if (!value) await backend.write(store.current)
     return store
   }
 

@@ -28,7 +28,7 @@ import { toNewJob } from './jobs'
 import { Models } from './model-list'
 import { Queue } from './queue'
 import { jobExecutor } from './run-job'
-import { SettingsStore } from './settings'
+import { type SettingsBackend, SettingsStore } from './settings'
 
 export interface StudioOptions {
   /** settings, queue and model list live here */
@@ -50,6 +50,8 @@ export interface StudioOptions {
     open(what: 'output' | 'logs' | 'models', outputDir: string): Promise<boolean>
   }
   readonly versions?: { readonly electron?: string; readonly chrome?: string }
+  /** the Electron app keeps settings through electron-store; a JSON file otherwise */
+  readonly settingsBackend?: SettingsBackend
 }
 
 export interface Studio {
@@ -80,7 +82,7 @@ export async function createStudio(options: StudioOptions): Promise<Studio> {
     throw new StorageError(fsProblem('create the studio folder', home, error), { cause: error })
   }
   const events = new StudioEvents()
-  const settings = await SettingsStore.open(home, events, log)
+  const settings = await SettingsStore.open(home, events, log, options.settingsBackend)
   const outputOf = (): string =>
     resolve(options.outputDir ?? (settings.get().outputDir || join(home, 'outputs')))
   let history = await History.open(outputOf(), events, log)

@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { app, BrowserWindow, dialog, nativeTheme, session, shell, type WebContents } from 'electron'
 import log from 'electron-log/main'
+import Store from 'electron-store'
+import { SETTINGS_NAME, type SettingsBackend } from '../app/settings'
 import { createStudio, type Studio } from '../app/studio'
 import { defaultHome } from '../storage/user-models'
 import { forwardEvents, registerIpcHandlers } from './ipc'
@@ -82,9 +84,24 @@ async function openFolder(what: 'output' | 'logs' | 'models', outputDir: string)
   return (await shell.openPath(path)) === ''
 }
 
+/** Settings through electron-store, in the same file the web host uses (`<home>/studio-settings.json`). */
+function electronSettings(): SettingsBackend {
+  const store = new Store({ name: SETTINGS_NAME, cwd: home, clearInvalidConfig: false })
+  return {
+    // an empty store is a first start: the studio then writes its defaults
+    read: () => Promise.resolve(store.size === 0 ? undefined : store.store),
+    write: (value) => {
+      store.store = value
+      return Promise.resolve()
+    },
+    flush: () => Promise.resolve(),
+  }
+}
+
 async function startStudio(): Promise<Studio> {
   return createStudio({
     home,
+    settingsBackend: electronSettings(),
     version: app.getVersion(),
     hostName: 'electron',
     spawnHost: utilityHost,
