@@ -2,6 +2,7 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import type { IpcEventData, JobState, JobView, QueueSnapshot } from '../../../src-shared/ipc'
 import { call, getStudioApi } from '../api'
+import { withScaleProgress, withShownProgress } from '../lib/progress'
 import { useNoticesStore } from './notices'
 
 export { progressFraction, progressText } from '../lib/progress'
@@ -42,7 +43,8 @@ export const useQueueStore = defineStore('queue', () => {
   let subscribed = false
 
   function apply(snapshot: QueueSnapshot): void {
-    jobs.value = [...snapshot.jobs]
+    const before = new Map(jobs.value.map((j) => [j.id, j.progress]))
+    jobs.value = snapshot.jobs.map((job) => withShownProgress(job, before.get(job.id)))
     paused.value = snapshot.paused
     runningId.value = snapshot.runningId
   }
@@ -71,8 +73,10 @@ export const useQueueStore = defineStore('queue', () => {
       S: progress.S,
       scales: [...kept, scale],
     }
-    // Progress also arrives in queue:changed; merging it here keeps the bar moving per scale.
-    jobs.value = jobs.value.map((j) => (j.id === jobId ? { ...j, progress } : j))
+    // Progress also arrives in queue:changed, at once, while job:scale waits for the previews to be
+    // encoded: a job:scale can be older than what is shown, so only a step forward is taken, and a
+    // finished job keeps its final state.
+    jobs.value = jobs.value.map((j) => (j.id === jobId ? withScaleProgress(j, progress) : j))
   }
 
   async function load(): Promise<void> {
