@@ -67,7 +67,8 @@ function maxAbs(a: Float32Array, b: Float32Array): number {
 async function timing(model: OpenedModel, B: number) {
   await generate(model.runner, manifest, codebook, request(B, 1)) // warm-up
   const runs = []
-  for (let r = 0; r < REPS; r++) runs.push((await generate(model.runner, manifest, codebook, request(B, 100 + r))).timings)
+  for (let r = 0; r < REPS; r++)
+    runs.push((await generate(model.runner, manifest, codebook, request(B, 100 + r))).timings)
   runs.sort((x, y) => x.totalMs - y.totalMs)
   const mid = runs[runs.length >> 1]
   return {

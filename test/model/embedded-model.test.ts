@@ -90,8 +90,7 @@ describe('embedded model', () => {
         const logits = out.logits.data as Float32Array
         expect(logits.length).toBe(N * l * V)
         let worst = 0
-        for (let i = 0; i < logits.length; i++)
-          worst = Math.max(worst, Math.abs(logits[i] - scale.logits[i]))
+        for (let i = 0; i < logits.length; i++) worst = Math.max(worst, Math.abs(logits[i] - scale.logits[i]))
         expect(worst, `max |logits - golden| at scale ${scale.si}`).toBeLessThanOrEqual(1e-4)
         pastK = out.present_k
         pastV = out.present_v
