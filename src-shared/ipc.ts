@@ -468,6 +468,25 @@ const jobViewSchema = z.strictObject({
   imageIds: z.array(z.string()),
 })
 
+/** SelectionView as it crosses in an event (the renderer checks what it charts). */
+const selectionViewSchema = z.strictObject({
+  si: z.number().int().min(0),
+  pn: z.number().int().min(0),
+  N: z.number().int().min(1),
+  densities: z.array(z.number()),
+  ratio: z.number(),
+  alpha: z.number(),
+  branch: z.enum(['top-k', 'random-k']),
+  order: z.array(z.number().int()),
+  kept: z.array(z.number().int()),
+  probs: z.array(z.number()),
+  chosen: z.number().int(),
+  chosenProb: z.number(),
+  candidates: z.array(z.array(z.number().int())),
+  projection: z.array(z.tuple([z.number(), z.number()])),
+  explained: z.tuple([z.number(), z.number()]),
+})
+
 export const eventSchemas = {
   'queue:changed': z.strictObject({
     jobs: z.array(jobViewSchema),
@@ -483,6 +502,8 @@ export const eventSchemas = {
     itemOffset: z.number().int().min(0),
     tokens: z.array(z.array(z.number().int())),
     previews: z.array(z.string()).optional(),
+    /** at a search scale: the first image's selection, so the live timeline shows its candidates */
+    selection: selectionViewSchema.optional(),
   }),
   'history:changed': z.strictObject({ added: z.array(z.string()), removed: z.array(z.string()) }),
   'settings:changed': settingsSchema,

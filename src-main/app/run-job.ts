@@ -15,7 +15,7 @@ import type { StudioEvents } from './events'
 import type { History, StoredEntry } from './history'
 import type { Models, ResolvedModel } from './model-list'
 import type { Execute, StoredJob } from './queue'
-import { buildTimeline } from './timeline'
+import { buildTimeline, selectionView } from './timeline'
 
 export interface RunDeps {
   readonly client: () => HostClient
@@ -47,6 +47,7 @@ export function jobExecutor(deps: RunDeps): Execute {
     const settings = deps.settings()
     const m = model.manifest
     const [C, H, W] = [m.image_channels, m.image_size, m.image_size]
+    const codebook = await deps.models.codebook(model)
     // previews[generation][item][si]: best-of-n makes several generations and keeps one per image.
     const previews: (string | undefined)[][][] = []
     let chain = Promise.resolve()
@@ -78,6 +79,7 @@ export function jobExecutor(deps: RunDeps): Execute {
           const gen = (previews[e.generation] ??= [])
           urls.forEach((url, b) => ((gen[e.itemOffset + b] ??= [])[e.si] = url))
         }
+        const first = e.selection?.[0]
         deps.events.emit('job:scale', {
           jobId: job.id,
           progress: view,
@@ -85,6 +87,7 @@ export function jobExecutor(deps: RunDeps): Execute {
           itemOffset: e.itemOffset,
           tokens,
           ...(urls ? { previews: urls } : {}),
+          ...(first ? { selection: selectionView({ si: e.si, record: first }, m, codebook) } : {}),
         })
       })
     }

@@ -29,7 +29,8 @@ function features(
   })
 }
 
-function selectionView(s: Selection, manifest: VarManifest, codebook: Float32Array): SelectionView {
+/** The numbers of one search scale as the studio charts them, with the PCA map of the candidates. */
+export function selectionView(s: Selection, manifest: VarManifest, codebook: Float32Array): SelectionView {
   const r = s.record
   const pn = manifest.patch_nums[s.si] ?? 0
   const l = pn * pn

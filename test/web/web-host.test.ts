@@ -180,9 +180,24 @@ describe('web host', () => {
     const history = await next((r) => r.type === 'event' && r.event === 'history:changed')
     const scales = replies.flatMap((r) =>
       r.type === 'event' && r.event === 'job:scale'
-        ? [r.data as { jobId: string; pn: number; tokens: number[][]; previews?: string[] }]
+        ? [
+            r.data as {
+              jobId: string
+              pn: number
+              tokens: number[][]
+              previews?: string[]
+              selection?: { si: number; N: number; candidates: number[][]; chosen: number }
+            },
+          ]
         : [],
     )
+    // the search scale (index 1, the 2x2 map) carries the first image's candidates for the live timeline
+    const withSelection = scales.filter((s) => s.selection !== undefined)
+    expect(withSelection.map((s) => s.pn)).toEqual([2])
+    const live = withSelection[0].selection
+    expect(live?.si).toBe(1)
+    expect(live?.candidates).toHaveLength(6)
+    expect(live?.candidates[live.chosen]).toEqual(withSelection[0].tokens[0])
     expect(scales.map((s) => s.pn)).toEqual([1, 2, 3, 4, 5, 7])
     expect(
       scales.every((s) => s.jobId === jobId && s.tokens.length === 2 && s.tokens[0].length === s.pn * s.pn),

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { IpcEventData, JobState, JobView, QueueSnapshot } from '../../../src-shared/ipc'
+import type { IpcEventData, JobState, JobView, QueueSnapshot, SelectionView } from '../../../src-shared/ipc'
 import { call, getStudioApi } from '../api'
 import { withScaleProgress, withShownProgress } from '../lib/progress'
 import { useNoticesStore } from './notices'
@@ -21,6 +21,8 @@ export interface LiveScale {
   readonly pn: number
   readonly tokens: readonly number[]
   readonly preview?: string
+  /** at a search scale: the candidates, densities and pick of the first image */
+  readonly selection?: SelectionView
 }
 
 export interface LiveRun {
@@ -50,7 +52,7 @@ export const useQueueStore = defineStore('queue', () => {
   }
 
   function onScale(event: IpcEventData<'job:scale'>): void {
-    const { jobId, progress, pn, itemOffset, tokens, previews } = event
+    const { jobId, progress, pn, itemOffset, tokens, previews, selection } = event
     const first = tokens.at(0)
     if (!first) return
     const current = live.value
@@ -63,6 +65,7 @@ export const useQueueStore = defineStore('queue', () => {
       pn,
       tokens: first,
       ...(previews?.[0] ? { preview: previews[0] } : {}),
+      ...(selection ? { selection } : {}),
     }
     const kept = same ? current.scales.filter((s) => s.si < progress.si) : []
     live.value = {
