@@ -5,6 +5,7 @@
  */
 import type { StudioApi } from '../../src-main/electron/preload'
 import type { IpcArgs, IpcChannel, IpcResult, StudioBridge } from '../../src-shared/ipc'
+import { checkedBridge } from './lib/events'
 import { toError } from './lib/host-error'
 import { createWsBridge, type ConnectionStatus, type SocketLike } from './ws-bridge'
 
@@ -60,7 +61,9 @@ function browserBridge(): StudioBridge {
 export function getStudioApi(): StudioBridge {
   if (!bridge) {
     if (window.studio) {
-      bridge = window.studio
+      bridge = checkedBridge(window.studio, (m) => {
+        console.warn(m)
+      })
       setStatus({ state: 'open', attempt: 0, wasOpen: false })
     } else {
       bridge = browserBridge()

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { IpcEventData } from '../../src-shared/ipc'
-import { checkEvent } from '../../src-renderer/src/lib/events'
+import type { IpcEventData, StudioBridge } from '../../src-shared/ipc'
+import { checkedBridge, checkEvent } from '../../src-renderer/src/lib/events'
 import {
   backoffDelay,
   createWsBridge,
@@ -171,5 +171,27 @@ describe('a refused token', () => {
       }
       bridge.close()
     }
+  })
+})
+
+describe('the Electron bridge as the renderer uses it', () => {
+  it('checks pushed events against the contract and drops bad ones', () => {
+    const listeners = new Map<string, (data: unknown) => void>()
+    const raw = {
+      invoke: () => Promise.reject(new Error('not used')),
+      on: (event: string, listener: (data: unknown) => void) => {
+        listeners.set(event, listener)
+        return () => listeners.delete(event)
+      },
+    } as unknown as StudioBridge
+    const warnings: string[] = []
+    const seen: unknown[] = []
+    checkedBridge(raw, (m) => warnings.push(m)).on('queue:changed', (d) => seen.push(d))
+    const push = listeners.get('queue:changed')
+    push?.(queueChanged)
+    push?.({ jobs: 'nope', paused: false, runningId: null })
+    expect(seen).toEqual([queueChanged])
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(/invalid 'queue:changed' payload: jobs/)
   })
 })

@@ -1,4 +1,10 @@
-import { eventSchemas, isIpcEvent, type IpcEvent, type IpcEventData } from '../../../src-shared/ipc'
+import {
+  eventSchemas,
+  isIpcEvent,
+  type IpcEvent,
+  type IpcEventData,
+  type StudioBridge,
+} from '../../../src-shared/ipc'
 
 export type EventCheck =
   | { readonly ok: true; readonly event: IpcEvent; readonly data: IpcEventData<IpcEvent> }
@@ -19,4 +25,20 @@ export function checkEvent(event: string, data: unknown): EventCheck {
     return { ok: false, reason: `invalid '${event}' payload: ${issues}` }
   }
   return { ok: true, event, data: parsed.data }
+}
+
+/**
+ * The preload's bridge with every pushed event checked here, on the receiving side, as the
+ * WebSocket bridge does: a payload that fails its schema is dropped with a warning.
+ */
+export function checkedBridge(raw: StudioBridge, warn: (message: string) => void): StudioBridge {
+  return {
+    invoke: (channel, args) => raw.invoke(channel, args),
+    on: (event, listener) =>
+      raw.on(event, (data) => {
+        const checked = checkEvent(event, data)
+        if (checked.ok) listener(checked.data as typeof data)
+        else warn(`studio host sent a bad event; ignored: ${checked.reason}`)
+      }),
+  }
 }
