@@ -116,8 +116,9 @@ export class TokenSampler {
   /** the current token's logits (guided, top-k applied), and their max; set by `load` */
   private readonly vals: Float32Array
   private max = 0
-  /** scratch of top-k's quickselect */
+  /** scratch of top-k's selection: the values of one bin, and the bin counts */
   private readonly values: Float32Array
+  private readonly kthBins = new Int32Array(KTH_BINS)
   /** ids that `split` could not drop outright, in id order, and their estimated weights */
   private readonly listIds: Int32Array
   private readonly listW: Float64Array
@@ -552,9 +553,7 @@ export class TokenSampler {
   /** Sets every value of `vals` below the k-th largest to -Infinity. */
   private applyTopK(k: number): void {
     const { V, vals } = this
-    const a = this.values
-    a.set(vals)
-    const kth = quickselect(a, V, V - k)
+    const kth = kthLargest(vals, V, k, this.max, this.kthBins, this.values)
     for (let i = 0; i < V; i++) if (vals[i] < kth) vals[i] = -Infinity
   }
 }
@@ -617,6 +616,47 @@ function insertionSort(vals: Float32Array, map: Int32Array | null, m: Int32Array
     }
     m[k + 1] = x
   }
+}
+
+/** Bins of `kthLargest`: enough that the bin holding the k-th value is small for V in the thousands. */
+const KTH_BINS = 1024
+
+/**
+ * The k-th largest of vals[0, V) (1 <= k <= V), `max` being their max: the value quickselect finds
+ * at ascending rank V - k, without its data-dependent branches over the whole vocabulary (they
+ * mispredict about half the time on real logits). The values are counted into equal-width bins
+ * over [min, max] (the bin index is monotone in the value, so every value in a higher bin is
+ * larger), the bin holding the k-th largest is found from the top, and only its values go through
+ * quickselect. `counts` and `pool` are scratch (KTH_BINS and V entries); `vals` is left unchanged.
+ */
+export function kthLargest(
+  vals: Float32Array,
+  V: number,
+  k: number,
+  max: number,
+  counts: Int32Array,
+  pool: Float32Array,
+): number {
+  let min = max
+  for (let i = 0; i < V; i++) min = Math.min(min, vals[i])
+  const bins = counts.length
+  if (!(min > -Infinity) || !(max > min) || bins < 2) {
+    pool.set(vals.subarray(0, V))
+    return quickselect(pool, V, V - k)
+  }
+  const scale = (bins - 1) / (max - min)
+  counts.fill(0)
+  for (let i = 0; i < V; i++) counts[((vals[i] - min) * scale) | 0]++
+  let above = 0
+  let b = bins - 1
+  while (above + counts[b] < k) above += counts[b--]
+  let n = 0
+  for (let i = 0; i < V; i++) {
+    const v = vals[i]
+    pool[n] = v
+    n += +((((v - min) * scale) | 0) === b)
+  }
+  return quickselect(pool, n, n - (k - above))
 }
 
 /** The value of rank r (0-based, ascending) among a[0, n); reorders a. Hoare partitioning. */

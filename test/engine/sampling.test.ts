@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { createRng } from '../../src-shared/engine/rng'
-import { guidanceScale, guideRow, quickselect, TokenSampler } from '../../src-shared/engine/sampling'
+import {
+  guidanceScale,
+  guideRow,
+  kthLargest,
+  quickselect,
+  TokenSampler,
+} from '../../src-shared/engine/sampling'
 
 /**
  * The definition, with full sorts: top-k keeps values >= the k-th largest; top-p sorts the
@@ -65,6 +71,35 @@ describe('quickselect', () => {
       const sorted = Array.from(a).sort((x, y) => x - y)
       const r = Math.floor(rng.nextDouble() * n)
       expect(quickselect(Float32Array.from(a), n, r)).toBe(sorted[r])
+    }
+  })
+})
+
+describe('kthLargest (binned selection for top-k)', () => {
+  it('finds the k-th largest like a full sort: ties, constant rows, -Infinity, wide and narrow spreads', () => {
+    const rng = createRng(7)
+    const gauss = () =>
+      Math.sqrt(-2 * Math.log(rng.nextDouble() || 1e-12)) * Math.cos(2 * Math.PI * rng.nextDouble())
+    const rows: Float32Array[] = [
+      Float32Array.from({ length: 4096 }, () => 3 * gauss()),
+      Float32Array.from({ length: 4096 }, () => Math.floor(rng.nextDouble() * 7)), // many ties
+      new Float32Array(512).fill(2.5), // all equal
+      Float32Array.from({ length: 512 }, (_, i) => (i % 3 === 0 ? -Infinity : gauss())), // filtered entries
+      Float32Array.from({ length: 1000 }, () => 1e6 * gauss()), // wide
+      Float32Array.from({ length: 1000 }, () => 1 + 1e-6 * gauss()), // narrow: float32 steps
+      Float32Array.from({ length: 3 }, () => gauss()),
+    ]
+    for (const row of rows) {
+      const V = row.length
+      const desc = Array.from(row).sort((x, y) => y - x)
+      const max = desc[0]
+      const counts = new Int32Array(1024)
+      const pool = new Float32Array(V)
+      const copy = Float32Array.from(row)
+      for (const k of [1, 2, Math.ceil(V / 3), V - 1, V].filter((x) => x >= 1 && x <= V)) {
+        expect(kthLargest(row, V, k, max, counts, pool)).toBe(desc[k - 1])
+      }
+      expect(row).toEqual(copy) // left unchanged
     }
   })
 })
