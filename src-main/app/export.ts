@@ -3,6 +3,7 @@
  * into the image, each tile upscaled by an integer factor, parameters embedded unless turned off,
  * and a JSON and a CSV record of every cell beside the PNG.
  */
+import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, extname, join } from 'node:path'
 import sharp from 'sharp'
@@ -62,8 +63,14 @@ function csv(rows: readonly (readonly Value[])[]): string {
 
 function target(spec: IpcParsedArgs<'export:grid'>, deps: ExportDeps): string {
   if (spec.path === undefined) {
+    // Named by the second: a second export within it gets -2, -3, ... instead of replacing the
+    // first grid and its records.
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
-    return join(deps.history.outputDir, 'exports', `grid-${stamp}-${spec.rows}-by-${spec.columns}.png`)
+    const base = join(deps.history.outputDir, 'exports', `grid-${stamp}-${spec.rows}-by-${spec.columns}`)
+    let path = `${base}.png`
+    for (let n = 2; existsSync(path) || existsSync(path.replace(/\.png$/, '.json')); n++)
+      path = `${base}-${n}.png`
+    return path
   }
   if (!deps.allowPaths)
     throw new InvalidRequestError('path', 'This host writes grids into its output folder; leave out the path')
@@ -76,6 +83,8 @@ export async function exportGrid(spec: IpcParsedArgs<'export:grid'>, deps: Expor
       'columns',
       `Rows and columns are both "${spec.rows}"; choose two different axes`,
     )
+  // where it goes first: a refused path must not cost composing and encoding the whole grid
+  const path = target(spec, deps)
   const entries = [...new Set(spec.imageIds)].map((id) => deps.history.get(id))
   const byClass = new Map(entries.map((e) => [e.classId, e.className]))
   const rowValues = order(
@@ -150,7 +159,6 @@ export async function exportGrid(spec: IpcParsedArgs<'export:grid'>, deps: Expor
   const embed = spec.embedMetadata ?? deps.embedDefault
   const parameters = `${title}\nGrid: ${rowValues.length} rows by ${spec.rows}, ${colValues.length} columns by ${spec.columns}, Images: ${entries.length}, Scale: ${spec.scale}, Version: var-studio ${deps.version}`
   const png = await encodePng(grid, embed ? { parameters, json: record } : {})
-  const path = target(spec, deps)
   const recordPath = path.replace(/\.png$/i, '.json')
   const csvPath = path.replace(/\.png$/i, '.csv')
   const table: Value[][] = [

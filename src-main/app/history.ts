@@ -70,12 +70,18 @@ export class History {
     const path = join(outputDir, 'history', 'index.json')
     const loaded = await loadJson(path, indexSchema)
     let entries = loaded.value?.images ?? []
+    // A damaged index, or one that is missing beside timeline files (deleted, or a folder copied
+    // without it), is rebuilt from the timelines: otherwise the next save would forget those images.
+    const rebuilt = loaded.problem || loaded.value ? undefined : await rebuild(outputDir)
     if (loaded.problem) {
       entries = await rebuild(outputDir)
       log(`${loaded.problem}; the history was rebuilt from ${entries.length} timeline file(s)`)
+    } else if (rebuilt && rebuilt.length > 0) {
+      entries = rebuilt
+      log(`${path} was missing; the history was rebuilt from ${entries.length} timeline file(s)`)
     }
     const history = new History(outputDir, entries, events)
-    if (loaded.problem) await history.save()
+    if (loaded.problem || (rebuilt && rebuilt.length > 0)) await history.save()
     return history
   }
 
@@ -131,7 +137,13 @@ export class History {
     } catch (error) {
       throw new StorageError(fsProblem('read the timeline', path, error), { cause: error })
     }
-    const parsed = timelineFileSchema.safeParse(JSON.parse(text))
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    const parsed = timelineFileSchema.safeParse(json)
     if (!parsed.success)
       throw new StorageError(`${path} is damaged; the image is kept but its timeline cannot be shown`)
     return parsed.data.timeline as Timeline

@@ -91,24 +91,32 @@ export function jobExecutor(deps: RunDeps): Execute {
         })
       })
     }
-    const result = await deps.client().call(
-      'generate',
-      {
-        dir: model.dir,
-        device: settings.device,
-        items: job.items,
-        sampling: job.sampling,
-        strategy: job.strategy,
-        batchSize: settings.batchSize,
-        previews: settings.previews,
-      },
-      {
-        signal,
-        onProgress: (p) => {
-          if (p.kind === 'scale') onScale(p)
+    // Every preview step must have settled before the job ends, also when the call fails or is
+    // cancelled: a rejected step left behind would be an unhandled rejection.
+    let result: GenerateResult
+    try {
+      result = await deps.client().call(
+        'generate',
+        {
+          dir: model.dir,
+          device: settings.device,
+          items: job.items,
+          sampling: job.sampling,
+          strategy: job.strategy,
+          batchSize: settings.batchSize,
+          previews: settings.previews,
         },
-      },
-    )
+        {
+          signal,
+          onProgress: (p) => {
+            if (p.kind === 'scale') onScale(p)
+          },
+        },
+      )
+    } catch (error) {
+      await chain.catch(() => undefined)
+      throw error
+    }
     await chain
     deps.onResult?.(job.id, result)
     return saveImages(deps, job, model, result, previews, settings.embedMetadata)

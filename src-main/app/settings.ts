@@ -20,6 +20,8 @@ export interface SettingsBackend {
   read(): Promise<unknown>
   write(value: Settings): Promise<void>
   flush(): Promise<void>
+  /** copies stored settings that failed validation aside before defaults replace them; says where */
+  keepAside?(): Promise<string>
 }
 
 export const SETTINGS_NAME = 'studio-settings'
@@ -55,8 +57,10 @@ export class SettingsStore {
   ): Promise<SettingsStore> {
     const raw = await backend.read()
     const parsed = raw === undefined ? undefined : settingsSchema.safeParse(raw)
-    if (parsed && !parsed.success)
-      log(`stored settings are not valid (${parsed.error.message}); defaults are used`)
+    if (parsed && !parsed.success) {
+      const kept = backend.keepAside ? ` (kept as ${await backend.keepAside()})` : ''
+      log(`stored settings are not valid (${parsed.error.message})${kept}; defaults are used`)
+    }
     const value = parsed?.success ? parsed.data : undefined
     const store = new SettingsStore(value ?? settingsSchema.parse({}), backend, events)
     if (!value) await backend.write(store.current)

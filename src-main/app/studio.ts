@@ -4,7 +4,7 @@
  * Electron-only pieces (dialogs, opening folders, the utilityProcess) are passed in.
  */
 import { mkdir } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import { InvalidRequestError } from '../../src-shared/errors'
 import {
   callSchemas,
@@ -23,6 +23,7 @@ import { fsProblem, StorageError } from './errors'
 import { type EventData, type StudioListener, StudioEvents } from './events'
 import { exportGrid } from './export'
 import { History } from './history'
+import { lockHome } from './home-lock'
 import { imageDataUrl, imageParams } from './images'
 import { toNewJob } from './jobs'
 import { Models } from './model-list'
@@ -81,11 +82,38 @@ export async function createStudio(options: StudioOptions): Promise<Studio> {
   } catch (error) {
     throw new StorageError(fsProblem('create the studio folder', home, error), { cause: error })
   }
+  const unlock = await lockHome(home)
+  try {
+    return await openStudio(home, options, log, unlock)
+  } catch (error) {
+    await unlock()
+    throw error
+  }
+}
+
+async function openStudio(
+  home: string,
+  options: StudioOptions,
+  log: (line: string) => void,
+  unlock: () => Promise<void>,
+): Promise<Studio> {
   const events = new StudioEvents()
   const settings = await SettingsStore.open(home, events, log, options.settingsBackend)
-  const outputOf = (): string =>
-    resolve(options.outputDir ?? (settings.get().outputDir || join(home, 'outputs')))
-  let history = await History.open(outputOf(), events, log)
+  const defaultOutput = join(home, 'outputs')
+  const outputOf = (): string => resolve(options.outputDir ?? (settings.get().outputDir || defaultOutput))
+  let history: History
+  try {
+    history = await History.open(outputOf(), events, log)
+  } catch (error) {
+    // A saved output folder that went away or became unusable must not keep the studio from starting.
+    if (options.outputDir !== undefined || outputOf() === resolve(defaultOutput)) throw error
+    log(
+      `${error instanceof Error ? error.message : String(error)}; using ${defaultOutput} until another output folder is chosen`,
+    )
+    history = await History.open(defaultOutput, events, log)
+  }
+  // settings:set calls run one at a time, so two quick changes of the output folder cannot cross.
+  let settingsTurn: Promise<unknown> = Promise.resolve()
   let client: HostClient | undefined
   const hostEnv = options.hostEnv ?? {
     ...process.env,
@@ -127,15 +155,34 @@ export async function createStudio(options: StudioOptions): Promise<Studio> {
       outputDir: history.outputDir,
     }),
     'settings:get': () => settings.get(),
-    'settings:set': async (_parsed, raw) => {
-      // The store reads the raw patch: zod fills defaults into every key of a partial schema.
-      const next = await settings.set(raw)
-      if (outputOf() !== history.outputDir) {
-        await history.flush()
-        history = await History.open(outputOf(), events, log)
-        events.emit('history:changed', { added: [], removed: [] })
-      }
-      return next
+    'settings:set': (parsed, raw) => {
+      const turn = settingsTurn.then(async () => {
+        // A new output folder is opened before it is saved: one that cannot hold the history would
+        // otherwise be kept and fail every later start. (zod fills defaults into every key of a
+        // partial schema, so the raw patch says which keys were sent.)
+        const sent = typeof raw === 'object' && raw !== null && 'outputDir' in raw
+        let opened: History | undefined
+        if (sent && options.outputDir === undefined) {
+          const dir = parsed.outputDir ?? ''
+          if (dir !== '' && !isAbsolute(dir)) {
+            throw new InvalidRequestError(
+              'outputDir',
+              `outputDir: "${dir}" is not a full path; choose a folder`,
+            )
+          }
+          const target = resolve(dir || defaultOutput)
+          if (target !== history.outputDir) opened = await History.open(target, events, log)
+        }
+        const next = await settings.set(raw)
+        if (opened) {
+          await history.flush()
+          history = opened
+          events.emit('history:changed', { added: [], removed: [] })
+        }
+        return next
+      })
+      settingsTurn = turn.catch(() => undefined)
+      return turn
     },
     'models:list': () => models.list(),
     'models:add': ({ dir }) => models.add(dir),
@@ -202,9 +249,13 @@ export async function createStudio(options: StudioOptions): Promise<Studio> {
     onAny: (listener) => events.onAny(listener),
     idle: () => queue.idle(),
     async close() {
-      await queue.close()
-      await Promise.all([settings.flush(), history.flush()])
-      await client?.close()
+      try {
+        await queue.close()
+        await Promise.all([settings.flush(), history.flush()])
+        await client?.close()
+      } finally {
+        await unlock()
+      }
     },
   }
 }

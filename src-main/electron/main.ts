@@ -2,6 +2,7 @@
  * Electron main: boots in a fixed order (single-instance lock, logs, studio service, CSP, IPC,
  * menus, then the window) and never runs a model step: the inference host is a utilityProcess.
  */
+import { copyFileSync, renameSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { app, BrowserWindow, dialog, nativeTheme, session, shell, type WebContents } from 'electron'
@@ -20,6 +21,8 @@ const windows = new Set<WebContents>()
 const devUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined
 const home = defaultHome()
 let mainWindow: BrowserWindow | undefined
+/** set once booted: opens a new main window (macOS keeps running with none) */
+let reopenWindow: (() => void) | undefined
 
 function csp(): string {
   const dev = devUrl ? ` ${devUrl} ${devUrl.replace(/^http/, 'ws')}` : ''
@@ -86,7 +89,17 @@ async function openFolder(what: 'output' | 'logs' | 'models', outputDir: string)
 
 /** Settings through electron-store, in the same file the web host uses (`<home>/studio-settings.json`). */
 function electronSettings(): SettingsBackend {
-  const store = new Store({ name: SETTINGS_NAME, cwd: home, clearInvalidConfig: false })
+  let store: Store
+  try {
+    store = new Store({ name: SETTINGS_NAME, cwd: home, clearInvalidConfig: false })
+  } catch (error) {
+    // Not JSON any more: keep the damaged file beside the new one and start from the defaults.
+    const file = join(home, `${SETTINGS_NAME}.json`)
+    const aside = `${file}.corrupt-${Date.now()}`
+    renameSync(file, aside)
+    log.warn(`${file} could not be read (${String(error)}); it was kept as ${aside} and defaults are used`)
+    store = new Store({ name: SETTINGS_NAME, cwd: home, clearInvalidConfig: false })
+  }
   return {
     // an empty store is a first start: the studio then writes its defaults
     read: () => Promise.resolve(store.size === 0 ? undefined : store.store),
@@ -95,6 +108,11 @@ function electronSettings(): SettingsBackend {
       return Promise.resolve()
     },
     flush: () => Promise.resolve(),
+    keepAside: () => {
+      const aside = `${store.path}.invalid-${Date.now()}`
+      copyFileSync(store.path, aside)
+      return Promise.resolve(aside)
+    },
   }
 }
 
@@ -155,10 +173,19 @@ async function boot(): Promise<void> {
     openLogs: () => void openFolder('logs', studio.outputDir()),
     openOutput: () => void openFolder('output', studio.outputDir()),
   })
-  mainWindow = createMainWindow()
+  const openWindow = (): void => {
+    const win = createMainWindow()
+    mainWindow = win
+    // a closed window is never sent anything again (menus and a second launch look for mainWindow)
+    win.on('closed', () => {
+      if (mainWindow === win) mainWindow = undefined
+    })
+  }
+  openWindow()
   app.on('activate', () => {
-    if (BrowserWindow.getAllWindows().length === 0) mainWindow = createMainWindow()
+    if (BrowserWindow.getAllWindows().length === 0) openWindow()
   })
+  reopenWindow = openWindow
   // Stop the running job (it goes back to the queue) and the inference host before quitting.
   let closed = false
   app.on('before-quit', (event) => {
@@ -175,7 +202,10 @@ if (!app.requestSingleInstanceLock()) {
   app.quit()
 } else {
   app.on('second-instance', () => {
-    if (!mainWindow) return
+    if (!mainWindow) {
+      reopenWindow?.()
+      return
+    }
     if (mainWindow.isMinimized()) mainWindow.restore()
     mainWindow.focus()
   })

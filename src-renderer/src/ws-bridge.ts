@@ -183,6 +183,10 @@ export function createWsBridge(options: WsBridgeOptions): StudioBridge & { close
 
   return {
     invoke<C extends IpcChannel>(channel: C, args: IpcArgs<C>): Promise<IpcResult<C>> {
+      // After close or a refused token nothing is sent any more: fail at once rather than wait forever.
+      if (stopped) {
+        return Promise.reject(new HostError(`Not connected to the studio host ('${channel}' was not sent).`))
+      }
       const id = nextId++
       const message: WireCall = { type: 'call', id, channel, args }
       return new Promise<IpcResult<C>>((resolve, reject) => {

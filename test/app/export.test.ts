@@ -94,4 +94,12 @@ describe('grid export', () => {
       call(studio, 'export:grid', { rows: 'class', columns: 'class', imageIds: ids }),
     ).rejects.toThrow(/choose two different axes/)
   })
+
+  it('never replaces an earlier grid: two exports in the same second get different names', async () => {
+    const spec = { rows: 'class', columns: 'seed', imageIds: ids.slice(0, 2), scale: 1 } as const
+    const [a, b] = [await call(studio, 'export:grid', spec), await call(studio, 'export:grid', spec)]
+    expect(a.path).not.toBe(b.path)
+    expect(a.recordPath).not.toBe(b.recordPath)
+    await expect(readFile(a.path)).resolves.toBeInstanceOf(Buffer)
+  })
 })

@@ -164,6 +164,9 @@ describe('a refused token', () => {
         expect(statuses.at(-1)?.state).toBe('refused')
         await new Promise((r) => setTimeout(r, 20))
         expect(sockets).toHaveLength(1)
+        await expect(bridge.invoke('queue:get', {})).rejects.toThrow(
+          /Not connected .*'queue:get' was not sent/,
+        )
       } else {
         await new Promise((r) => setTimeout(r, 20))
         expect(statuses.some((s) => s.state === 'reconnecting')).toBe(true)

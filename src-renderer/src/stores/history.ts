@@ -24,8 +24,9 @@ export const useHistoryStore = defineStore('history', () => {
         const gone = new Set(removed)
         images.value = images.value.filter((i) => !gone.has(i.id))
       }
-      // Added ids carry no entry: fetch the list again (it is small and sorted by the host).
-      if (added.length > 0) void load()
+      // Added ids carry no entry: fetch the list again (it is small and sorted by the host). An
+      // event with neither means the host switched to another output folder: a whole new list.
+      if (added.length > 0 || removed.length === 0) void load()
     })
   }
 

@@ -22,7 +22,15 @@ export const useSettingsStore = defineStore('settings', () => {
     if (!subscribed) {
       subscribed = true
       getStudioApi().on('settings:changed', (next) => {
+        const moved = next.outputDir !== settings.value?.outputDir
         settings.value = next
+        // app:info says where the host writes now (the folder it could open)
+        if (moved) {
+          void call('app:info', {}).then(
+            (i) => (info.value = i),
+            () => undefined,
+          )
+        }
       })
     }
   }
