@@ -11,7 +11,7 @@ import { STRATEGY_KINDS } from '../../src-shared/engine/strategies'
 import { InvalidRequestError } from '../../src-shared/errors'
 import type { GridAxis, GridExport, ImageEntry, IpcParsedArgs } from '../../src-shared/ipc'
 import { composeGrid, type GridTile } from '../storage/grid'
-import { encodePng, type RawImage } from '../storage/png'
+import { encodePng, pngDataUrl, type RawImage } from '../storage/png'
 import { fsProblem, StorageError } from './errors'
 import type { History } from './history'
 
@@ -189,6 +189,6 @@ export async function exportGrid(spec: IpcParsedArgs<'export:grid'>, deps: Expor
     height: grid.height,
     rows: rowValues.length,
     columns: colValues.length,
-    dataUrl: `data:image/png;base64,${png.toString('base64')}`,
+    dataUrl: pngDataUrl(png),
   }
 }

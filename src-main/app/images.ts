@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import type { ImageEntry, ImageParams } from '../../src-shared/ipc'
-import { JSON_KEYWORD, readTextChunks } from '../storage/png'
+import { JSON_KEYWORD, pngDataUrl, readTextChunks } from '../storage/png'
 import { fsProblem, StorageError } from './errors'
 
 async function readPng(entry: ImageEntry): Promise<Buffer> {
@@ -17,7 +17,7 @@ async function readPng(entry: ImageEntry): Promise<Buffer> {
 }
 
 export async function imageDataUrl(entry: ImageEntry): Promise<{ dataUrl: string }> {
-  return { dataUrl: `data:image/png;base64,${(await readPng(entry)).toString('base64')}` }
+  return { dataUrl: pngDataUrl(await readPng(entry)) }
 }
 
 const chunkSchema = z.looseObject({

@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import type { Settings } from '../../src-shared/ipc'
 import type { GenerateResult, ScaleProgress } from '../../src-shared/protocol'
 import type { HostClient } from '../host/client'
-import { encodePng, toRaw } from '../storage/png'
-import { parametersText, RUN_FORMAT } from '../storage/run-output'
+import { encodePng, pngDataUrl, toRaw } from '../storage/png'
+import { parametersText, RUN_FORMAT, slug } from '../storage/run-output'
 import { fsProblem, StorageError } from './errors'
 import type { StudioEvents } from './events'
 import type { History, StoredEntry } from './history'
@@ -27,14 +27,6 @@ export interface RunDeps {
   /** told about every finished job, for diagnostics */
   readonly onResult?: (jobId: string, result: GenerateResult) => void
 }
-
-const dataUrl = (png: Buffer): string => `data:image/png;base64,${png.toString('base64')}`
-
-const slug = (s: string): string =>
-  s
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-|-$/g, '') || 'class'
 
 /** The candidates per search scale: the grid's N axis (1 for the baseline). */
 function candidatesOf(strategy: GenerateResult['strategy']): number {
@@ -73,7 +65,7 @@ export function jobExecutor(deps: RunDeps): Execute {
           const preview = e.preview
           urls = await Promise.all(
             Array.from({ length: e.B }, async (_, b) =>
-              dataUrl(await encodePng(toRaw(preview.subarray(b * size, (b + 1) * size), C, H, W))),
+              pngDataUrl(await encodePng(toRaw(preview.subarray(b * size, (b + 1) * size), C, H, W))),
             ),
           )
           const gen = (previews[e.generation] ??= [])

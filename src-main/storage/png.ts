@@ -94,3 +94,8 @@ export async function encodePng(image: RawImage, metadata: PngMetadata = {}): Pr
   if (metadata.json !== undefined) entries[JSON_KEYWORD] = asciiJson(metadata.json)
   return Object.keys(entries).length > 0 ? addTextChunks(png, entries) : png
 }
+
+/** A PNG as a data URL, for the renderer's <img> (no file URLs cross the boundary). */
+export function pngDataUrl(png: Uint8Array): string {
+  return `data:image/png;base64,${Buffer.from(png.buffer, png.byteOffset, png.byteLength).toString('base64')}`
+}

@@ -34,7 +34,8 @@ function varStepHash(m: VarManifest): string {
   return Object.hasOwn(m.files, file) ? m.files[file].sha256 : ''
 }
 
-const slug = (s: string): string =>
+/** A class name as a file-name part: `T-shirt/top` -> `t-shirt-top`. */
+export const slug = (s: string): string =>
   s
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')

@@ -9,17 +9,12 @@ import { checkedBridge } from './lib/events'
 import { toError } from './lib/host-error'
 import { createWsBridge, type ConnectionStatus, type SocketLike } from './ws-bridge'
 
-/** What the preload exposes: the bridge plus, in Electron only, the path of a dropped file. */
-export type PreloadApi = StudioBridge & { readonly pathForFile?: (file: File) => string }
-
 declare global {
   interface Window {
-    studio?: PreloadApi
+    /** what the Electron preload exposed (its type comes from its value); absent on the web host */
+    studio?: StudioApi
   }
 }
-
-/** The preload's own type, kept for when its value is the studio bridge (see report). */
-export type { StudioApi }
 
 let bridge: StudioBridge | undefined
 let status: ConnectionStatus = { state: 'connecting', attempt: 0, wasOpen: false }
@@ -97,6 +92,6 @@ export function onConnectionStatus(listener: (status: ConnectionStatus) => void)
 
 /** A dropped file's path in Electron; undefined in a browser, where the bytes are sent instead. */
 export function pathForFile(file: File): string | undefined {
-  const path = window.studio?.pathForFile?.(file)
+  const path = window.studio?.pathForFile(file)
   return path ? path : undefined
 }

@@ -20,11 +20,6 @@ export function tokenRgb(id: number): [number, number, number] {
   return hslToRgb(hue, 0.7, lightness)
 }
 
-export function tokenCss(id: number): string {
-  const [r, g, b] = tokenRgb(id)
-  return `rgb(${r}, ${g}, ${b})`
-}
-
 /** RGBA pixels of a pn x pn token map, one pixel per token (the canvas scales it up). */
 export function tokenMapPixels(tokens: readonly number[], pn: number): Uint8ClampedArray<ArrayBuffer> {
   if (tokens.length !== pn * pn) {
