@@ -49,6 +49,9 @@ export type Execute = (
 
 /** Finished jobs kept in the list (and the file) before the oldest are dropped. */
 const KEEP_FINISHED = 200
+/** abort reasons: the user cancelled the job, or the studio is closing (the job runs again later) */
+const USER_CANCEL = 'cancelled by the user'
+const CLOSING = 'the studio is closing'
 
 const now = (): string => new Date().toISOString()
 const isFinished = (s: JobState): boolean => s === 'done' || s === 'failed' || s === 'cancelled'
@@ -120,7 +123,7 @@ export class Queue {
       return { cancelled: true }
     }
     if (job.state === 'running' && this.running?.job === job) {
-      this.running.abort.abort()
+      this.running.abort.abort(USER_CANCEL)
       return { cancelled: true }
     }
     return { cancelled: false }
@@ -161,7 +164,7 @@ export class Queue {
     this.closing = true
     const running = this.running
     if (running) {
-      running.abort.abort()
+      running.abort.abort(CLOSING)
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve))
     }
     await this.file.flush()
@@ -210,7 +213,9 @@ export class Queue {
       })
       Object.assign(job, { state: 'done', imageIds })
     } catch (error) {
-      if (this.closing && abort.signal.aborted) {
+      // Stopped by closing the studio: it runs again first next time. Cancelled by the user, even
+      // while the studio was closing: it stays cancelled.
+      if (abort.signal.aborted && abort.signal.reason === CLOSING) {
         Object.assign(job, { state: 'queued', startedAt: undefined })
         this.jobs = [job, ...this.jobs.filter((j) => j !== job)]
       } else if (abort.signal.aborted || error instanceof CancelledError) {
