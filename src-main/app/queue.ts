@@ -207,9 +207,10 @@ export class Queue {
   private async run(job: StoredJob, abort: AbortController): Promise<void> {
     await this.changed().catch(() => undefined)
     try {
+      // Progress reaches the views through job:scale; the whole queue is pushed only when a job's
+      // state changes (a snapshot per scale would resend every job, seeds and all, many times a second).
       const imageIds = await this.execute(job, abort.signal, (p) => {
         this.progress.set(job.id, p)
-        this.events.emit('queue:changed', this.snapshot())
       })
       Object.assign(job, { state: 'done', imageIds })
     } catch (error) {
