@@ -212,12 +212,13 @@ export async function queueBatch(
     })
   }
   const jobs = []
+  const resolve = models.resolver()
   for (const [i, spec] of specs.entries()) {
     jobs.push(
       await toNewJob(
         { ...spec, sampling: spec.sampling ?? {}, items: spec.items },
         `batch job ${i + 1}`,
-        models,
+        resolve,
       ),
     )
   }

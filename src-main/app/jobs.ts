@@ -6,7 +6,7 @@
 import { parseSampling, parseStrategy, validateForModel } from '../../src-shared/engine/strategies'
 import { InvalidRequestError, StudioError } from '../../src-shared/errors'
 import type { IpcParsedArgs } from '../../src-shared/ipc'
-import type { Models } from './model-list'
+import type { ResolvedModel } from './model-list'
 import type { NewJob } from './queue'
 
 type Spec = IpcParsedArgs<'queue:add'>['jobs'][number]
@@ -18,8 +18,12 @@ function labelOf(spec: Spec, names: readonly string[], kind: string): string {
   return `${what} x${spec.items.length} (${kind})`
 }
 
-export async function toNewJob(spec: Spec, at: string, models: Models): Promise<NewJob> {
-  const model = await models.resolve(spec.modelId)
+export async function toNewJob(
+  spec: Spec,
+  at: string,
+  resolve: (modelId: string) => Promise<ResolvedModel>,
+): Promise<NewJob> {
+  const model = await resolve(spec.modelId)
   const m = model.manifest
   const prefix = (e: unknown): never => {
     if (e instanceof StudioError) {

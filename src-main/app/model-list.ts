@@ -161,6 +161,19 @@ export class Models {
     return { dir: hit.dir, manifest: await readManifest(hit.dir) }
   }
 
+  /** `resolve` remembered for one request: a thousand job specs of one model read its folder once. */
+  resolver(): (id: string) => Promise<ResolvedModel> {
+    const seen = new Map<string, Promise<ResolvedModel>>()
+    return (id) => {
+      let hit = seen.get(id)
+      if (!hit) {
+        hit = this.resolve(id)
+        seen.set(id, hit)
+      }
+      return hit
+    }
+  }
+
   /** The codebook [V, Cvae] of a model folder, read once. */
   codebook(model: ResolvedModel): Promise<Float32Array> {
     let cached = this.codebooks.get(model.dir)

@@ -193,7 +193,8 @@ async function openStudio(
     'queue:get': () => queue.snapshot(),
     'queue:add': async ({ jobs }) => {
       const created = []
-      for (const [i, spec] of jobs.entries()) created.push(await toNewJob(spec, `jobs[${i}]`, models))
+      const resolve = models.resolver()
+      for (const [i, spec] of jobs.entries()) created.push(await toNewJob(spec, `jobs[${i}]`, resolve))
       return { jobIds: await queue.add(created) }
     },
     'queue:cancel': ({ jobId }) => queue.cancel(jobId),
