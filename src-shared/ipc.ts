@@ -493,7 +493,11 @@ export const eventSchemas = {
     paused: z.boolean(),
     runningId: z.string().nullable(),
   }),
-  /** one finished scale of the running job: the token maps of its images and, when on, previews */
+  /**
+   * One finished scale of the running job, for the live views, which follow the batch's first image
+   * (at `itemOffset`): its token map, its preview when previews are on, and its selection at a search
+   * scale. (Arrays of one, so a later host may send more.)
+   */
   'job:scale': z.strictObject({
     jobId: id,
     progress: progressViewSchema,

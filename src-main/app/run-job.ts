@@ -45,7 +45,9 @@ export function jobExecutor(deps: RunDeps): Execute {
     let chain = Promise.resolve()
     const onScale = (e: ScaleProgress): void => {
       const l = e.pn * e.pn
-      const tokens = Array.from({ length: e.B }, (_, b) => Array.from(e.tokens.subarray(b * l, (b + 1) * l)))
+      // The live views follow the batch's first image: only its map and preview are pushed (all of
+      // them go into the saved timelines), so a 16-image batch of 256 px previews is not sent 16 times.
+      const tokens = [Array.from(e.tokens.subarray(0, l))]
       const last = e.si === e.scales - 1 && e.generation === e.generations - 1
       const view = {
         si: e.si,
@@ -78,7 +80,7 @@ export function jobExecutor(deps: RunDeps): Execute {
           pn: e.pn,
           itemOffset: e.itemOffset,
           tokens,
-          ...(urls ? { previews: urls } : {}),
+          ...(urls ? { previews: urls.slice(0, 1) } : {}),
           ...(first ? { selection: selectionView({ si: e.si, record: first }, m, codebook) } : {}),
         })
       })

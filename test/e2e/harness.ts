@@ -100,31 +100,34 @@ export async function startStudio(prefix: string): Promise<StudioProcess> {
   await mkdir(home)
   await mkdir(out)
   let output = ''
-  const child = spawn(
-    process.execPath,
-    ['bin/var-studio.js', 'serve', '--port', '0', '--home', home, '--out', out],
-    {
-      cwd: ROOT,
-      // Its own process group, so stop() reaches the inference host processes it starts too.
-      detached: true,
-      env: { ...process.env, VAR_STUDIO_HOME: home, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
+  let child: ChildProcess | undefined
   const onExit = () => {
-    killGroup(child, 'SIGKILL')
+    if (child) killGroup(child, 'SIGKILL')
   }
   process.once('exit', onExit)
-  child.stderr.on('data', (b: Buffer) => {
-    output += b.toString('utf8')
-  })
+  // Started inside the lock: a host that finds out/renderer stale rebuilds it, and two builds into
+  // the same folder at once would delete each other's files.
   const url = await withStartLock(
     () =>
       new Promise<string>((done, fail) => {
+        child = spawn(
+          process.execPath,
+          ['bin/var-studio.js', 'serve', '--port', '0', '--home', home, '--out', out],
+          {
+            cwd: ROOT,
+            // Its own process group, so stop() reaches the inference host processes it starts too.
+            detached: true,
+            env: { ...process.env, VAR_STUDIO_HOME: home, NO_COLOR: '1' },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        )
+        child.stderr?.on('data', (b: Buffer) => {
+          output += b.toString('utf8')
+        })
         const timer = setTimeout(() => {
           fail(new Error(`the web host printed no URL within ${STARTUP_MS} ms:\n${output}`))
         }, STARTUP_MS - 5000)
-        child.stdout.on('data', (b: Buffer) => {
+        child.stdout?.on('data', (b: Buffer) => {
           output += b.toString('utf8')
           const hit = /http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]+/.exec(output)
           if (hit) {
@@ -140,10 +143,12 @@ export async function startStudio(prefix: string): Promise<StudioProcess> {
         })
       }),
   ).catch(async (error: unknown) => {
-    killGroup(child, 'SIGKILL')
+    if (child) killGroup(child, 'SIGKILL')
     await rm(base, { recursive: true, force: true })
     throw error
   })
+  const proc = child
+  if (!proc) throw new Error('the web host was not started')
   const parsed = new URL(url)
   return {
     url,
@@ -154,20 +159,20 @@ export async function startStudio(prefix: string): Promise<StudioProcess> {
     log: () => output,
     async stop() {
       const exited = new Promise<void>((done) => {
-        if (child.exitCode !== null || child.signalCode !== null) done()
+        if (proc.exitCode !== null || proc.signalCode !== null) done()
         else
-          child.once('exit', () => {
+          proc.once('exit', () => {
             done()
           })
       })
-      killGroup(child, 'SIGTERM')
+      killGroup(proc, 'SIGTERM')
       const timer = setTimeout(() => {
-        killGroup(child, 'SIGKILL')
+        killGroup(proc, 'SIGKILL')
       }, 10_000)
       await exited
       clearTimeout(timer)
       // Anything left in the group (an inference host mid-shutdown) goes too.
-      killGroup(child, 'SIGKILL')
+      killGroup(proc, 'SIGKILL')
       process.off('exit', onExit)
       await rm(base, { recursive: true, force: true })
     },

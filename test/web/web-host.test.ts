@@ -200,9 +200,9 @@ describe('web host', () => {
     expect(live?.candidates[live.chosen]).toEqual(withSelection[0].tokens[0])
     expect(scales.map((s) => s.pn)).toEqual([1, 2, 3, 4, 5, 7])
     expect(
-      scales.every((s) => s.jobId === jobId && s.tokens.length === 2 && s.tokens[0].length === s.pn * s.pn),
+      scales.every((s) => s.jobId === jobId && s.tokens.length === 1 && s.tokens[0].length === s.pn * s.pn),
     ).toBe(true)
-    expect(scales.every((s) => s.previews?.length === 2)).toBe(true)
+    expect(scales.every((s) => s.previews?.length === 1)).toBe(true)
     const added2 = (history as { data: { added: string[] } }).data.added
     expect(added2).toHaveLength(2)
     ws.send(JSON.stringify({ type: 'call', id: 2, channel: 'history:list', args: {} }))
