@@ -75,7 +75,7 @@ export const batchSourceSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('path'), path: z.string().min(1).max(4096) }),
 ])
 
-export const BATCH_DEFAULTS_SCHEMA = z.strictObject({
+export const batchDefaultsSchema = z.strictObject({
   modelId: id,
   /** strategy for rows that name none */
   strategy: z.unknown(),
@@ -154,7 +154,7 @@ export const callSchemas = {
   'image:params': z.strictObject({ imageId: id }),
   'batch:parse': z.strictObject({ source: batchSourceSchema, modelId: id }),
   /** parses again on the host (never trusts a parsed table) and queues the valid rows only */
-  'batch:queue': z.strictObject({ source: batchSourceSchema, defaults: BATCH_DEFAULTS_SCHEMA }),
+  'batch:queue': z.strictObject({ source: batchSourceSchema, defaults: batchDefaultsSchema }),
   'export:grid': gridSpecSchema,
   /** native save dialog (Electron); the web host answers `{ path: null, cancelled: false }` */
   'dialog:savePath': z.strictObject({ defaultName: z.string().min(1).max(255) }),
@@ -523,7 +523,6 @@ export const eventSchemas = {
 
 export type IpcEvent = keyof typeof eventSchemas
 export type IpcEventData<E extends IpcEvent> = z.output<(typeof eventSchemas)[E]>
-export const IPC_EVENTS = Object.keys(eventSchemas) as IpcEvent[]
 
 /** What crosses the boundary when a call fails. */
 export interface IpcErrorPayload {

@@ -432,8 +432,3 @@ export function errorFromWire(wire: WireError): Error {
   if (wire.stack !== undefined) error.stack = wire.stack
   return error
 }
-
-/** Every ProviderAttempt gets a line; used in messages and in the CLI's diagnostics. */
-export function attemptsText(attempts: readonly ProviderAttempt[]): string {
-  return attempts.map((a) => `${a.provider}: ${a.ok ? 'ok' : (a.reason ?? 'failed')}`).join('; ')
-}
