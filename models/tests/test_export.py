@@ -371,6 +371,27 @@ def test_official_cli_records_sources_and_class_names(tmp_path, capsys):
     assert not (tmp_path / 'x').exists()
 
 
+def test_official_class_names_numbered_file_or_missing_torchvision(tmp_path, monkeypatch, capsys):
+    import sys
+    from var_tools.export import choose_class_names, main as export_main
+    assert choose_class_names('numbered', 1000) == ([f'class {i}' for i in range(1000)], 'numbered')
+    names = tmp_path / 'LOC_synset_mapping.txt'
+    names.write_text(''.join(f'n{i:08d} thing {i}, other\n' for i in range(1000)))
+    got, origin = choose_class_names(str(names), 1000)
+    assert got[3] == 'thing 3' and origin == 'file LOC_synset_mapping.txt'
+    names, origin = choose_class_names('imagenet', 1000)  # torchvision is installed here (.ci/run)
+    assert names[207] == 'golden retriever' and origin.startswith('ImageNet categories, torchvision ')
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, 'torchvision', None)  # the import fails as on a machine without it
+    assert choose_class_names('auto', 1000) == ([f'class {i}' for i in range(1000)], 'numbered')
+    assert 'torchvision is not installed, so the classes are named "class 0"' in capsys.readouterr().err
+    vae_path, var_path = _official_pair(tmp_path)
+    assert export_main(['official', '--vae', str(vae_path), '--var', str(var_path), '--out', str(tmp_path / 'i'),
+                        '--class-names', 'imagenet']) == 2
+    assert '--class-names imagenet: torchvision is not installed' in capsys.readouterr().err
+    assert not (tmp_path / 'i').exists()
+
+
 def test_torch_per_tensor_external_files_are_gathered_into_one(tmp_path):
     """Past 2 GB torch 1.13 writes one file per tensor next to the graph; the exporter gathers them."""
     import onnx

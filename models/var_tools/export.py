@@ -486,6 +486,39 @@ def read_class_names(path, num_classes):
     return names
 
 
+def imagenet_class_names():
+    """ImageNet's 1000 category names in class-index order (the order VAR was trained with), as
+    torchvision carries them for its pretrained classifiers. The project ships no list of its own."""
+    try:
+        import torchvision
+        from torchvision.models._meta import _IMAGENET_CATEGORIES
+    except ImportError:
+        return None, None
+    return list(_IMAGENET_CATEGORIES), f'torchvision {torchvision.__version__.split("+")[0]}'
+
+
+def choose_class_names(choice, num_classes):
+    """The class names for an official checkpoint and where they came from (kept in the manifest's
+    `source.class_names`): a file, torchvision's ImageNet list, or numbers."""
+    numbered = [f'class {i}' for i in range(num_classes)]
+    if choice not in ('auto', 'imagenet', 'numbered'):
+        return read_class_names(choice, num_classes), f'file {os.path.basename(choice)}'
+    if choice == 'numbered':
+        return numbered, 'numbered'
+    names, origin = imagenet_class_names()
+    if names is not None and len(names) == num_classes:
+        print(f'class names: ImageNet categories from {origin}', file=sys.stderr)
+        return names, f'ImageNet categories, {origin}'
+    if choice == 'imagenet':
+        why = ('torchvision is not installed (Debian: apt install python3-torchvision; pip: torchvision)'
+               if names is None else f'torchvision\'s list has {len(names)} names, the checkpoint {num_classes} classes')
+        raise ExportError(f'--class-names imagenet: {why}; or pass the ImageNet devkit\'s LOC_synset_mapping.txt')
+    print(f'note: torchvision is not installed, so the classes are named "class 0" .. "class {num_classes - 1}"; '
+          'install torchvision or pass the ImageNet devkit\'s LOC_synset_mapping.txt (or one name per line) '
+          'as --class-names to name them', file=sys.stderr)
+    return numbered, 'numbered'
+
+
 def official_source(vae_path, var_path):
     """What the folder was made from: each checkpoint's file name, size and sha256."""
     files = [{'name': os.path.basename(p), 'sha256': sha256_file(p), 'bytes': os.path.getsize(p)}
@@ -517,9 +550,11 @@ def main(argv=None):
     a = sub.add_parser('official', parents=[common])
     a.add_argument('--vae', required=True)
     a.add_argument('--var', required=True)
-    a.add_argument('--class-names', help='text file with one class name per line '
-                                         "or the ImageNet devkit's LOC_synset_mapping.txt "
-                                         '(default: "class 0" .. "class 999")')
+    a.add_argument('--class-names', default='auto', metavar='FILE|imagenet|numbered',
+                   help='a text file with one class name per line or the ImageNet devkit\'s '
+                        'LOC_synset_mapping.txt; "imagenet" for the category list that torchvision carries; '
+                        '"numbered" for "class 0" .. "class 999" (default: imagenet when torchvision is '
+                        'installed, numbered otherwise)')
     a.add_argument('--id')
     args = p.parse_args(argv)
     try:
@@ -542,14 +577,7 @@ def main(argv=None):
             classifier = None
             source = official_source(args.vae, args.var)
             defaults = {'cfg': 1.5, 'top_k': 900, 'top_p': 0.96}
-            if args.class_names:
-                names = read_class_names(args.class_names, var.num_classes)
-            else:
-                # The project ships no ImageNet label list: the user's devkit file names the classes.
-                names = [f'class {i}' for i in range(var.num_classes)]
-                print(f'note: no --class-names given, so the classes are named "class 0" .. "class '
-                      f'{var.num_classes - 1}"; pass the ImageNet devkit\'s LOC_synset_mapping.txt '
-                      '(or one name per line) to name them', file=sys.stderr)
+            names, source['class_names'] = choose_class_names(args.class_names, var.num_classes)
             mid, display = args.id or f'var-d{depth}', f'VAR d{depth} (ImageNet 256)'
             if WEIGHT_DTYPES[args.weights] == 'float16':
                 mid, display = args.id or f'{mid}-fp16', f'{display}, float16 weights'
