@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { openModel } from '../src-main/host/ort/model'
+import { Graph, tensor } from '../src-main/host/ort/session'
 import { readCodebook, readManifest } from '../src-main/storage/model-folder'
 import { generate, type Timings } from '../src-shared/engine/loop'
 import type { StepRunner } from '../src-shared/engine/runner'
@@ -134,6 +135,64 @@ function cpuPeak(): Peak | undefined {
   }
 }
 
+/**
+ * What the KV cache outputs cost per image: every scale's var_step run side by side with all outputs
+ * and with logits only (the graph computes the same; only present_k/present_v are not handed back).
+ * onnxruntime-node returns each output in a new array, so the cache cannot be kept in one buffer
+ * across scales (a pre-allocated fetch is written and then copied); this is the price of that.
+ */
+async function kvHandoverMs(
+  dir: string,
+  m: VarManifest,
+  reps = 2,
+): Promise<{ withKv: number; logitsOnly: number }> {
+  const graph = await Graph.open(
+    join(dir, m.graphs.var_step.file),
+    'var_step',
+    'cpu',
+    undefined,
+    () => undefined,
+  )
+  const { depth, num_heads: H, head_dim: hd, Cvae } = m
+  const N = 2
+  let withKv = 0
+  let logitsOnly = 0
+  try {
+    for (const [si, pn] of m.patch_nums.entries()) {
+      const l = pn * pn
+      const P = m.begin[si]
+      const T = P + l
+      const g = 'var_step'
+      const feeds = {
+        cond_label: tensor(g, 'cond_label', BigInt64Array.from([BigInt(CLASS), BigInt(m.num_classes)]), [N]),
+        x_cvae: tensor(g, 'x_cvae', new Float32Array(N * l * Cvae), [N, l, Cvae]),
+        pos: tensor(
+          g,
+          'pos',
+          BigInt64Array.from({ length: l }, (_, i) => BigInt(P + i)),
+          [l],
+        ),
+        attn_bias: tensor(g, 'attn_bias', new Float32Array(l * T), [l, T]),
+        past_k: tensor(g, 'past_k', new Float32Array(depth * N * H * P * hd), [depth, N, H, P, hd]),
+        past_v: tensor(g, 'past_v', new Float32Array(depth * N * H * P * hd), [depth, N, H, P, hd]),
+      }
+      const times = { all: [] as number[], logits: [] as number[] }
+      for (let r = 0; r <= reps; r++) {
+        for (const which of r % 2 ? (['logits', 'all'] as const) : (['all', 'logits'] as const)) {
+          const t = performance.now()
+          await graph.run(feeds, which === 'all' ? undefined : ['logits'])
+          if (r > 0) times[which].push(performance.now() - t) // r = 0 warms this shape up
+        }
+      }
+      withKv += median(times.all)
+      logitsOnly += median(times.logits)
+    }
+  } finally {
+    await graph.release()
+  }
+  return { withKv, logitsOnly }
+}
+
 /** Delegates to the real runner and adds up the time spent in var_step. */
 function timedRunner(inner: StepRunner): { runner: StepRunner; varStepMs: () => number; reset: () => void } {
   let ms = 0
@@ -223,6 +282,12 @@ export default async function d16Bench(): Promise<void> {
         : ' (fp32 peak unknown: no /proc/cpuinfo)'),
   )
   console.log(`ours: peak RSS ${oursMaxRssMb.toFixed(0)} MB (process.resourceUsage().maxRSS, whole process)`)
+  const kv = await kvHandoverMs(modelDir, manifest)
+  console.log(
+    `KV cache handover: var_step over all scales ${sec(kv.withKv)} with present_k/v returned, ` +
+      `${sec(kv.logitsOnly)} with logits only: ${sec(kv.withKv - kv.logitsOnly)} per image ` +
+      `(${pct(kv.withKv - kv.logitsOnly, total)} of the image) for the new arrays onnxruntime-node hands back`,
+  )
 
   const torch = await runPython(['torch', '--dir', workDir, '--reps', String(TORCH_REPS)], 600_000)
   if (typeof torch === 'string') {

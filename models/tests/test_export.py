@@ -393,7 +393,8 @@ def test_official_class_names_numbered_file_or_missing_torchvision(tmp_path, mon
 
 
 def test_torch_per_tensor_external_files_are_gathered_into_one(tmp_path):
-    """Past 2 GB torch 1.13 writes one file per tensor next to the graph; the exporter gathers them."""
+    """Past 2 GB torch 1.13 writes one file per tensor next to the graph, Constant values included
+    (LayerNorm's explicit ones from d20 up); the exporter gathers them all."""
     import onnx
     from onnx import helper, numpy_helper
     from var_tools.export import _finish_graph
@@ -401,29 +402,34 @@ def test_torch_per_tensor_external_files_are_gathered_into_one(tmp_path):
     raw.mkdir()
     w = np.arange(64 * 32, dtype=np.float32).reshape(64, 32) / 100
     b = np.linspace(-1, 1, 32, dtype=np.float32)
+    s = np.linspace(0.5, 2, 32, dtype=np.float32)  # a Constant node's value, stored outside like the weights
     graph = helper.make_graph(
-        [helper.make_node('MatMul', ['x', 'w'], ['h']), helper.make_node('Add', ['h', 'b'], ['y'])], 'g',
+        [helper.make_node('Constant', [], ['s'], value=numpy_helper.from_array(s, 's_value')),
+         helper.make_node('MatMul', ['x', 'w'], ['h']), helper.make_node('Add', ['h', 'b'], ['hb']),
+         helper.make_node('Mul', ['hb', 's'], ['y'])], 'g',
         [helper.make_tensor_value_info('x', onnx.TensorProto.FLOAT, ['N', 64])],
         [helper.make_tensor_value_info('y', onnx.TensorProto.FLOAT, ['N', 32])],
         [numpy_helper.from_array(w, 'w'), numpy_helper.from_array(b, 'b')])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET_FOR_TESTS)])
-    onnx.save_model(model, str(raw / 'g.onnx'), save_as_external_data=True, all_tensors_to_one_file=False,
-                    size_threshold=0)
-    assert len(os.listdir(raw)) == 3  # the graph and one file per tensor, as torch does it
+    from onnx.external_data_helper import convert_model_to_external_data
+    convert_model_to_external_data(model, all_tensors_to_one_file=False, size_threshold=0, convert_attribute=True)
+    onnx.save_model(model, str(raw / 'g.onnx'))
+    assert len(os.listdir(raw)) == 4  # the graph and one file per tensor, as torch does it
     out = tmp_path / 'out'
     out.mkdir()
     _finish_graph(str(raw / 'g.onnx'), str(out / 'g.onnx'), GraphOptions('fp32', 0))
     assert sorted(os.listdir(out)) == ['g.onnx', 'g.onnx.data']
     x = np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)
+    want = (x @ w + b) * s
     y = ort_node.run(str(out / 'g.onnx'), {'x': x})['y']
-    assert np.abs(y - (x @ w + b)).max() < 1e-4
+    assert np.abs(y - want).max() < 1e-4
     # below the threshold the same tensors come back inline: one self-contained file
     inline = tmp_path / 'inline'
     inline.mkdir()
     _finish_graph(str(raw / 'g.onnx'), str(inline / 'g.onnx'), GraphOptions('fp16'))
     assert os.listdir(inline) == ['g.onnx']
     y16 = ort_node.run(str(inline / 'g.onnx'), {'x': x})['y']
-    assert np.abs(y16 - (x @ w + b)).max() < 1e-3 * np.abs(x @ w + b).max()
+    assert np.abs(y16 - want).max() < 1e-3 * np.abs(want).max()
 
 
 OPSET_FOR_TESTS = 17

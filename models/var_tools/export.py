@@ -147,6 +147,24 @@ def _tensor_bytes(t, folder):
     return numpy_helper.to_array(t).tobytes()
 
 
+def _attribute_tensors(graph):
+    """Tensors held in node attributes (a Constant's value), subgraphs included."""
+    import onnx
+    found = []
+    for node in graph.node:
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                found.append(a.t)
+            elif a.type == onnx.AttributeProto.TENSORS:
+                found.extend(a.tensors)
+            elif a.type == onnx.AttributeProto.GRAPH:
+                found.extend(_attribute_tensors(a.g))
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for g in a.graphs:
+                    found.extend(_attribute_tensors(g))
+    return found
+
+
 def _to_fp16(t, data):
     """float16 bytes for a float32 weight, or None when float16 cannot hold it."""
     import onnx
@@ -169,8 +187,10 @@ def _finish_graph(raw_path, path, options: GraphOptions):
     raw_dir = os.path.dirname(raw_path)
     m = onnx.load(raw_path, load_external_data=False)
     inits = list(m.graph.initializer)
+    # torch also moves large Constant node values out (LayerNorm's explicit ones, d20 and up)
+    consts = _attribute_tensors(m.graph)
     total = 0
-    for t in inits:
+    for t in inits + consts:
         if t.data_location == onnx.TensorProto.EXTERNAL:
             info = {e.key: e.value for e in t.external_data}
             n = int(info['length']) if 'length' in info else os.path.getsize(os.path.join(raw_dir, info['location']))
@@ -180,7 +200,7 @@ def _finish_graph(raw_path, path, options: GraphOptions):
     # a larger threshold cannot keep a 2 GB graph in one file: protobuf would refuse to write it
     external = total > min(options.external_data_threshold, EXTERNAL_DATA_THRESHOLD)
     touched = external or options.weights == 'float16' or any(
-        t.data_location == onnx.TensorProto.EXTERNAL for t in inits)
+        t.data_location == onnx.TensorProto.EXTERNAL for t in inits + consts)
     if not touched:
         os.replace(raw_path, path)  # torch's own bytes: re-exports stay byte-identical
         return
@@ -188,9 +208,9 @@ def _finish_graph(raw_path, path, options: GraphOptions):
     data_file = open(os.path.join(os.path.dirname(path), data_name), 'wb') if external else None
     casts = []
     try:
-        for t in inits:
+        for t, is_const in [(t, False) for t in inits] + [(t, True) for t in consts]:
             data = _tensor_bytes(t, raw_dir)
-            if options.weights == 'float16':
+            if options.weights == 'float16' and not is_const:  # a Constant keeps its own type
                 half = _to_fp16(t, data)
                 if half is not None:
                     data = half

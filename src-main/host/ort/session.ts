@@ -118,8 +118,11 @@ export class Graph {
     return new Graph(label, session, log)
   }
 
-  /** Runs the graph; names missing or unexpected feeds, and lists every input when the run fails. */
-  async run(feeds: Feeds): Promise<Fetches> {
+  /**
+   * Runs the graph; names missing or unexpected feeds, and lists every input when the run fails.
+   * `outputs` limits what comes back (all outputs by default).
+   */
+  async run(feeds: Feeds, outputs?: readonly string[]): Promise<Fetches> {
     const names = this.session.inputNames
     const missing = names.filter((n) => !Object.hasOwn(feeds, n))
     const extra = Object.keys(feeds).filter((n) => !names.includes(n))
@@ -131,7 +134,7 @@ export class Graph {
       throw new InferenceError(`${this.label}: ${parts.join('; ')} (the graph takes ${names.join(', ')})`)
     }
     try {
-      return await this.session.run(feeds)
+      return await (outputs ? this.session.run(feeds, [...outputs]) : this.session.run(feeds))
     } catch (cause) {
       const lines = Object.entries(feeds).map(([n, t]) => `  ${n}: ${t.type} [${t.dims.join(', ')}]`)
       this.log(`${this.label} run failed; inputs:\n${lines.join('\n')}`)
