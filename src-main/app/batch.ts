@@ -2,7 +2,8 @@
  * Batch files in the studio: `batch:parse` turns a file into a validation table (every bad row
  * with its reason, nothing thrown for a bad row); `batch:queue` parses again on the host, decides
  * every seed now (fixed, base + position, or drawn), and queues the valid rows only, one job per
- * run of rows with the same strategy.
+ * run of rows with the same strategy. The row checks (checkBatchRows, checkBatchImages) are also
+ * those of the CLI's `generate --batch`, so one file means the same thing in both.
  */
 import { randomInt } from 'node:crypto'
 import { SEED_MAX } from '../../src-shared/engine/rng'
@@ -23,8 +24,10 @@ type Defaults = IpcParsedArgs<'batch:queue'>['defaults']
 export type BatchRow = BatchRowView
 
 const COLUMNS = ['class', 'prompt', 'seed', 'strategy', 'count'] as const
-const MAX_COUNT = 1000
-const MAX_IMAGES = 10_000
+/** images one row may ask for */
+export const MAX_BATCH_COUNT = 1000
+/** images one batch file may ask for */
+export const MAX_BATCH_IMAGES = 10_000
 
 const blank = (v: unknown): boolean =>
   v === undefined || v === null || (typeof v === 'string' && v.trim() === '')
@@ -89,10 +92,13 @@ function checkRow(row: RawRow, names: readonly string[]): BatchRow {
   let count = 1
   if (!blank(f.count)) {
     const c = intOf(f.count)
-    if (c === undefined || c < 1 || c > MAX_COUNT)
-      errors.push(`count "${String(f.count)}" must be an integer in [1, ${MAX_COUNT}]`)
+    if (c === undefined || c < 1 || c > MAX_BATCH_COUNT)
+      errors.push(`count "${String(f.count)}" must be an integer in [1, ${MAX_BATCH_COUNT}]`)
     else count = c
   }
+  // A row's images take seeds seed, seed + 1, ...: the last must still be a seed.
+  if (seed !== undefined && count - 1 > SEED_MAX - seed)
+    errors.push(`seed ${seed} with count ${count} runs past the largest seed ${SEED_MAX}`)
   let strategy: string | undefined
   if (!blank(f.strategy)) {
     const s = strategyKind(f.strategy)
@@ -112,6 +118,26 @@ function checkRow(row: RawRow, names: readonly string[]): BatchRow {
   }
 }
 
+/**
+ * A file's raw rows checked against the model's class names: a bad row is marked with its reasons,
+ * never thrown; a file without rows throws BatchFileError.
+ */
+export function checkBatchRows(file: string, rows: readonly RawRow[], names: readonly string[]): BatchRow[] {
+  if (rows.length === 0) throw new BatchFileError(`${file} has no rows`)
+  return rows.map((r) => checkRow(r, names))
+}
+
+/** The images the rows ask for; throws InvalidRequestError (on `field`) past MAX_BATCH_IMAGES. */
+export function checkBatchImages(file: string, rows: readonly BatchRow[], field = 'source'): number {
+  const images = rows.reduce((s, r) => s + r.count, 0)
+  if (images > MAX_BATCH_IMAGES)
+    throw new InvalidRequestError(
+      field,
+      `${file} asks for ${images} images; at most ${MAX_BATCH_IMAGES} per batch`,
+    )
+  return images
+}
+
 function tableOf(file: string, format: BatchFormat, rows: BatchRow[], fileError?: string): BatchTable {
   const valid = rows.filter((r) => r.ok).length
   return { file, format, rows, valid, invalid: rows.length - valid, ...(fileError ? { fileError } : {}) }
@@ -128,12 +154,7 @@ async function buildTable(
   try {
     const { bytes, name: file } = await sourceBytes(source, allowPaths)
     const { format, rows } = await readRows(bytes, file)
-    if (rows.length === 0) throw new BatchFileError(`${file} has no rows`)
-    return tableOf(
-      file,
-      format,
-      rows.map((r) => checkRow(r, model.manifest.class_names)),
-    )
+    return tableOf(file, format, checkBatchRows(file, rows, model.manifest.class_names))
   } catch (error) {
     if (!(error instanceof BatchFileError)) throw error
     return tableOf(name, detectFormat(name, ''), [], error.message)
@@ -164,12 +185,7 @@ export async function queueBatch(
       'source',
       `Nothing was queued: none of the ${table.rows.length} rows of ${table.file} is valid`,
     )
-  const images = rows.reduce((s, r) => s + r.count, 0)
-  if (images > MAX_IMAGES)
-    throw new InvalidRequestError(
-      'source',
-      `${table.file} asks for ${images} images; at most ${MAX_IMAGES} per batch`,
-    )
+  checkBatchImages(table.file, rows)
   const base = parseStrategy(defaults.strategy ?? { kind: 'var-scaling' })
 
   // Seeds are decided here, before anything runs, and stored with the queued jobs.

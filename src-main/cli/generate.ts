@@ -9,11 +9,17 @@ import { parseArgs } from 'node:util'
 import { InvalidRequestError } from '../../src-shared/errors'
 import type { VarManifest } from '../../src-shared/manifest'
 import { SEED_MAX } from '../../src-shared/engine/rng'
-import type { ScaleProgress } from '../../src-shared/protocol'
+import {
+  parseStrategy,
+  SettingsError,
+  type StrategyConfig,
+  validateForModel,
+} from '../../src-shared/engine/strategies'
+import type { GenerateResult, ScaleProgress } from '../../src-shared/protocol'
 import type { HostClient } from '../host/client'
 import { readManifest } from '../storage/model-folder'
-import { writeRun } from '../storage/run-output'
-import { readBatchFile } from './batch'
+import { type RunResult, writeRun } from '../storage/run-output'
+import { matchNotes, readBatchFile } from './batch'
 import { resolveClass } from './classes'
 import { type CliContext, modelOptions, resolveModelDir } from './context'
 import { deviceFromFlags, KNOB_OPTIONS, numberFlag, samplingFromFlags, strategyFromFlags } from './knobs'
@@ -24,7 +30,7 @@ export const GENERATE_HELP = `Usage: var-studio generate [options]
 What to generate (one of):
   --class C              class id or name; repeat or separate with commas
   --all-classes          every class of the model
-  --batch FILE           CSV (header: class[,seed][,count]), YAML or JSON rows
+  --batch FILE           a batch file, read as the studio reads it (see below)
   --count N              images per class (default 1)
 
 Seeds:
@@ -39,6 +45,18 @@ Strategy (default var-scaling):
   --final-pick density|rank|argmax   --kernel gaussian|exactMatch
   --legacy-progressive-nucleus       --pool-bandwidth
 
+Batch files: CSV with a header (class or prompt, then optional seed, strategy, count), a JSON or
+YAML list of such rows (or { items: [...] }), or TXT with one class or prompt a line.
+  class / prompt         a class id, a class name or a prompt matched to a class name ("a photo
+                         of sneakers" is Sneaker); every match that is not an id or exact name is
+                         printed with how it was read
+  seed S                 the row's images get seeds S, S+1, ...; rows without one follow --seed
+                         and --seed-policy
+  count N                images of the row, 1-1000 (default 1); at most 10000 per file
+  strategy S             runs the row with S: with the strategy flags above when S is --strategy's
+                         kind, else with S's defaults; rows without one use --strategy
+  Bad rows stop the command before any model loads, each named by file and line.
+
 Sampling (defaults from the model): --cfg X  --top-k K  --top-p P
 Device: --device auto|cuda|dml|coreml|webgpu|cpu  --device-id I  --fallback
 Output: --out DIR (default ./var-studio-out/<time>)  --no-metadata  --batch-size B (default 16)
@@ -50,7 +68,13 @@ type SeedPolicy = 'fixed' | 'increment' | 'random'
 interface Wanted {
   classId: number
   seed?: number
+  /** a batch row's strategy kind */
+  strategy?: string
+  /** a batch row's line */
+  line?: number
 }
+
+type Seeded = Wanted & { seed: number }
 
 function classRefs(values: readonly string[]): string[] {
   return values
@@ -70,24 +94,21 @@ function seedPolicy(value: string | undefined, seedGiven: boolean): SeedPolicy {
   return policy
 }
 
-function assignSeeds(
-  wanted: readonly Wanted[],
-  policy: SeedPolicy,
-  base: number,
-): { classId: number; seed: number }[] {
+function assignSeeds(wanted: readonly Wanted[], policy: SeedPolicy, base: number): Seeded[] {
   return wanted.map((w, i) => {
-    if (w.seed !== undefined) return { classId: w.classId, seed: w.seed }
-    if (policy === 'random') return { classId: w.classId, seed: randomInt(0, 2 ** 32) }
+    if (w.seed !== undefined) return { ...w, seed: w.seed }
+    if (policy === 'random') return { ...w, seed: randomInt(0, 2 ** 32) }
     const seed = policy === 'fixed' ? base : base + i
     if (seed > SEED_MAX) throw new InvalidRequestError('--seed', `--seed: seed ${seed} exceeds ${SEED_MAX}`)
-    return { classId: w.classId, seed }
+    return { ...w, seed }
   })
 }
 
 async function wantedImages(
   v: { class?: string[]; 'all-classes'?: boolean; batch?: string; count?: string },
   m: VarManifest,
-): Promise<Wanted[]> {
+  ctx: CliContext,
+): Promise<{ wanted: Wanted[]; file?: string }> {
   const count = v.count === undefined ? 1 : numberFlag('--count', v.count, true)
   if (count < 1 || count > 10_000)
     throw new InvalidRequestError('--count', `--count: must be in [1, 10000], got ${count}`)
@@ -98,18 +119,86 @@ async function wantedImages(
     throw new InvalidRequestError('--class', 'give exactly one of --class, --all-classes or --batch')
   }
   if (v.batch !== undefined) {
-    const rows = await readBatchFile(v.batch)
-    return rows.flatMap((row) => {
-      const classId = resolveClass(row.class, m.class_names, `line ${row.line}: class`)
-      return Array.from({ length: row.count }, (_, i) =>
-        row.seed === undefined ? { classId } : { classId, seed: row.seed + i },
-      )
-    })
+    const batch = await readBatchFile(v.batch, m.class_names)
+    for (const note of matchNotes(batch)) ctx.io.err(note)
+    const wanted = batch.rows.flatMap((row) =>
+      Array.from({ length: row.count }, (_, i): Wanted => ({
+        classId: row.classId ?? 0,
+        line: row.line,
+        ...(row.seed !== undefined ? { seed: row.seed + i } : {}),
+        ...(row.strategy !== undefined ? { strategy: row.strategy } : {}),
+      })),
+    )
+    return { wanted, file: batch.file }
   }
   const ids = v['all-classes']
     ? m.class_names.map((_, i) => i)
     : classRefs(v.class ?? []).map((ref) => resolveClass(ref, m.class_names, '--class'))
-  return ids.flatMap((classId) => Array.from({ length: count }, () => ({ classId })))
+  if (ids.length === 0) throw new InvalidRequestError('--class', '--class: give at least one class')
+  return { wanted: ids.flatMap((classId) => Array.from({ length: count }, () => ({ classId }))) }
+}
+
+/** The images run with one strategy: one host call each, in the order the kinds first appear. */
+interface Part {
+  readonly strategy: StrategyConfig
+  readonly items: { classId: number; seed: number }[]
+  /** positions of the part's images among all images */
+  readonly indices: number[]
+}
+
+/**
+ * Groups the images by strategy, as the studio queues a batch file: a row's strategy runs with the
+ * flags' knobs when it is --strategy's kind, else with its own defaults (checked against the model).
+ */
+function strategyParts(wanted: readonly Seeded[], base: StrategyConfig, m: VarManifest, file = ''): Part[] {
+  const parts = new Map<string, Part>()
+  for (const [i, w] of wanted.entries()) {
+    const kind = w.strategy ?? base.kind
+    let part = parts.get(kind)
+    if (!part) {
+      let strategy = base
+      if (kind !== base.kind) {
+        try {
+          strategy = validateForModel(parseStrategy({ kind }), m.patch_nums.length)
+        } catch (error) {
+          if (!(error instanceof SettingsError)) throw error
+          const why = error.issues.map((x) => `${x.path}: ${x.message}`).join('; ')
+          throw new InvalidRequestError(
+            `${file}:${w.line ?? 0}`,
+            `${file} line ${w.line ?? 0}: strategy ${kind} does not fit this model with its defaults (${why})`,
+            { cause: error },
+          )
+        }
+      }
+      part = { strategy, items: [], indices: [] }
+      parts.set(kind, part)
+    }
+    part.items.push({ classId: w.classId, seed: w.seed })
+    part.indices.push(i)
+  }
+  return [...parts.values()]
+}
+
+/** The parts' results as one run in the original order; each image keeps its strategy when they differ. */
+function mergeParts(
+  parts: readonly Part[],
+  results: readonly GenerateResult[],
+  base: StrategyConfig,
+): RunResult {
+  const [first, ...rest] = results
+  if (rest.length === 0) return first
+  const images: RunResult['images'][number][] = []
+  for (const [j, part] of parts.entries()) {
+    const result = results[j]
+    for (const [k, image] of result.images.entries()) {
+      images[part.indices[k]] = { ...image, strategy: result.strategy }
+    }
+  }
+  const timings = { ...first.timings }
+  for (const r of rest) {
+    for (const key of Object.keys(timings) as (keyof typeof timings)[]) timings[key] += r.timings[key]
+  }
+  return { ...first, images, strategy: base, timings }
 }
 
 /** Runs every check and reports all bad flags at once, not just the first. */
@@ -163,13 +252,14 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
     () => samplingFromFlags(v, manifest),
     () => deviceFromFlags(v),
   )
-  const wanted = await wantedImages(v, manifest)
+  const { wanted, file } = await wantedImages(v, manifest, ctx)
   const baseSeed = v.seed === undefined ? 0 : numberFlag('--seed', v.seed, true)
   if (baseSeed < 0 || baseSeed > SEED_MAX) {
     throw new InvalidRequestError('--seed', `--seed: must be in [0, ${SEED_MAX}], got ${baseSeed}`)
   }
   const policy = seedPolicy(v['seed-policy'], v.seed !== undefined)
   const items = assignSeeds(wanted, policy, baseSeed)
+  const parts = strategyParts(items, strategy, manifest, file)
   const batchSize = v['batch-size'] === undefined ? 16 : numberFlag('--batch-size', v['batch-size'], true)
   if (batchSize < 1 || batchSize > 256) {
     throw new InvalidRequestError('--batch-size', `--batch-size: must be in [1, 256], got ${batchSize}`)
@@ -186,29 +276,47 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
   process.on('SIGINT', stop)
   const client: HostClient = ctx.client()
   try {
-    const result = await client.call(
-      'generate',
-      { dir, items, device, sampling, strategy, batchSize },
-      {
-        signal: abort.signal,
-        onProgress: (p) => {
-          if (p.kind === 'load') {
-            bar.update(0, 1, p.message)
-            return
-          }
-          const e: ScaleProgress = p
-          const perBatch = e.scales * e.generations
-          const done = e.batch * perBatch + e.generation * e.scales + e.si + 1
-          const gen = e.generations > 1 ? ` gen ${e.generation + 1}/${e.generations}` : ''
-          bar.update(
-            done,
-            e.batches * perBatch,
-            `batch ${e.batch + 1}/${e.batches}${gen} scale ${e.si + 1}/${e.scales}`,
-          )
-        },
-      },
-    )
+    const results: GenerateResult[] = []
+    let before = 0
+    for (const part of parts) {
+      // One bar over every part: images done before this part, plus this part's share.
+      const label = parts.length > 1 ? `${part.strategy.kind} ` : ''
+      const size = part.items.length
+      results.push(
+        await client.call(
+          'generate',
+          {
+            dir,
+            items: part.items,
+            device,
+            sampling,
+            strategy: part.strategy,
+            batchSize,
+          },
+          {
+            signal: abort.signal,
+            onProgress: (p) => {
+              if (p.kind === 'load') {
+                bar.update(before, items.length, p.message)
+                return
+              }
+              const e: ScaleProgress = p
+              const perBatch = e.scales * e.generations
+              const done = e.batch * perBatch + e.generation * e.scales + e.si + 1
+              const gen = e.generations > 1 ? ` gen ${e.generation + 1}/${e.generations}` : ''
+              bar.update(
+                before + (size * done) / (e.batches * perBatch),
+                items.length,
+                `${label}batch ${e.batch + 1}/${e.batches}${gen} scale ${e.si + 1}/${e.scales}`,
+              )
+            },
+          },
+        ),
+      )
+      before += size
+    }
     bar.finish()
+    const result = mergeParts(parts, results, strategy)
     const written = await writeRun(out, result, {
       manifest,
       seedPolicy: v.batch !== undefined ? 'batch' : policy,

@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ImageRecord } from '../../src-shared/engine/loop'
+import type { StrategyConfig } from '../../src-shared/engine/strategies'
 import type { VarManifest } from '../../src-shared/manifest'
 import type { GeneratedImage, GenerateResult } from '../../src-shared/protocol'
 import { composeGrid } from './grid'
@@ -21,6 +22,15 @@ export interface RunContext {
   /** embed parameters in the PNGs (default true) */
   readonly metadata?: boolean
 }
+
+/** An image of a run; `strategy` is set when the run mixes strategies (a batch file's rows). */
+export type RunImage = GeneratedImage & { readonly strategy?: StrategyConfig }
+
+/**
+ * What writeRun writes: one generate result, or several merged into one (the CLI runs a batch file
+ * one strategy at a time); then `strategy` is the default and every image carries its own.
+ */
+export type RunResult = Omit<GenerateResult, 'images'> & { readonly images: readonly RunImage[] }
 
 export interface WrittenRun {
   readonly dir: string
@@ -54,14 +64,14 @@ function selectionSummary(record: ImageRecord): unknown[] {
   }))
 }
 
-function strategyText(result: GenerateResult): string {
-  const { kind, ...knobs } = result.strategy
+function strategyText(strategy: StrategyConfig): string {
+  const { kind, ...knobs } = strategy
   const parts = Object.entries(knobs).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(' ') : String(v)}`)
   return parts.length > 0 ? `${kind}, Strategy settings: "${parts.join(', ')}"` : kind
 }
 
 /** AUTOMATIC1111-style parameters: the prompt (here the class), then `Key: value` pairs. */
-export function parametersText(image: GeneratedImage, result: GenerateResult, ctx: RunContext): string {
+export function parametersText(image: RunImage, result: RunResult, ctx: RunContext): string {
   const m = ctx.manifest
   const hash = varStepHash(m).slice(0, 10)
   const pairs = [
@@ -74,14 +84,14 @@ export function parametersText(image: GeneratedImage, result: GenerateResult, ct
     `Model: ${m.id}`,
     `Top-k: ${result.sampling.top_k}`,
     `Top-p: ${result.sampling.top_p}`,
-    `Strategy: ${strategyText(result)}`,
+    `Strategy: ${strategyText(image.strategy ?? result.strategy)}`,
     `Provider: ${result.provider.provider}`,
     `Version: var-studio ${ctx.version}`,
   ]
   return `${image.className}\n${pairs.join(', ')}`
 }
 
-function imageJson(image: GeneratedImage, result: GenerateResult, ctx: RunContext): unknown {
+function imageJson(image: RunImage, result: RunResult, ctx: RunContext): unknown {
   const m = ctx.manifest
   return {
     format: RUN_FORMAT,
@@ -91,13 +101,13 @@ function imageJson(image: GeneratedImage, result: GenerateResult, ctx: RunContex
     className: image.className,
     seed: image.seed,
     sampling: result.sampling,
-    strategy: result.strategy,
+    strategy: image.strategy ?? result.strategy,
     provider: result.provider.provider,
     selections: selectionSummary(image.record),
   }
 }
 
-export async function writeRun(dir: string, result: GenerateResult, ctx: RunContext): Promise<WrittenRun> {
+export async function writeRun(dir: string, result: RunResult, ctx: RunContext): Promise<WrittenRun> {
   await mkdir(dir, { recursive: true })
   const { channels, height, width } = result
   const files: string[] = []
@@ -117,9 +127,10 @@ export async function writeRun(dir: string, result: GenerateResult, ctx: RunCont
   }
 
   const sameCount = groupSizes(result.images)
+  const kinds = [...new Set(result.images.map((image) => (image.strategy ?? result.strategy).kind))]
   const grid = composeGrid(tiles, {
     ...(sameCount ? { columns: sameCount } : {}),
-    title: `${ctx.manifest.display_name} | ${result.strategy.kind} | cfg ${result.sampling.cfg} | ${result.provider.provider}`,
+    title: `${ctx.manifest.display_name} | ${kinds.join(' + ')} | cfg ${result.sampling.cfg} | ${result.provider.provider}`,
   })
   const gridPng = await encodePng(grid)
   await writeFile(join(dir, 'grid.png'), gridPng)
@@ -146,6 +157,7 @@ export async function writeRun(dir: string, result: GenerateResult, ctx: RunCont
       classId: image.classId,
       className: image.className,
       seed: image.seed,
+      ...(image.strategy ? { strategy: image.strategy } : {}),
       tokenMaps: image.record.tokenMaps.map((t) => Array.from(t)),
       selections: image.record.selections.map(({ si, record: r }) => ({
         si,

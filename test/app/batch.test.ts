@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readBatchFile } from '../../src-main/cli/batch'
+import { SEED_MAX } from '../../src-shared/engine/rng'
 import type { Studio } from '../../src-main/app/studio'
 import { encodePng } from '../../src-main/storage/png'
+import { validManifest } from '../fixtures/manifest'
 import { call, MODEL_ID, openStudio, tempHome } from './studio-helpers'
 
+const NAMES = validManifest().class_names
 let cleanup: () => Promise<void>
 let studio: Studio
 
@@ -136,12 +139,25 @@ describe('batch files', () => {
     ).rejects.toThrow(/Nothing was queued: x.png is a PNG image/)
   })
 
-  it('keeps the CLI reader on the same parser', async () => {
+  it('means the same in the CLI: one validator for both', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'var-batch-cli-'))
+    const text =
+      'prompt,seed,strategy,count\na photo of a sneaker,3,,2\nankle boots,,baseline,\n9,,topk-only,\n'
+    await writeFile(join(dir, 'same.csv'), text)
+    const studioRows = (await parse('same.csv', text)).rows
+    expect((await readBatchFile(join(dir, 'same.csv'), NAMES)).rows).toEqual(studioRows)
     await writeFile(join(dir, 'l.txt'), 'Bag\n3\n')
-    expect(await readBatchFile(join(dir, 'l.txt'))).toEqual([
-      { line: 1, class: 'Bag', count: 1 },
-      { line: 2, class: '3', count: 1 },
+    expect((await readBatchFile(join(dir, 'l.txt'), NAMES)).rows.map((r) => [r.line, r.classId])).toEqual([
+      [1, 8],
+      [2, 3],
+    ])
+  })
+
+  it('marks a row whose seeds would run past the largest seed', async () => {
+    const t = await parse('top.csv', `class,seed,count\nBag,${SEED_MAX},1\nCoat,${SEED_MAX},2\n`)
+    expect(t.rows.map((r) => r.error)).toEqual([
+      undefined,
+      `seed ${SEED_MAX} with count 2 runs past the largest seed ${SEED_MAX}`,
     ])
   })
 })

@@ -5,7 +5,7 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { InvalidRequestError } from '../../src-shared/errors'
 import type { VarManifest } from '../../src-shared/manifest'
-import { readBatchFile } from '../../src-main/cli/batch'
+import { matchNotes, readBatchFile } from '../../src-main/cli/batch'
 import { levenshtein, nearestNames, resolveClass } from '../../src-main/cli/classes'
 import { deviceFromFlags, samplingFromFlags, strategyFromFlags } from '../../src-main/cli/knobs'
 import { main } from '../../src-main/cli/main'
@@ -158,39 +158,86 @@ describe('generate knobs', () => {
 })
 
 describe('batch files', () => {
-  it('reads CSV, YAML and JSON rows', async () => {
-    await writeFile(join(tmp, 'b.csv'), 'class,seed,count\nTrouser,3,2\n\n4,,\n')
-    expect(await readBatchFile(join(tmp, 'b.csv'))).toEqual([
-      { line: 2, class: 'Trouser', seed: 3, count: 2 },
-      { line: 4, class: 4, count: 1 },
+  const rowsOf = async (name: string, text: string) => {
+    await writeFile(join(tmp, name), text)
+    return (await readBatchFile(join(tmp, name), NAMES)).rows.map((r) => [
+      r.line,
+      r.classId,
+      r.seed,
+      r.count,
+      r.strategy,
     ])
-    await writeFile(join(tmp, 'b.yaml'), 'items:\n  - class: Bag\n    seed: 1\n  - { class: 2, count: 3 }\n')
-    expect(await readBatchFile(join(tmp, 'b.yaml'))).toEqual([
-      { line: 2, class: 'Bag', seed: 1, count: 1 },
-      { line: 4, class: 2, count: 3 },
+  }
+
+  it('reads CSV, YAML, JSON and TXT rows as the studio does', async () => {
+    expect(await rowsOf('b.csv', 'class,seed,count\nTrouser,3,2\n\n4,,\n')).toEqual([
+      [2, 1, 3, 2, undefined],
+      [4, 4, undefined, 1, undefined],
     ])
-    await writeFile(join(tmp, 'b.json'), '[\n {"class": "Coat"},\n {"class": 1, "seed": 9}\n]')
-    expect((await readBatchFile(join(tmp, 'b.json'))).map((r) => [r.line, r.class])).toEqual([
-      [2, 'Coat'],
-      [3, 1],
+    expect(
+      await rowsOf(
+        'b.yaml',
+        'items:\n  - class: Bag\n    seed: 1\n  - { class: 2, count: 3, strategy: baseline }\n',
+      ),
+    ).toEqual([
+      [2, 8, 1, 1, undefined],
+      [4, 2, undefined, 3, 'baseline'],
+    ])
+    expect(await rowsOf('b.json', '[\n {"prompt": "a warm coat"},\n {"class": 1, "seed": 9}\n]')).toEqual([
+      [2, 4, undefined, 1, undefined],
+      [3, 1, 9, 1, undefined],
+    ])
+    expect(await rowsOf('b.txt', '# shoes\nsneakers\n9\n')).toEqual([
+      [2, 7, undefined, 1, undefined],
+      [3, 9, undefined, 1, undefined],
     ])
   })
 
-  it('names the file and line of a bad row', async () => {
-    await writeFile(join(tmp, 'bad.csv'), 'class,seed\nBag,1\nCoat,-4\n')
-    await expect(readBatchFile(join(tmp, 'bad.csv'))).rejects.toThrow(
-      'bad.csv line 3: seed: must be an integer in',
+  it('says how every class that is not an id or exact name was read', async () => {
+    await writeFile(
+      join(tmp, 'notes.csv'),
+      'prompt,strategy\na photo of a sneaker,topk-only\nBag,\n3,\nsandel,\n',
     )
-    await writeFile(join(tmp, 'bad2.csv'), 'class,size\nBag,1\n')
-    await expect(readBatchFile(join(tmp, 'bad2.csv'))).rejects.toThrow(
-      'bad2.csv line 2: size: unknown column',
+    const batch = await readBatchFile(join(tmp, 'notes.csv'), NAMES)
+    expect(matchNotes(batch)).toEqual([
+      'notes.csv line 2: read as Sneaker (the word "Sneaker")',
+      'notes.csv line 5: read as Sandal ("sandel" read as "Sandal" (1 edit))',
+    ])
+  })
+
+  it('names the file and line of every bad row', async () => {
+    const bad = async (name: string, text: string) => {
+      await writeFile(join(tmp, name), text)
+      return readBatchFile(join(tmp, name), NAMES).then(
+        () => expect.fail('accepted'),
+        (error: unknown) => error as Error,
+      )
+    }
+    const seed = await bad('bad.csv', 'class,seed\nBag,1\nCoat,-4\n')
+    expect(seed).toBeInstanceOf(InvalidRequestError)
+    expect(seed).toMatchObject({ field: 'bad.csv:3' })
+    expect(seed.message).toMatch(/^bad\.csv line 3: seed "-4" must be an integer in \[0, \d+\]$/)
+    expect((await bad('bad2.csv', 'class,size\nBag,1\n')).message).toMatch(
+      /^bad2\.csv line 2: unknown column "size"/,
     )
-    await writeFile(join(tmp, 'bad.yaml'), '- class: Bag\n- class: Coat\n  count: 0\n')
-    await expect(readBatchFile(join(tmp, 'bad.yaml'))).rejects.toThrow(
-      'bad.yaml line 2: count: must be an integer in [1, 10000]',
+    expect((await bad('bad.yaml', '- class: Bag\n- class: Coat\n  count: 0\n')).message).toBe(
+      'bad.yaml line 2: count "0" must be an integer in [1, 1000]',
     )
-    await writeFile(join(tmp, 'broken.yaml'), '- class: [\n')
-    await expect(readBatchFile(join(tmp, 'broken.yaml'))).rejects.toThrow(/^broken.yaml line \d+: /)
+    const many = await bad('many.csv', 'class,strategy\nzebra,\nBag,greedy\nCoat,\n')
+    expect(many.message.split('\n')).toEqual([
+      expect.stringMatching(/^many\.csv line 2: unknown class "zebra"/),
+      expect.stringMatching(/^many\.csv line 3: unknown strategy "greedy" \(did you mean/),
+    ])
+    expect((await bad('broken.yaml', '- class: [\n')).message).toMatch(/^broken\.yaml line \d+: /)
+    expect((await bad('empty.csv', 'class\n')).message).toBe('empty.csv has no rows')
+    expect((await bad('blank.txt', '\n# nothing\n')).message).toBe('blank.txt has no rows')
+    expect((await bad('none.csv', '')).message).toBe('none.csv has no rows')
+    expect((await bad('huge.csv', `class,count\n${'Bag,1000\n'.repeat(11)}`)).message).toBe(
+      'huge.csv asks for 11000 images; at most 10000 per batch',
+    )
+    await expect(readBatchFile(join(tmp, 'missing.csv'), NAMES)).rejects.toThrow(
+      /cannot read .*missing\.csv: it does not exist/,
+    )
   })
 })
 
@@ -323,6 +370,97 @@ describe('var-studio CLI with the inference host', () => {
     const grid = await sharp(join(out, 'grid.png')).metadata()
     expect(grid.width).toBeGreaterThan(2 * 28)
   }, 120_000)
+
+  it('generates a batch file with prompts and per-row strategies in file order', async () => {
+    const out = join(tmp, 'batch-run')
+    const file = join(tmp, 'rows.csv')
+    await writeFile(
+      file,
+      'prompt,seed,strategy,count\na photo of sneakers,5,,2\nankle boot,11,baseline,\na trouser,,var-scaling,\n',
+    )
+    const c = captureIo()
+    const code = await main(
+      [
+        'generate',
+        '--model',
+        MODEL_DIR,
+        '--batch',
+        file,
+        '--strategy',
+        'var-scaling',
+        '--N',
+        '4',
+        '--k',
+        '2',
+        '--seed',
+        '100',
+        '--device',
+        'cpu',
+        '--out',
+        out,
+      ],
+      c.io,
+      { progress: sink, createClient: client },
+    )
+    expect(c.err.join('\n')).toContain('rows.csv line 2: read as Sneaker (the word "Sneaker")')
+    expect(c.err.join('\n')).toContain('rows.csv line 4: read as Trouser (the word "Trouser")')
+    expect(code).toBe(0)
+    // Rows without a seed follow --seed and the increment policy by position: line 4 is image 3.
+    expect((await readdir(out)).sort()).toEqual([
+      '0000-sneaker-s5.png',
+      '0001-sneaker-s6.png',
+      '0002-ankle-boot-s11.png',
+      '0003-trouser-s103.png',
+      'grid.png',
+      'run.json',
+    ])
+    const meta = async (name: string) => readTextChunks(await readFile(join(out, name)))
+    const boot = await meta('0002-ankle-boot-s11.png')
+    expect(JSON.parse(boot['var-studio'] ?? '')).toMatchObject({
+      classId: 9,
+      seed: 11,
+      strategy: { kind: 'baseline' },
+    })
+    expect(boot.parameters).toMatch(/Strategy: baseline, Provider/)
+    // A row naming --strategy's kind runs with the flags' knobs; a row without one, too.
+    for (const name of ['0000-sneaker-s5.png', '0003-trouser-s103.png']) {
+      expect(JSON.parse((await meta(name))['var-studio'] ?? '')).toMatchObject({
+        strategy: { kind: 'var-scaling', N: 4, k: 2 },
+      })
+    }
+    const record = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as {
+      seedPolicy: string
+      strategy: { kind: string }
+      images: { classId: number; seed: number; strategy?: { kind: string } }[]
+    }
+    expect(record.seedPolicy).toBe('batch')
+    expect(record.strategy).toMatchObject({ kind: 'var-scaling', N: 4 })
+    expect(record.images.map((i) => [i.classId, i.seed, i.strategy?.kind])).toEqual([
+      [7, 5, 'var-scaling'],
+      [7, 6, 'var-scaling'],
+      [9, 11, 'baseline'],
+      [1, 103, 'var-scaling'],
+    ])
+  }, 120_000)
+
+  it('stops at bad batch rows, naming file and line, before starting a host', async () => {
+    const file = join(tmp, 'bad-rows.yaml')
+    await writeFile(file, '- prompt: a bag\n- class: Coat\n  strategy: greedy\n- class: Dress\n  count: 0\n')
+    const c = captureIo()
+    let started = false
+    const code = await main(['generate', '--model', MODEL_DIR, '--batch', file], c.io, {
+      progress: sink,
+      createClient: () => {
+        started = true
+        return new HostClient()
+      },
+    })
+    expect(code).toBe(1)
+    expect(c.err.join('\n')).toMatch(
+      /^InvalidRequestError: bad-rows\.yaml line 2: unknown strategy "greedy".*\nbad-rows\.yaml line 4: count "0" must be an integer in \[1, 1000\]$/,
+    )
+    expect(started).toBe(false)
+  })
 
   it('stops at an unknown class name before starting a host', async () => {
     const c = captureIo()
