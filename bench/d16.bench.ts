@@ -22,6 +22,8 @@ const root = join(import.meta.dirname, '..')
 const modelsDir = join(root, 'models')
 const workDir = join('runs', 'bench-d16') // relative to models/, where `python -m var_tools...` runs
 const modelDir = join(modelsDir, workDir, 'var-d16')
+// the same weights exported with --weights int8 (the transformer's linear layers run in int8)
+const int8Dir = join(modelsDir, workDir, 'var-d16-int8')
 const python = '/usr/bin/python3'
 const OURS_REPS = 3
 const TORCH_REPS = 2
@@ -217,14 +219,45 @@ function timedRunner(inner: StepRunner): { runner: StepRunner; varStepMs: () => 
   }
 }
 
+type OursRun = { t: Timings; varStepMs: number }
+
+/** Our engine on one model folder: 1 warm-up + OURS_REPS images, B=1, the manifest's sampling. */
+async function timeOurs(dir: string): Promise<OursRun[]> {
+  const manifest = await readManifest(dir)
+  const codebook = await readCodebook(dir, manifest)
+  const model = await openModel(
+    dir,
+    manifest,
+    { provider: 'cpu', fallback: false },
+    { ladder: ['cpu'], log: () => undefined },
+  )
+  const timed = timedRunner(model.runner)
+  const runs: OursRun[] = []
+  try {
+    for (let i = 0; i <= OURS_REPS; i++) {
+      timed.reset()
+      const { timings } = await generate(timed.runner, manifest, codebook, {
+        classes: [CLASS],
+        seeds: [100 + i],
+        sampling: { ...manifest.sampling_defaults },
+        strategy: { kind: 'baseline' },
+      })
+      if (i > 0) runs.push({ t: timings, varStepMs: timed.varStepMs() }) // run 0 warms ORT up
+    }
+  } finally {
+    await model.release()
+  }
+  return runs
+}
+
 export default async function d16Bench(): Promise<void> {
   if (process.env.BENCH_D16 === '0') {
     console.log('d16 section skipped (BENCH_D16=0)')
     return
   }
-  if (!existsSync(join(modelDir, 'manifest.json'))) {
+  if (!existsSync(join(modelDir, 'manifest.json')) || !existsSync(join(int8Dir, 'manifest.json'))) {
     console.log(
-      `exporting random official-shape d16 weights once to models/${workDir} (2-3 min, about 3 GB)...`,
+      `exporting random official-shape d16 weights once to models/${workDir} (3-4 min, about 3.6 GB)...`,
     )
     const prep = await runPython(['prepare', '--dir', workDir], 900_000)
     if (typeof prep === 'string') {
@@ -233,30 +266,8 @@ export default async function d16Bench(): Promise<void> {
     }
   }
   const manifest = await readManifest(modelDir)
-  const codebook = await readCodebook(modelDir, manifest)
-  const model = await openModel(
-    modelDir,
-    manifest,
-    { provider: 'cpu', fallback: false },
-    { ladder: ['cpu'], log: () => undefined },
-  )
-  const timed = timedRunner(model.runner)
   const sampling = { ...manifest.sampling_defaults }
-  const runs: { t: Timings; varStepMs: number }[] = []
-  try {
-    for (let i = 0; i <= OURS_REPS; i++) {
-      timed.reset()
-      const { timings } = await generate(timed.runner, manifest, codebook, {
-        classes: [CLASS],
-        seeds: [100 + i],
-        sampling,
-        strategy: { kind: 'baseline' },
-      })
-      if (i > 0) runs.push({ t: timings, varStepMs: timed.varStepMs() }) // run 0 warms ORT up
-    }
-  } finally {
-    await model.release()
-  }
+  const runs = await timeOurs(modelDir)
   const oursMaxRssMb = process.resourceUsage().maxRSS / 1024 // KiB on Linux
 
   const total = median(runs.map((r) => r.t.totalMs))
@@ -282,6 +293,13 @@ export default async function d16Bench(): Promise<void> {
         : ' (fp32 peak unknown: no /proc/cpuinfo)'),
   )
   console.log(`ours: peak RSS ${oursMaxRssMb.toFixed(0)} MB (process.resourceUsage().maxRSS, whole process)`)
+  const int8Runs = await timeOurs(int8Dir)
+  const int8Total = median(int8Runs.map((r) => r.t.totalMs))
+  const int8VarStep = median(int8Runs.map((r) => r.varStepMs))
+  console.log(
+    `ours, --weights int8 (same weights, linear layers in int8, approximate): ${sec(int8Total)} per image; ` +
+      `var_step ${sec(int8VarStep)} (${(varStep / int8VarStep).toFixed(2)}x the float32 var_step's speed)`,
+  )
   const kv = await kvHandoverMs(modelDir, manifest)
   console.log(
     `KV cache handover: var_step over all scales ${sec(kv.withKv)} with present_k/v returned, ` +
@@ -302,6 +320,6 @@ export default async function d16Bench(): Promise<void> {
   )
   console.log(
     `ours / PyTorch time: ${(total / t.median_ms).toFixed(2)} (target <= 0.33); ` +
-      `${(t.median_ms / total).toFixed(1)}x faster`,
+      `${(t.median_ms / total).toFixed(1)}x faster; with int8 linear layers ${(int8Total / t.median_ms).toFixed(2)}`,
   )
 }

@@ -211,7 +211,7 @@ export interface ModelManifestFacts {
   readonly imageSize: number
   readonly imageChannels: number
   /** how the graphs store their weights (compute is float32 either way); absent = float32 */
-  readonly weightDtype?: 'float32' | 'float16'
+  readonly weightDtype?: 'float32' | 'float16' | 'int8'
   /** where the folder came from: `kind`, the checkpoints it was exported from, and free-form notes */
   readonly source?: {
     readonly kind: string

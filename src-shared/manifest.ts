@@ -83,7 +83,7 @@ const baseSchema = z.strictObject({
     top_p: z.number().gt(0).max(1),
   }),
   /** How the graphs store their weights; float16 weights are cast to float32 inside the graph. */
-  weight_dtype: z.enum(['float32', 'float16']).optional(),
+  weight_dtype: z.enum(['float32', 'float16', 'int8']).optional(),
   files: z.record(
     fileName,
     z.strictObject({

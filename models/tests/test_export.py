@@ -299,9 +299,41 @@ def test_fp16_weights_halve_the_files_and_keep_compute_float32(tmp_path):
     assert both['files']['var_step.onnx.data']['bytes'] < full['files']['var_step.onnx']['bytes'] * 0.6
 
 
+# int8 transformer weights: the stated bound (README) is logits within 3 % of the largest logit; the
+# VQ-VAE keeps float32, so f_hat and the image only see the teacher-forced ids, which are the same
+INT8_LOGITS_REL = 3e-2
+
+
+def test_int8_weights_run_the_linear_layers_in_int8(tmp_path):
+    import onnx
+    out = str(tmp_path / 'q')
+    vae, var, man = _export_tiny(out, weights='int8')
+    _v, _w, full = _export_tiny(str(tmp_path / 'full'))
+    assert man['weight_dtype'] == 'int8'
+    # the linear layers shrink 4x; AdaLN's Gemm weights and the embeddings stay float32
+    assert man['files']['var_step.onnx']['bytes'] < 0.6 * full['files']['var_step.onnx']['bytes']
+    assert man['graphs']['var_step']['inputs'] == full['graphs']['var_step']['inputs']
+    m = onnx.load(os.path.join(out, 'var_step.onnx'))
+    q = [n for n in m.graph.node if n.op_type == 'DynamicQuantizeMatMul']
+    from var_tools.export import INT8_MIN_ELEMENTS
+    big = {t.name for t in m.graph.initializer if len(t.dims) == 2 and t.dims[0] * t.dims[1] >= INT8_MIN_ELEMENTS}
+    left = [n for n in m.graph.node if n.op_type == 'MatMul' and n.input[1] in big]
+    assert q and not left, (len(q), [n.name for n in left])
+    int8 = {t.name for t in m.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    assert all(n.domain == 'com.microsoft' and n.input[1] in int8 for n in q)
+    onnx.checker.check_model(m)
+    validate_manifest(man, out, check_hashes=True)
+    d = teacher_forced_parity(vae, var, out, random_ids(vae, var.patch_nums, 2), torch.tensor([1, 7]))
+    print('int8 parity', json.dumps({k: (max(v) if isinstance(v, list) and k != 'image_range' else v)
+                                     for k, v in d.items()}))
+    assert max(d['logits']) <= INT8_LOGITS_REL * d['logits_absmax'], (max(d['logits']), d['logits_absmax'])
+    assert max(d['logits']) > FP16_LOGITS_REL * d['logits_absmax']  # it is int8 arithmetic, not a no-op
+    assert max(d['f_hat']) <= 1e-4 and d['image'] <= 1e-4
+
+
 def test_weight_options_are_checked():
-    with pytest.raises(ExportError, match='choose fp32 or fp16'):
-        GraphOptions('int8')
+    with pytest.raises(ExportError, match='choose fp32, fp16 or int8'):
+        GraphOptions('int4')
     with pytest.raises(ExportError, match='negative'):
         GraphOptions('fp32', -1)
 

@@ -1,6 +1,7 @@
 """The PyTorch side of `npm run bench`'s d16 section (bench/d16.bench.ts), on random official-shape weights.
 
-    # once: random vae_ch160v4096z32.pth + var_d16.pth and their var-onnx/1 export (about 3 GB, 2-3 min)
+    # once: random vae_ch160v4096z32.pth + var_d16.pth and their var-onnx/1 exports, fp32 and int8
+    # (about 3.6 GB, 3-4 min)
     /usr/bin/python3 -m var_tools.bench_d16 prepare --dir runs/bench-d16
     # time var_tools.sample.generate on the same weights, B=1 with guidance; prints one JSON line
     TORCH_THREADS=2 /usr/bin/python3 -m var_tools.bench_d16 torch --dir runs/bench-d16 --reps 2
@@ -50,6 +51,12 @@ def prepare(work):
         if rc != 0:
             return rc
         made.append('export')
+    int8 = model + '-int8'  # the same weights with the transformer's linear layers in int8
+    if not os.path.exists(os.path.join(int8, 'manifest.json')):
+        rc = export_main(['official', '--vae', vae_path, '--var', var_path, '--out', int8, '--weights', 'int8'])
+        if rc != 0:
+            return rc
+        made.append('export int8')
     t2 = time.time()
     print(json.dumps({'model_dir': os.path.abspath(model), 'made': made,
                       'seconds': {'checkpoints': round(t1 - t0, 1), 'export': round(t2 - t1, 1)}}))

@@ -45,7 +45,10 @@ EXTERNAL_MIN_BYTES = 1024
 EXTERNAL_ALIGN = 4096
 # float16 holds magnitudes up to 65504; a weight beyond that (or not finite) stays float32
 FP16_MAX = 65504.0
-WEIGHT_DTYPES = {'fp32': 'float32', 'float32': 'float32', 'fp16': 'float16', 'float16': 'float16'}
+WEIGHT_DTYPES = {'fp32': 'float32', 'float32': 'float32', 'fp16': 'float16', 'float16': 'float16', 'int8': 'int8'}
+# --weights int8 quantizes the weight of every MatMul whose weight has at least this many entries
+# (the transformer's linear layers; small and 1-row products stay float32)
+INT8_MIN_ELEMENTS = 1 << 12
 # a line of the ImageNet devkit's LOC_synset_mapping.txt: `n01440764 tench, Tinca tinca`
 SYNSET_LINE = re.compile(r'^n\d{8}\s+(.+)$')
 
@@ -126,7 +129,7 @@ class GraphOptions:
 
     def __init__(self, weights='float32', external_data_threshold=EXTERNAL_DATA_THRESHOLD):
         if weights not in WEIGHT_DTYPES:
-            raise ExportError(f'--weights {weights!r}: choose fp32 or fp16')
+            raise ExportError(f'--weights {weights!r}: choose fp32, fp16 or int8')
         if external_data_threshold < 0:
             raise ExportError('the external-data threshold cannot be negative')
         self.weights = WEIGHT_DTYPES[weights]
@@ -176,8 +179,40 @@ def _to_fp16(t, data):
     return a.astype('<f2').tobytes()
 
 
+def _int8_targets(graph, inits):
+    """MatMul nodes whose second input is a large 2-D float32 weight used by nothing else: name -> node."""
+    import onnx
+    uses = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    by_name = {t.name: t for t in inits}
+    targets = {}
+    for node in graph.node:
+        if node.op_type != 'MatMul' or node.domain not in ('', 'ai.onnx') or len(node.input) != 2:
+            continue
+        t = by_name.get(node.input[1])
+        if (t is not None and t.data_type == onnx.TensorProto.FLOAT and len(t.dims) == 2
+                and t.dims[0] * t.dims[1] >= INT8_MIN_ELEMENTS and uses[t.name] == 1):
+            targets[t.name] = node
+    return targets
+
+
+def _to_int8(data, dims):
+    """Symmetric per-output-column int8 of a [K, N] weight: (int8 bytes, float32 scales [N]), or None
+    when the weight is not finite."""
+    w = np.frombuffer(data, dtype='<f4').reshape(dims)
+    if not np.isfinite(w).all():
+        return None
+    scale = np.abs(w).max(axis=0) / 127
+    scale[scale == 0] = 1
+    q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+    return q.tobytes(), scale.astype('<f4')
+
+
 def _finish_graph(raw_path, path, options: GraphOptions):
-    """Rewrites torch's output into the folder layout: optional float16 weights, optional one data file.
+    """Rewrites torch's output into the folder layout: optional float16 or int8 weights, optional one
+    data file.
 
     torch 1.13 itself switches to external data only past 2 GB and then writes one file per tensor;
     every such tensor is read back here one at a time, so memory stays at about one tensor.
@@ -197,9 +232,12 @@ def _finish_graph(raw_path, path, options: GraphOptions):
         else:
             n = len(t.raw_data) if t.HasField('raw_data') else numpy_helper.to_array(t).nbytes
         total += n // 2 if options.weights == 'float16' and t.data_type == onnx.TensorProto.FLOAT else n
+    int8 = _int8_targets(m.graph, inits) if options.weights == 'int8' else {}
+    if int8:
+        total -= sum(3 * t.dims[0] * t.dims[1] for t in inits if t.name in int8)  # 1 byte instead of 4
     # a larger threshold cannot keep a 2 GB graph in one file: protobuf would refuse to write it
     external = total > min(options.external_data_threshold, EXTERNAL_DATA_THRESHOLD)
-    touched = external or options.weights == 'float16' or any(
+    touched = external or options.weights == 'float16' or bool(int8) or any(
         t.data_location == onnx.TensorProto.EXTERNAL for t in inits + consts)
     if not touched:
         os.replace(raw_path, path)  # torch's own bytes: re-exports stay byte-identical
@@ -207,10 +245,22 @@ def _finish_graph(raw_path, path, options: GraphOptions):
     data_name = os.path.basename(path) + '.data'
     data_file = open(os.path.join(os.path.dirname(path), data_name), 'wb') if external else None
     casts = []
+    added = []  # the scales and zero points of int8 weights
     try:
         for t, is_const in [(t, False) for t in inits] + [(t, True) for t in consts]:
             data = _tensor_bytes(t, raw_dir)
-            if options.weights == 'float16' and not is_const:  # a Constant keeps its own type
+            quantized = _to_int8(data, tuple(t.dims)) if t.name in int8 else None
+            if quantized is not None:
+                # MatMul(x, W) becomes DynamicQuantizeMatMul(x, W_int8, scale, zero): x is quantized to
+                # uint8 per run, the product accumulates in int32, the result is float32 again
+                data, scale = quantized
+                node, name, n_out = int8[t.name], t.name, t.dims[1]
+                t.name, t.data_type = name + '__int8', onnx.TensorProto.INT8
+                added.append(numpy_helper.from_array(scale, name + '__scale'))
+                added.append(numpy_helper.from_array(np.zeros(n_out, np.int8), name + '__zero'))
+                node.op_type, node.domain = 'DynamicQuantizeMatMul', 'com.microsoft'
+                node.input[:] = [node.input[0], t.name, name + '__scale', name + '__zero']
+            elif options.weights == 'float16' and not is_const:  # a Constant keeps its own type
                 half = _to_fp16(t, data)
                 if half is not None:
                     data = half
@@ -244,6 +294,10 @@ def _finish_graph(raw_path, path, options: GraphOptions):
         nodes = casts + list(m.graph.node)
         del m.graph.node[:]
         m.graph.node.extend(nodes)
+    if added:
+        m.graph.initializer.extend(added)
+        if not any(o.domain == 'com.microsoft' for o in m.opset_import):
+            m.opset_import.append(onnx.helper.make_opsetid('com.microsoft', 1))
     with open(path, 'wb') as f:
         f.write(m.SerializeToString())
 
@@ -557,8 +611,10 @@ def main(argv=None):
     common.add_argument('--cfg', type=float)
     common.add_argument('--top-k', type=int)
     common.add_argument('--top-p', type=float)
-    common.add_argument('--weights', choices=['fp32', 'fp16'], default='fp32',
-                        help='storage type of the weights; fp16 halves the files, compute stays float32')
+    common.add_argument('--weights', choices=['fp32', 'fp16', 'int8'], default='fp32',
+                        help='storage type of the weights; fp16 halves the files, compute stays float32; '
+                             'int8 quantizes the transformer\'s linear layers and runs them in int8 '
+                             '(faster on CPUs, approximate)')
     common.add_argument('--external-data-threshold', type=int, default=EXTERNAL_DATA_THRESHOLD, metavar='BYTES',
                         help='a graph with more weight bytes than this keeps them in <graph>.onnx.data '
                              '(default %(default)s, just under the 2 GiB protobuf limit)')
@@ -601,6 +657,8 @@ def main(argv=None):
             mid, display = args.id or f'var-d{depth}', f'VAR d{depth} (ImageNet 256)'
             if WEIGHT_DTYPES[args.weights] == 'float16':
                 mid, display = args.id or f'{mid}-fp16', f'{display}, float16 weights'
+            elif WEIGHT_DTYPES[args.weights] == 'int8':
+                mid, display = args.id or f'{mid}-int8', f'{display}, int8 transformer'
         for key, val in (('cfg', args.cfg), ('top_k', args.top_k), ('top_p', args.top_p)):
             if val is not None:
                 defaults[key] = val

@@ -53,8 +53,8 @@ def validate_manifest(m, folder=None, check_hashes=False):
     for g in GRAPHS:
         if g not in m['graphs']:
             _fail(f'graphs.{g}', 'missing')
-    if m.get('weight_dtype', 'float32') not in ('float32', 'float16'):
-        _fail('weight_dtype', f'{m["weight_dtype"]!r} is not float32 or float16')
+    if m.get('weight_dtype', 'float32') not in ('float32', 'float16', 'int8'):
+        _fail('weight_dtype', f'{m["weight_dtype"]!r} is not float32, float16 or int8')
     files = m['source'].get('files')
     if files is not None:
         if not isinstance(files, list) or not all(

@@ -7,6 +7,7 @@ exports them with `var_tools.export official` (strict load), then compares teach
 f_hat and the decoded image between PyTorch and onnxruntime-node. Prints one JSON line.
 """
 import argparse
+import gc
 import json
 import os
 import sys
@@ -14,7 +15,7 @@ import time
 
 import torch
 
-from .export import main as export_main
+from .export import load_official, main as export_main
 from .parity import random_ids, teacher_forced_parity
 from .var_model import VAR, official_var_config
 from .vqvae import VQVAE, official_vae_config
@@ -40,13 +41,16 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--depth', type=int, default=16)
     p.add_argument('--work', required=True)
-    p.add_argument('--weights', choices=['fp32', 'fp16'], default='fp32')
+    p.add_argument('--weights', choices=['fp32', 'fp16', 'int8'], default='fp32')
     p.add_argument('--external-data-threshold', type=int, metavar='BYTES',
                    help='passed to the exporter (0 forces external data)')
     args = p.parse_args(argv)
     os.makedirs(args.work, exist_ok=True)
     t0 = time.time()
     vae, var, vae_path, var_path = make_random_checkpoints(args.work, args.depth)
+    # the exporter loads its own copy: keep one set of weights in memory at a time (d30 is 8 GB)
+    del vae, var
+    gc.collect()
     out = os.path.join(args.work, f'var-d{args.depth}')
     t1 = time.time()
     extra = ['--weights', args.weights]
@@ -56,6 +60,7 @@ def main(argv=None):
     if rc != 0:
         return rc
     t2 = time.time()
+    vae, var, _ = load_official(vae_path, var_path)  # the PyTorch side, from the files just exported
     ids = random_ids(vae, var.patch_nums, 1, seed=3)
     d = teacher_forced_parity(vae, var, out, ids, torch.tensor([207]))
     t3 = time.time()

@@ -121,14 +121,18 @@ async function wantedImages(
   if (v.batch !== undefined) {
     const batch = await readBatchFile(v.batch, m.class_names)
     for (const note of matchNotes(batch)) ctx.io.err(note)
-    const wanted = batch.rows.flatMap((row) =>
-      Array.from({ length: row.count }, (_, i): Wanted => ({
-        classId: row.classId ?? 0,
+    const wanted = batch.rows.flatMap((row) => {
+      const classId = row.classId
+      // readBatchFile throws on any row without a class, so this only guards the types
+      if (classId === undefined)
+        throw new InvalidRequestError('--batch', `${batch.file} line ${row.line}: no class`)
+      return Array.from({ length: row.count }, (_, i): Wanted => ({
+        classId,
         line: row.line,
         ...(row.seed !== undefined ? { seed: row.seed + i } : {}),
         ...(row.strategy !== undefined ? { strategy: row.strategy } : {}),
-      })),
-    )
+      }))
+    })
     return { wanted, file: batch.file }
   }
   const ids = v['all-classes']
