@@ -53,6 +53,15 @@ describe('manifestSchema', () => {
     expect(parsed.source.files?.[1]?.name).toBe('var_d30.pth')
   })
 
+  it('accepts int8 linear layers and says where the class names came from', () => {
+    const m = validManifest()
+    m.weight_dtype = 'int8'
+    m.source = { kind: 'official', class_names: 'ImageNet categories, torchvision 0.14.1a0' }
+    const parsed = parseManifest(JSON.parse(JSON.stringify(m)))
+    expect(parsed.weight_dtype).toBe('int8')
+    expect(parsed.source.class_names).toBe('ImageNet categories, torchvision 0.14.1a0')
+  })
+
   it('accepts top_p = 1 and top_k = 0 (both filters off)', () => {
     const m = validManifest()
     m.sampling_defaults = { cfg: 0, top_k: 0, top_p: 1 }
