@@ -7,40 +7,26 @@
  */
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import sharp from 'sharp'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { PageGlobals } from './dom'
 import {
   fillGenerate,
   go,
-  openStudioPage,
   queueBy,
   rpc,
   shot,
-  startBoth,
-  STARTUP_MS,
+  studioSuite,
   tid,
   waitForState,
   type StudioProcess,
 } from './harness'
 
 let studio: StudioProcess
-let browser: Browser
 let page: Page
 let problems: string[]
-
-const started: { studio?: StudioProcess; browser?: Browser } = {}
-
-beforeAll(async () => {
-  ;[studio, browser] = await startBoth('bad', started)
-  ;({ page, problems } = await openStudioPage(browser, studio))
-}, STARTUP_MS)
-
-afterAll(async () => {
-  await started.browser?.close()
-  await started.studio?.stop()
-}, 60_000)
+studioSuite('bad', (s) => ({ studio, page, problems } = s))
 
 /** What a dropped file holds: text, bytes (base64), or `size` bytes made in the page. */
 type Content =

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core'
-import { expect } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
 import WebSocket from 'ws'
 import type { IpcArgs, IpcChannel, IpcResult, WireReply } from '../../src-shared/ipc'
 
@@ -210,6 +210,29 @@ export async function startBoth(
   if (s.status === 'rejected') throw s.reason
   if (b.status === 'rejected') throw b.reason
   return [s.value, b.value]
+}
+
+/** What a suite's tests use: the web host, the browser and one studio page on it. */
+export interface StudioSuite extends OpenedPage {
+  readonly studio: StudioProcess
+  readonly browser: Browser
+}
+
+/**
+ * Registers the suite's hooks: before all tests, start a web host (`prefix` names its folders) and
+ * Chromium side by side and open the studio; after all, close both, also when starting failed
+ * half way. `use` receives everything once it is up.
+ */
+export function studioSuite(prefix: string, use: (suite: StudioSuite) => void): void {
+  const started: { studio?: StudioProcess; browser?: Browser } = {}
+  beforeAll(async () => {
+    const [studio, browser] = await startBoth(prefix, started)
+    use({ studio, browser, ...(await openStudioPage(browser, studio)) })
+  }, STARTUP_MS)
+  afterAll(async () => {
+    await started.browser?.close()
+    await started.studio?.stop()
+  }, 60_000)
 }
 
 export interface OpenedPage {

@@ -7,7 +7,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { STRATEGY_KINDS } from '../../src-shared/engine/strategies'
 import { GLYPH_H } from '../../src-main/storage/bitmap-font'
 import { JSON_KEYWORD, PARAMETERS_KEYWORD, readTextChunks } from '../../src-main/storage/png'
@@ -21,8 +21,7 @@ import {
   queueBy,
   ROOT,
   shot,
-  startBoth,
-  STARTUP_MS,
+  studioSuite,
   tid,
   waitForState,
   type StudioProcess,
@@ -43,18 +42,7 @@ let studio: StudioProcess
 let browser: Browser
 let page: Page
 let problems: string[]
-
-const started: { studio?: StudioProcess; browser?: Browser } = {}
-
-beforeAll(async () => {
-  ;[studio, browser] = await startBoth('studio', started)
-  ;({ page, problems } = await openStudioPage(browser, studio))
-}, STARTUP_MS)
-
-afterAll(async () => {
-  await started.browser?.close()
-  await started.studio?.stop()
-}, 60_000)
+studioSuite('studio', (s) => ({ studio, browser, page, problems } = s))
 
 /** Starts recording, on the page, every distinct value `probe` takes as the DOM changes. */
 async function record(p: Page, name: string, probe: 'timeline' | 'progress' | 'states'): Promise<void> {
