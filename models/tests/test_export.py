@@ -97,6 +97,7 @@ def test_cached_steps_vq_step_and_decode_match_pytorch(exported):
     assert max(d['next_tok']) <= TOL, d['next_tok']
     assert d['image'] <= TOL
     assert 0 <= d['image_range'][0] and d['image_range'][1] <= 1
+    assert d['top1_agreement'] == 1.0  # float32 end to end: the same token ranks first everywhere
 
 
 def test_manifest_describes_the_folder(exported):
@@ -329,6 +330,7 @@ def test_int8_weights_run_the_linear_layers_in_int8(tmp_path):
                                      for k, v in d.items()}))
     assert max(d['logits']) <= INT8_LOGITS_REL * d['logits_absmax'], (max(d['logits']), d['logits_absmax'])
     assert max(d['logits']) > FP16_LOGITS_REL * d['logits_absmax']  # it is int8 arithmetic, not a no-op
+    assert d['top1_agreement'] >= 0.9, d['top1_agreement']
     assert max(d['f_hat']) <= 1e-4 and d['image'] <= 1e-4
 
 

@@ -34,12 +34,15 @@ def teacher_forced_parity(vae, var, model_dir, ids, labels):
     x_cvae = np.zeros((2 * B, man['first_l'], vae.Cvae), np.float32)
     f_hat = np.zeros((B, vae.Cvae, hw, hw), np.float32)
     diffs = {'logits': [], 'f_hat': [], 'next_tok': []}
+    same_top, positions = 0, 0
     for si, pn in enumerate(man['patch_nums']):
         b, l = man['begin'][si], pn * pn
         res = ort_node.run(os.path.join(model_dir, 'var_step.onnx'), {
             'cond_label': cond, 'x_cvae': x_cvae, 'pos': np.arange(b, b + l),
             'attn_bias': np.zeros((l, b + l), np.float32), 'past_k': past_k, 'past_v': past_v})
         diffs['logits'].append(float(np.abs(res['logits'] - ref_logits[:, b:b + l]).max()))
+        same_top += int((res['logits'].argmax(-1) == ref_logits[:, b:b + l].argmax(-1)).sum())
+        positions += res['logits'].shape[0] * l
         past_k, past_v = res['present_k'], res['present_v']
         pn_next = man['patch_nums'][si + 1] if si + 1 < S else hw
         phi_sel = np.zeros(man['phi_count'], np.float32)
@@ -58,6 +61,8 @@ def teacher_forced_parity(vae, var, model_dir, ids, labels):
     if img.shape != ref_img.shape:
         raise AssertionError(f'decoded image shape {img.shape} != {ref_img.shape}')
     diffs['image'] = float(np.abs(img - ref_img).max())
+    # how often both sides rank the same token first (every row and position of every scale)
+    diffs['top1_agreement'] = same_top / positions
     # the scale the logit differences are judged against (float16 weights give a relative error)
     diffs['logits_absmax'] = float(np.abs(ref_logits).max())
     diffs['logits_std'] = float(ref_logits.std())

@@ -68,6 +68,7 @@ def main(argv=None):
     print(json.dumps({'depth': args.depth, 'max_abs_logits': max(d['logits']), 'max_abs_f_hat': max(d['f_hat']),
                       'max_abs_next_tok': max(d['next_tok']), 'max_abs_image': d['image'],
                       'weights': args.weights, 'logits_absmax': d['logits_absmax'], 'logits_std': d['logits_std'],
+                      'top1_agreement': d['top1_agreement'],
                       'bytes': sizes, 'seconds': {'checkpoints': round(t1 - t0, 1), 'export': round(t2 - t1, 1),
                                                   'parity': round(t3 - t2, 1)}}))
     return 0
