@@ -270,27 +270,31 @@ export interface QueueSnapshot {
   readonly runningId: string | null
 }
 
-export interface ImageEntry {
-  readonly id: string
-  readonly jobId: string
-  readonly modelId: string
-  readonly classId: number
-  readonly className: string
-  readonly seed: number
-  readonly strategyKind: string
+/** A recorded image, as `history:list` returns it and `history:changed` pushes it. */
+export const imageEntrySchema = z.strictObject({
+  id,
+  jobId: id,
+  modelId: z.string(),
+  classId: z.number().int().min(0),
+  className: z.string(),
+  seed: z.number().int().min(0),
+  strategyKind: z.string(),
   /** the full strategy config the engine ran (knobs with defaults filled in) */
-  readonly strategy: Readonly<Record<string, unknown>>
-  readonly sampling: { readonly cfg: number; readonly top_k: number; readonly top_p: number }
+  strategy: z.record(z.string(), z.unknown()),
+  sampling: z.strictObject({ cfg: z.number(), top_k: z.number(), top_p: z.number() }),
   /** candidates per search scale (1 for baseline), the grid's N axis */
-  readonly N: number
-  readonly provider: string
-  readonly createdAt: string
-  readonly file: string
-  readonly width: number
-  readonly height: number
+  N: z.number().int().min(1),
+  provider: z.string(),
+  createdAt: z.string(),
+  file: z.string(),
+  width: z.number().int().min(1),
+  height: z.number().int().min(1),
   /** A1111-style parameters text as embedded in the PNG */
-  readonly parameters: string
-}
+  parameters: z.string(),
+})
+
+/** One recorded image: what the history index keeps and the views list. */
+export type ImageEntry = Readonly<z.infer<typeof imageEntrySchema>>
 
 export interface SelectionView {
   readonly si: number
@@ -509,7 +513,11 @@ export const eventSchemas = {
     /** at a search scale: the first image's selection, so the live timeline shows its candidates */
     selection: selectionViewSchema.optional(),
   }),
-  'history:changed': z.strictObject({ added: z.array(z.string()), removed: z.array(z.string()) }),
+  /**
+   * Images recorded (with their entries, so a view can add them without listing the history again)
+   * and removed. Both empty: the output folder changed and the whole list is another one.
+   */
+  'history:changed': z.strictObject({ added: z.array(imageEntrySchema), removed: z.array(z.string()) }),
   'settings:changed': settingsSchema,
   'models:progress': z.strictObject({
     dir: z.string(),

@@ -125,7 +125,7 @@ export class History {
     }
     this.entries.push(...records.map((r) => r.entry))
     await this.save()
-    this.events.emit('history:changed', { added: records.map((r) => r.entry.id), removed: [] })
+    this.events.emit('history:changed', { added: records.map((r) => this.view(r.entry)), removed: [] })
   }
 
   async timeline(id: string): Promise<Timeline> {

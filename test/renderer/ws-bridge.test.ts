@@ -65,7 +65,10 @@ describe('checkEvent', () => {
     const bad = checkEvent('queue:changed', { ...queueChanged, paused: 'yes' })
     expect(bad.ok).toBe(false)
     expect(!bad.ok && bad.reason).toContain('paused')
-    expect(checkEvent('history:changed', { added: ['a'], removed: [], extra: 1 }).ok).toBe(false)
+    expect(checkEvent('history:changed', { added: [], removed: ['a'], extra: 1 }).ok).toBe(false)
+    // an added entry must be a whole ImageEntry: a bare id, as older hosts sent, is refused
+    const refused = checkEvent('history:changed', { added: ['a'], removed: [] })
+    expect(!refused.ok && refused.reason).toContain('added')
   })
 })
 

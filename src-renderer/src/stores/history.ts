@@ -6,6 +6,9 @@ import { useNoticesStore } from './notices'
 
 const LIMIT = 5000
 
+const newestFirst = (list: ImageEntry[]): ImageEntry[] =>
+  list.sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+
 /** Every image the host has recorded (survives restarts), newest first. */
 export const useHistoryStore = defineStore('history', () => {
   const notices = useNoticesStore()
@@ -15,18 +18,21 @@ export const useHistoryStore = defineStore('history', () => {
 
   async function load(): Promise<void> {
     const list = await notices.attempt('Loading history', () => call('history:list', { limit: LIMIT }))
-    if (list) images.value = [...list].sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+    if (list) images.value = newestFirst([...list])
     loaded.value = true
     if (subscribed) return
     subscribed = true
     getStudioApi().on('history:changed', ({ added, removed }) => {
-      if (removed.length > 0) {
-        const gone = new Set(removed)
-        images.value = images.value.filter((i) => !gone.has(i.id))
+      // Neither: the host switched to another output folder, whose list is a whole new one.
+      if (added.length === 0 && removed.length === 0) {
+        void load()
+        return
       }
-      // Added ids carry no entry: fetch the list again (it is small and sorted by the host). An
-      // event with neither means the host switched to another output folder: a whole new list.
-      if (added.length > 0 || removed.length === 0) void load()
+      const gone = new Set(removed)
+      const known = new Set(images.value.map((i) => i.id))
+      const fresh = added.filter((e) => !known.has(e.id) && !gone.has(e.id))
+      const kept = gone.size > 0 ? images.value.filter((i) => !gone.has(i.id)) : images.value
+      images.value = fresh.length === 0 ? kept : newestFirst([...fresh, ...kept]).slice(0, LIMIT)
     })
   }
 
