@@ -11,6 +11,7 @@
  *   wrong and, where it can, what to do.
  */
 import { z } from 'zod'
+import type { VarManifest } from './manifest'
 import { deviceSchema, samplingOverridesSchema, seedSchema } from './protocol'
 
 // ---------------------------------------------------------------------------------------------
@@ -210,8 +211,8 @@ export interface ModelManifestFacts {
   readonly patchNums: readonly number[]
   readonly imageSize: number
   readonly imageChannels: number
-  /** how the graphs store their weights (compute is float32 either way); absent = float32 */
-  readonly weightDtype?: 'float32' | 'float16' | 'int8'
+  /** how the graphs store their weights (float16 is computed in float32, int8 in int8); absent = float32 */
+  readonly weightDtype?: VarManifest['weight_dtype']
   /** where the folder came from: `kind`, the checkpoints it was exported from, and free-form notes */
   readonly source?: {
     readonly kind: string

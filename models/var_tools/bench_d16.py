@@ -40,23 +40,19 @@ def prepare(work):
         # written to the final names only after both saves finished: a killed run leaves no half pair
         tmp = os.path.join(work, '.checkpoints')
         os.makedirs(tmp, exist_ok=True)
-        _vae, _var, v1, v2 = make_random_checkpoints(tmp, DEPTH)
+        v1, v2 = make_random_checkpoints(tmp, DEPTH)
         os.replace(v1, vae_path)
         os.replace(v2, var_path)
         os.rmdir(tmp)
         made.append('checkpoints')
     t1 = time.time()
-    if not os.path.exists(os.path.join(model, 'manifest.json')):
-        rc = export_main(['official', '--vae', vae_path, '--var', var_path, '--out', model])
-        if rc != 0:
-            return rc
-        made.append('export')
-    int8 = model + '-int8'  # the same weights with the transformer's linear layers in int8
-    if not os.path.exists(os.path.join(int8, 'manifest.json')):
-        rc = export_main(['official', '--vae', vae_path, '--var', var_path, '--out', int8, '--weights', 'int8'])
-        if rc != 0:
-            return rc
-        made.append('export int8')
+    # float32, and the same weights with the transformer's linear layers in int8
+    for out, weights in ((model, 'fp32'), (model + '-int8', 'int8')):
+        if not os.path.exists(os.path.join(out, 'manifest.json')):
+            rc = export_main(['official', '--vae', vae_path, '--var', var_path, '--out', out, '--weights', weights])
+            if rc != 0:
+                return rc
+            made.append(f'export {weights}')
     t2 = time.time()
     print(json.dumps({'model_dir': os.path.abspath(model), 'made': made,
                       'seconds': {'checkpoints': round(t1 - t0, 1), 'export': round(t2 - t1, 1)}}))

@@ -46,6 +46,8 @@ EXTERNAL_ALIGN = 4096
 # float16 holds magnitudes up to 65504; a weight beyond that (or not finite) stays float32
 FP16_MAX = 65504.0
 WEIGHT_DTYPES = {'fp32': 'float32', 'float32': 'float32', 'fp16': 'float16', 'float16': 'float16', 'int8': 'int8'}
+# what --weights offers (the exporter's and verify_official's)
+WEIGHT_CHOICES = ('fp32', 'fp16', 'int8')
 # --weights int8 quantizes the weight of every MatMul whose weight has at least this many entries
 # (the transformer's linear layers; small and 1-row products stay float32)
 INT8_MIN_ELEMENTS = 1 << 12
@@ -129,7 +131,7 @@ class GraphOptions:
 
     def __init__(self, weights='float32', external_data_threshold=EXTERNAL_DATA_THRESHOLD):
         if weights not in WEIGHT_DTYPES:
-            raise ExportError(f'--weights {weights!r}: choose fp32, fp16 or int8')
+            raise ExportError(f'--weights {weights!r}: choose {", ".join(WEIGHT_CHOICES[:-1])} or {WEIGHT_CHOICES[-1]}')
         if external_data_threshold < 0:
             raise ExportError('the external-data threshold cannot be negative')
         self.weights = WEIGHT_DTYPES[weights]
@@ -643,7 +645,7 @@ def main(argv=None):
     common.add_argument('--cfg', type=float)
     common.add_argument('--top-k', type=int)
     common.add_argument('--top-p', type=float)
-    common.add_argument('--weights', choices=['fp32', 'fp16', 'int8'], default='fp32',
+    common.add_argument('--weights', choices=WEIGHT_CHOICES, default='fp32',
                         help='storage type of the weights; fp16 halves the files, compute stays float32; '
                              'int8 quantizes the transformer\'s linear layers and runs them in int8 '
                              '(faster on CPUs, approximate)')

@@ -7,7 +7,6 @@ exports them with `var_tools.export official` (strict load), then compares teach
 f_hat and the decoded image between PyTorch and onnxruntime-node. Prints one JSON line.
 """
 import argparse
-import gc
 import json
 import os
 import sys
@@ -15,13 +14,15 @@ import time
 
 import torch
 
-from .export import load_official, main as export_main
+from .export import WEIGHT_CHOICES, load_official, main as export_main
 from .parity import random_ids, teacher_forced_parity
 from .var_model import VAR, official_var_config
 from .vqvae import VQVAE, official_vae_config
 
 
 def make_random_checkpoints(work, depth, seed=0):
+    """Writes random official-shape checkpoints into `work`; returns their paths. The models are
+    dropped on return, so whoever exports next holds the only copy of the weights (d30 is 8 GB)."""
     torch.manual_seed(seed)
     vae = VQVAE(**official_vae_config()).eval()
     with torch.no_grad():
@@ -32,7 +33,7 @@ def make_random_checkpoints(work, depth, seed=0):
     var_path = os.path.join(work, f'var_d{depth}.pth')
     torch.save(vae.state_dict(), vae_path)
     torch.save(var.state_dict(), var_path)
-    return vae, var, vae_path, var_path
+    return vae_path, var_path
 
 
 def main(argv=None):
@@ -41,16 +42,13 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--depth', type=int, default=16)
     p.add_argument('--work', required=True)
-    p.add_argument('--weights', choices=['fp32', 'fp16', 'int8'], default='fp32')
+    p.add_argument('--weights', choices=WEIGHT_CHOICES, default='fp32')
     p.add_argument('--external-data-threshold', type=int, metavar='BYTES',
                    help='passed to the exporter (0 forces external data)')
     args = p.parse_args(argv)
     os.makedirs(args.work, exist_ok=True)
     t0 = time.time()
-    vae, var, vae_path, var_path = make_random_checkpoints(args.work, args.depth)
-    # the exporter loads its own copy: keep one set of weights in memory at a time (d30 is 8 GB)
-    del vae, var
-    gc.collect()
+    vae_path, var_path = make_random_checkpoints(args.work, args.depth)
     out = os.path.join(args.work, f'var-d{args.depth}')
     t1 = time.time()
     extra = ['--weights', args.weights]

@@ -11,7 +11,7 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { isAbsolute, join, relative } from 'node:path'
 import { z } from 'zod'
-import type { ImageEntry, Timeline } from '../../src-shared/ipc'
+import { type ImageEntry, imageEntrySchema, type Timeline } from '../../src-shared/ipc'
 import { fsCode, fsProblem, NotFoundError, StorageError } from './errors'
 import type { StudioEvents } from './events'
 import { JsonFile, loadJson } from './json-file'
@@ -19,25 +19,9 @@ import { JsonFile, loadJson } from './json-file'
 export const HISTORY_FORMAT = 'var-studio-history/1'
 export const TIMELINE_FORMAT = 'var-studio-timeline/1'
 
-const entrySchema = z.looseObject({
-  id: z.string().min(1),
-  jobId: z.string(),
-  modelId: z.string(),
-  classId: z.number(),
-  className: z.string(),
-  seed: z.number(),
-  strategyKind: z.string(),
-  strategy: z.record(z.string(), z.unknown()),
-  sampling: z.object({ cfg: z.number(), top_k: z.number(), top_p: z.number() }),
-  N: z.number(),
-  provider: z.string(),
-  createdAt: z.string(),
-  /** relative to the output folder (so the folder can be moved) */
-  file: z.string(),
-  width: z.number(),
-  height: z.number(),
-  parameters: z.string(),
-})
+// the shared entry, with unknown keys kept (a newer version's fields survive a rewrite); `file`
+// is stored relative to the output folder, so the folder can be moved
+const entrySchema = z.looseObject(imageEntrySchema.shape)
 const indexSchema = z.object({ format: z.literal(HISTORY_FORMAT), images: z.array(entrySchema) })
 const timelineFileSchema = z.object({
   format: z.literal(TIMELINE_FORMAT),

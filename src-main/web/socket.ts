@@ -58,31 +58,21 @@ export function createSocketHost(studio: Studio): SocketHost {
     ws.send(text)
   }
 
+  /** Answers a frame that is not a usable call with an error on `frame`; the socket stays open. */
+  function refuseFrame(ws: WebSocket, id: number, message: string): void {
+    send(ws, errorReply(id, new InvalidRequestError('frame', message)))
+  }
+
   wss.on('connection', (ws) => {
     let inFlight = 0
     ws.on('message', (raw: RawData, isBinary: boolean) => {
       const size = Array.isArray(raw) ? raw.reduce((s, b) => s + b.length, 0) : raw.byteLength
       if (isBinary) {
-        send(
-          ws,
-          errorReply(
-            -1,
-            new InvalidRequestError('frame', 'Binary frames are not part of the protocol; send JSON text'),
-          ),
-        )
+        refuseFrame(ws, -1, 'Binary frames are not part of the protocol; send JSON text')
         return
       }
       if (size > FRAME_LIMIT) {
-        send(
-          ws,
-          errorReply(
-            -1,
-            new InvalidRequestError(
-              'frame',
-              `A message of ${size} bytes is over the ${FRAME_LIMIT} byte limit`,
-            ),
-          ),
-        )
+        refuseFrame(ws, -1, `A message of ${size} bytes is over the ${FRAME_LIMIT} byte limit`)
         return
       }
       const buf = Array.isArray(raw) ? Buffer.concat(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw)
@@ -91,16 +81,7 @@ export function createSocketHost(studio: Studio): SocketHost {
       try {
         json = JSON.parse(text)
       } catch {
-        send(
-          ws,
-          errorReply(
-            -1,
-            new InvalidRequestError(
-              'frame',
-              'The message is not JSON; send { type: "call", id, channel, args }',
-            ),
-          ),
-        )
+        refuseFrame(ws, -1, 'The message is not JSON; send { type: "call", id, channel, args }')
         return
       }
       const call = wireCallSchema.safeParse(json)
@@ -115,13 +96,7 @@ export function createSocketHost(studio: Studio): SocketHost {
       }
       const { id, channel, args } = call.data
       if (inFlight >= MAX_IN_FLIGHT) {
-        send(
-          ws,
-          errorReply(
-            id,
-            new InvalidRequestError('frame', `More than ${MAX_IN_FLIGHT} calls in flight; wait for answers`),
-          ),
-        )
+        refuseFrame(ws, id, `More than ${MAX_IN_FLIGHT} calls in flight; wait for answers`)
         return
       }
       inFlight++
