@@ -427,6 +427,13 @@ def test_official_class_names_numbered_file_or_missing_torchvision(tmp_path, mon
     assert not (tmp_path / 'i').exists()
 
 
+def test_imagenet_names_for_a_checkpoint_of_another_class_count_say_why():
+    from var_tools.export import ExportError, choose_class_names
+    with pytest.raises(ExportError, match=r'names 1000 classes, the checkpoint has 10; pass the ImageNet devkit'):
+        choose_class_names('imagenet', 10)
+    assert choose_class_names('auto', 10) == ([f'class {i}' for i in range(10)], 'numbered')
+
+
 def test_torch_per_tensor_external_files_are_gathered_into_one(tmp_path):
     """Past 2 GB torch 1.13 writes one file per tensor next to the graph, Constant values included
     (LayerNorm's explicit ones from d20 up); the exporter gathers them all."""

@@ -594,15 +594,23 @@ def read_class_names(path, num_classes):
     return names
 
 
+NO_TORCHVISION = 'torchvision is not installed'
+
+
 def imagenet_class_names():
     """ImageNet's 1000 category names in class-index order (the order VAR was trained with), as
-    torchvision carries them for its pretrained classifiers. The project ships no list of its own."""
+    torchvision carries them for its pretrained classifiers, and where they came from; or None and
+    why there are none. The project ships no list of its own."""
     try:
         import torchvision
+    except ImportError:
+        return None, NO_TORCHVISION
+    version = torchvision.__version__.split('+')[0]
+    try:
         from torchvision.models._meta import _IMAGENET_CATEGORIES
     except ImportError:
-        return None, None
-    return list(_IMAGENET_CATEGORIES), f'torchvision {torchvision.__version__.split("+")[0]}'
+        return None, f'torchvision {version} carries no ImageNet category list'
+    return list(_IMAGENET_CATEGORIES), f'torchvision {version}'
 
 
 def choose_class_names(choice, num_classes):
@@ -614,16 +622,18 @@ def choose_class_names(choice, num_classes):
     if choice == 'numbered':
         return numbered, 'numbered'
     names, origin = imagenet_class_names()
-    if names is not None and len(names) == num_classes:
+    if names is not None and len(names) != num_classes:
+        names, origin = None, f'{origin} names {len(names)} classes, the checkpoint has {num_classes}'
+    if names is not None:
         print(f'class names: ImageNet categories from {origin}', file=sys.stderr)
         return names, f'ImageNet categories, {origin}'
+    remedy = ('install torchvision (Debian: apt install python3-torchvision; pip: pip install torchvision) or '
+              if origin == NO_TORCHVISION else '') + \
+        'pass the ImageNet devkit\'s LOC_synset_mapping.txt (or one name per line) as --class-names'
     if choice == 'imagenet':
-        why = ('torchvision is not installed (Debian: apt install python3-torchvision; pip: torchvision)'
-               if names is None else f'torchvision\'s list has {len(names)} names, the checkpoint {num_classes} classes')
-        raise ExportError(f'--class-names imagenet: {why}; or pass the ImageNet devkit\'s LOC_synset_mapping.txt')
-    print(f'note: torchvision is not installed, so the classes are named "class 0" .. "class {num_classes - 1}"; '
-          'install torchvision or pass the ImageNet devkit\'s LOC_synset_mapping.txt (or one name per line) '
-          'as --class-names to name them', file=sys.stderr)
+        raise ExportError(f'--class-names imagenet: {origin}; {remedy}')
+    print(f'note: {origin}, so the classes are named "class 0" .. "class {num_classes - 1}"; {remedy} to name them',
+          file=sys.stderr)
     return numbered, 'numbered'
 
 
