@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { openModel } from '../src-main/host/ort/model'
 import { Graph, tensor } from '../src-main/host/ort/session'
 import { readCodebook, readManifest } from '../src-main/storage/model-folder'
-import { generate, type Timings } from '../src-shared/engine/loop'
+import { generate, type PreviewMode, type Timings } from '../src-shared/engine/loop'
 import type { StepRunner } from '../src-shared/engine/runner'
 import type { VarManifest } from '../src-shared/manifest'
 
@@ -221,8 +221,11 @@ function timedRunner(inner: StepRunner): { runner: StepRunner; varStepMs: () => 
 
 type OursRun = { t: Timings; varStepMs: number }
 
-/** Our engine on one model folder: 1 warm-up + OURS_REPS images, B=1, the manifest's sampling. */
-async function timeOurs(dir: string): Promise<OursRun[]> {
+/**
+ * Our engine on one model folder: 1 warm-up + `reps` images, B=1, the manifest's sampling; `previews`
+ * as the studio's Partial decodes setting (the CLI and the comparison run without).
+ */
+async function timeOurs(dir: string, reps = OURS_REPS, previews: PreviewMode = 'off'): Promise<OursRun[]> {
   const manifest = await readManifest(dir)
   const codebook = await readCodebook(dir, manifest)
   const model = await openModel(
@@ -234,13 +237,14 @@ async function timeOurs(dir: string): Promise<OursRun[]> {
   const timed = timedRunner(model.runner)
   const runs: OursRun[] = []
   try {
-    for (let i = 0; i <= OURS_REPS; i++) {
+    for (let i = 0; i <= reps; i++) {
       timed.reset()
       const { timings } = await generate(timed.runner, manifest, codebook, {
         classes: [CLASS],
         seeds: [100 + i],
         sampling: { ...manifest.sampling_defaults },
         strategy: { kind: 'baseline' },
+        previews,
       })
       if (i > 0) runs.push({ t: timings, varStepMs: timed.varStepMs() }) // run 0 warms ORT up
     }
@@ -299,6 +303,13 @@ export default async function d16Bench(): Promise<void> {
   console.log(
     `ours, --weights int8 (same weights, linear layers in int8, approximate): ${sec(int8Total)} per image; ` +
       `var_step ${sec(int8VarStep)} (${(varStep / int8VarStep).toFixed(2)}x the float32 var_step's speed)`,
+  )
+  const [withPreviews] = await timeOurs(modelDir, 1, 'first')
+  const p = withPreviews.t
+  console.log(
+    `with the studio's partial decodes after every scale (Settings default, first image of each batch): ` +
+      `${sec(p.totalMs)} per image, ${sec(p.previewMs)} of it in ${manifest.patch_nums.length - 1} preview decodes ` +
+      `(${(p.totalMs / total).toFixed(1)}x the time without)`,
   )
   const kv = await kvHandoverMs(modelDir, manifest)
   console.log(

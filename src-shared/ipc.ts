@@ -12,6 +12,7 @@
  */
 import { z } from 'zod'
 import type { VarManifest } from './manifest'
+import { PREVIEW_MODES } from './engine/request'
 import { deviceSchema, samplingOverridesSchema, seedSchema } from './protocol'
 
 // ---------------------------------------------------------------------------------------------
@@ -33,8 +34,11 @@ export const settingsSchema = z.strictObject({
   outputDir: z.string().default(''),
   /** embed `parameters` + JSON chunks in every PNG written */
   embedMetadata: z.boolean().default(true),
-  /** decode f_hat after every scale for the timeline (costs one small decode per scale) */
-  previews: z.boolean().default(true),
+  /**
+   * partial decodes after every scale for the Timeline: each is a whole VAE decode, so `first` (the
+   * batch's first image, the one the live views show) keeps their cost from growing with the batch
+   */
+  previews: z.enum(PREVIEW_MODES).default('first'),
   device: deviceSchema.prefault({}),
   /** images per model pass */
   batchSize: z.number().int().min(1, 'must be in [1, 256]').max(256, 'must be in [1, 256]').default(16),
@@ -43,6 +47,16 @@ export const settingsSchema = z.strictObject({
 })
 export type Settings = z.output<typeof settingsSchema>
 export const settingsPatchSchema = settingsSchema.partial()
+
+/**
+ * Settings as stored by earlier versions, where `previews` was on or off: on becomes `first` (what the
+ * live views showed), off stays off.
+ */
+export const storedSettingsSchema = settingsSchema.extend({
+  previews: z
+    .preprocess((v) => (v === true ? 'first' : v === false ? 'off' : v), z.enum(PREVIEW_MODES))
+    .default('first'),
+})
 export type SettingsPatch = z.input<typeof settingsPatchSchema>
 
 /**

@@ -25,6 +25,7 @@ import {
   StudioError,
 } from './errors'
 import type { ImageRecord, Timings } from './engine/loop'
+import { PREVIEW_MODES } from './engine/request'
 import { SEED_MAX } from './engine/rng'
 import type { SamplingParams as EngineSampling } from './engine/sampling'
 import { SettingsError, type StrategyConfig } from './engine/strategies'
@@ -89,8 +90,8 @@ export const paramSchemas = {
     strategy: z.unknown().optional(),
     /** Images per model pass. */
     batchSize: z.number().int().min(1, 'must be in [1, 256]').max(256, 'must be in [1, 256]').default(16),
-    /** Decode f_hat after every scale and send it with the progress event. */
-    previews: z.boolean().default(false),
+    /** Partial decodes after every scale, sent with the progress events (see PreviewMode). */
+    previews: z.enum(PREVIEW_MODES).default('off'),
   }),
   /** Runs the model's classifier on images [count, C, H, W] in [0, 1] (evaluation metrics). */
   classify: z.strictObject({
@@ -235,7 +236,7 @@ export interface LoadProgress {
   readonly message: string
 }
 
-/** One finished scale of one batch; tokens are [B, pn * pn] ids, preview [B, C, H, W] when asked. */
+/** One finished scale of one batch: tokens [B, pn * pn] ids, preview as in ScaleEvent.previewImage. */
 export interface ScaleProgress {
   readonly kind: 'scale'
   readonly batch: number

@@ -45,8 +45,8 @@ export function jobExecutor(deps: RunDeps): Execute {
     let chain = Promise.resolve()
     const onScale = (e: ScaleProgress): void => {
       const l = e.pn * e.pn
-      // The live views follow the batch's first image: only its map and preview are pushed (all of
-      // them go into the saved timelines), so a 16-image batch of 256 px previews is not sent 16 times.
+      // The live views follow the batch's first image: only its map and preview are pushed (all that
+      // were decoded go into the saved timelines), so a 16-image batch of previews is not sent 16 times.
       const tokens = [Array.from(e.tokens.subarray(0, l))]
       const last = e.si === e.scales - 1 && e.generation === e.generations - 1
       const view = {
@@ -65,8 +65,9 @@ export function jobExecutor(deps: RunDeps): Execute {
         if (e.preview) {
           const size = C * H * W
           const preview = e.preview
+          // every image's decode, or (previews `first`, before the last scale) only the first's
           urls = await Promise.all(
-            Array.from({ length: e.B }, async (_, b) =>
+            Array.from({ length: preview.length / size }, async (_, b) =>
               pngDataUrl(await encodePng(toRaw(preview.subarray(b * size, (b + 1) * size), C, H, W))),
             ),
           )

@@ -6,7 +6,12 @@
  */
 import { join } from 'node:path'
 import { InvalidRequestError } from '../../src-shared/errors'
-import { type Settings, settingsPatchSchema, settingsSchema } from '../../src-shared/ipc'
+import {
+  type Settings,
+  settingsPatchSchema,
+  settingsSchema,
+  storedSettingsSchema,
+} from '../../src-shared/ipc'
 import { issuesText } from '../../src-shared/protocol'
 import type { StudioEvents } from './events'
 import { JsonFile, loadJson } from './json-file'
@@ -33,7 +38,7 @@ function jsonBackend(home: string, log: (line: string) => void): SettingsBackend
     read: async () => {
       // A file from an older version may lack keys (defaults fill them) or hold a bad value: then
       // it is backed up and defaults are used, which loadJson reports.
-      const loaded = await loadJson(path, settingsSchema)
+      const loaded = await loadJson(path, storedSettingsSchema)
       if (loaded.problem) log(`${loaded.problem}; default settings are used`)
       return loaded.value
     },
@@ -56,7 +61,7 @@ export class SettingsStore {
     backend: SettingsBackend = jsonBackend(home, log),
   ): Promise<SettingsStore> {
     const raw = await backend.read()
-    const parsed = raw === undefined ? undefined : settingsSchema.safeParse(raw)
+    const parsed = raw === undefined ? undefined : storedSettingsSchema.safeParse(raw)
     if (parsed && !parsed.success) {
       const kept = backend.keepAside ? ` (kept as ${await backend.keepAside()})` : ''
       log(`stored settings are not valid (${parsed.error.message})${kept}; defaults are used`)

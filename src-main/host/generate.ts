@@ -54,6 +54,7 @@ const addTimings = (a: Timings, b: Timings): Timings => ({
   jsMs: a.jsMs + b.jsMs,
   kdeMs: a.kdeMs + b.kdeMs,
   hookMs: a.hookMs + b.hookMs,
+  previewMs: a.previewMs + b.previewMs,
   totalMs: a.totalMs + b.totalMs,
 })
 
@@ -77,7 +78,7 @@ export async function handleGenerate(
     const batches = Math.ceil(items.length / batchSize)
     const size = m.image_channels * m.image_size * m.image_size
     const images: GeneratedImage[] = []
-    let timings: Timings = { modelMs: 0, jsMs: 0, kdeMs: 0, hookMs: 0, totalMs: 0 }
+    let timings: Timings = { modelMs: 0, jsMs: 0, kdeMs: 0, hookMs: 0, previewMs: 0, totalMs: 0 }
     for (let batch = 0; batch < batches; batch++) {
       const chunk = items.slice(batch * batchSize, (batch + 1) * batchSize)
       const itemOffset = batch * batchSize

@@ -91,6 +91,7 @@ export async function generate(
       jsMs: totalMs - clock.modelMs - clock.hookMs,
       kdeMs: clock.kdeMs,
       hookMs: clock.hookMs,
+      previewMs: clock.previewMs,
       totalMs,
     },
   }

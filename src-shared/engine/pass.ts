@@ -31,9 +31,10 @@ export class Clock {
   modelMs = 0
   kdeMs = 0
   hookMs = 0
+  previewMs = 0
   constructor(readonly now: () => number) {}
 
-  async time<T>(slot: 'modelMs' | 'kdeMs' | 'hookMs', work: () => Promise<T> | T): Promise<T> {
+  async time<T>(slot: 'modelMs' | 'kdeMs' | 'hookMs' | 'previewMs', work: () => Promise<T> | T): Promise<T> {
     const t = this.now()
     try {
       return await work()
@@ -128,6 +129,20 @@ export class Engine {
     return this.clock.time('modelMs', work)
   }
 
+  /**
+   * The preview after scale si (see PreviewMode): the last scale's decodes every image and is the
+   * result itself; before it, `first` decodes only the batch's first image.
+   */
+  private async partialDecode(si: number, fHat: Float32Array): Promise<Float32Array | undefined> {
+    const mode = this.req.previews ?? 'off'
+    if (mode === 'off') return undefined
+    const { B, runner } = this
+    if (si === this.k.S - 1) return this.model(() => runner.decode(fHat, B))
+    const rows = mode === 'first' ? 1 : B
+    const input = rows === B ? fHat : fHat.slice(0, fHat.length / B)
+    return this.clock.time('previewMs', () => this.model(() => runner.decode(input, rows)))
+  }
+
   async pass(generation: number, generations: number): Promise<Pass> {
     const { B, k, m, runner } = this
     const { S, C, hw } = k
@@ -212,7 +227,7 @@ export class Engine {
           onStep(outputs)
         })
       }
-      preview = this.req.previews ? await this.model(() => runner.decode(fHat, B)) : undefined
+      preview = await this.partialDecode(si, fHat)
       tokenMaps.push(tokenMap)
       selections.push(selection)
       const onScale = this.hooks.onScale

@@ -13,6 +13,15 @@ import {
   type StrategyConfigInput,
 } from './strategies'
 
+/**
+ * Which images get a partial decode after every scale: each one runs the whole VAE decoder, as costly
+ * as the final decode (2 s for a 256 px image on two cores), so `first` decodes only the batch's first
+ * image, the one the live views follow. The last scale's decode is the result itself and costs nothing
+ * extra in either mode.
+ */
+export const PREVIEW_MODES = ['all', 'first', 'off'] as const
+export type PreviewMode = (typeof PREVIEW_MODES)[number]
+
 export interface GenerateRequest {
   /** class id of each of the B images */
   classes: readonly number[]
@@ -20,8 +29,8 @@ export interface GenerateRequest {
   seeds: readonly number[]
   sampling: SamplingParams
   strategy: StrategyConfigInput | StrategyConfig
-  /** decode f_hat after every scale and pass it to `onScale` */
-  previews?: boolean
+  /** partial decodes of f_hat after every scale, passed to `onScale` (default off) */
+  previews?: PreviewMode
   /** teacher forcing: per scale, ids [B, l] used instead of drawing (no draws, no selection) */
   forcedIds?: readonly ArrayLike<number>[]
 }
@@ -36,7 +45,10 @@ export interface ScaleEvent {
   tokenMap: Int32Array
   /** one record per row at a search scale */
   selection?: SelectionRecord[]
-  /** [B, C, H, W] when `previews` is on */
+  /**
+   * The partial decode with previews on: [B, C, H, W] with `all` and at the last scale, [1, C, H, W]
+   * (the batch's first image) before it with `first`
+   */
   previewImage?: Float32Array
 }
 
@@ -96,6 +108,8 @@ export interface Timings {
   kdeMs: number
   /** awaiting onScale/onStep hooks */
   hookMs: number
+  /** the part of modelMs spent on partial decodes the result did not need (previews) */
+  previewMs: number
   totalMs: number
 }
 
@@ -172,6 +186,9 @@ export function checkRequest(
   })
   if (codebook.length !== k.V * k.C) {
     issues.push({ path: 'codebook', message: `must hold [vocab_size, Cvae] = ${k.V * k.C} values` })
+  }
+  if (req.previews !== undefined && !(PREVIEW_MODES as readonly unknown[]).includes(req.previews)) {
+    issues.push({ path: 'previews', message: `must be one of ${PREVIEW_MODES.join(', ')}` })
   }
   const forced = req.forcedIds
   if (forced) {

@@ -111,7 +111,7 @@ describe('history', () => {
 
   it('reads parameters from the record when the PNG carries none', async () => {
     await call(studio, 'settings:set', { embedMetadata: false })
-    expect((await call(studio, 'settings:get', {})).previews).toBe(true)
+    expect((await call(studio, 'settings:get', {})).previews).toBe('first')
     await call(studio, 'queue:add', { jobs: [job([3], 77)] })
     await studio.idle()
     const [e] = await call(studio, 'history:list', { seed: 77 })

@@ -93,10 +93,10 @@ describe('Electron IPC', () => {
 
   it('pushes studio events to our windows', async () => {
     const off = forwardEvents(studio, () => [ours as never])
-    await invoke(ours, 'settings:set', { previews: false })
+    await invoke(ours, 'settings:set', { previews: 'off' })
     off()
     const changed = ours.sent.filter(([event]) => event === 'settings:changed').map(([, data]) => data)
-    expect(changed.at(-1)).toMatchObject({ previews: false })
+    expect(changed.at(-1)).toMatchObject({ previews: 'off' })
     expect(stranger.sent).toEqual([])
   })
 })

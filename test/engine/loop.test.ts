@@ -222,16 +222,92 @@ describe('generation', { timeout }, () => {
     }
   })
 
-  it('sends a preview decode per scale when asked; the last one is the image', async () => {
+  it('previews `all`: every image decoded after every scale; the last decode is the result', async () => {
     const previews: Float32Array[] = []
-    const result = await generate(model.runner, model.manifest, model.codebook, request({ previews: true }), {
+    const decodes: number[] = []
+    const runner: StepRunner = {
+      ...model.runner,
+      decode: (fHat, B) => {
+        decodes.push(B)
+        return model.runner.decode(fHat, B)
+      },
+    }
+    const result = await generate(runner, model.manifest, model.codebook, request({ previews: 'all' }), {
       onScale: (e) => {
         previews.push(e.previewImage!)
       },
     })
-    expect(previews).toHaveLength(model.manifest.patch_nums.length)
+    const S = model.manifest.patch_nums.length
+    expect(previews).toHaveLength(S)
     expect(previews.every((p) => p.length === result.images.length)).toBe(true)
-    expect(previews[previews.length - 1]).toEqual(result.images)
+    expect(previews[S - 1]).toEqual(result.images)
+    // S decodes of both images: the last is the result, not one more decode
+    expect(decodes).toEqual(new Array<number>(S).fill(2))
+    expect(result.timings.previewMs).toBeGreaterThan(0)
+    expect(result.timings.previewMs).toBeLessThanOrEqual(result.timings.modelMs)
+  })
+
+  it('previews `first`: only the first image until the last scale, with the same images and maps', async () => {
+    const S = model.manifest.patch_nums.length
+    const all: Float32Array[] = []
+    const first: Float32Array[] = []
+    const decodes: number[] = []
+    const runner: StepRunner = {
+      ...model.runner,
+      decode: (fHat, B) => {
+        decodes.push(B)
+        return model.runner.decode(fHat, B)
+      },
+    }
+    const full = await generate(model.runner, model.manifest, model.codebook, request({ previews: 'all' }), {
+      onScale: (e) => {
+        all.push(e.previewImage!)
+      },
+    })
+    const result = await generate(runner, model.manifest, model.codebook, request({ previews: 'first' }), {
+      onScale: (e) => {
+        first.push(e.previewImage!)
+      },
+    })
+    const size = result.images.length / 2
+    expect(decodes).toEqual([...new Array<number>(S - 1).fill(1), 2])
+    for (let si = 0; si < S - 1; si++) {
+      expect(first[si]).toHaveLength(size)
+      // the first image's partial decode does not depend on decoding the second beside it
+      expect(maxAbsDiff(first[si], all[si].subarray(0, size))).toBeLessThan(1e-5)
+    }
+    expect(first[S - 1]).toEqual(result.images)
+    expect(result.images).toEqual(full.images)
+    expect(result.records.map((r) => r.tokenMaps)).toEqual(full.records.map((r) => r.tokenMaps))
+  })
+
+  it('previews `off` (the default): no partial decode, one decode at the end', async () => {
+    const decodes: number[] = []
+    const runner: StepRunner = {
+      ...model.runner,
+      decode: (fHat, B) => {
+        decodes.push(B)
+        return model.runner.decode(fHat, B)
+      },
+    }
+    const seen: (Float32Array | undefined)[] = []
+    const result = await generate(runner, model.manifest, model.codebook, request(), {
+      onScale: (e) => {
+        seen.push(e.previewImage)
+      },
+    })
+    expect(seen.every((p) => p === undefined)).toBe(true)
+    expect(decodes).toEqual([2])
+    expect(result.timings.previewMs).toBe(0)
+  })
+
+  it('refuses an unknown preview mode', async () => {
+    await expect(
+      generate(model.runner, model.manifest, model.codebook, {
+        ...request(),
+        previews: true as unknown as 'all',
+      }),
+    ).rejects.toThrow(/previews: must be one of all, first, off/)
   })
 
   it('stops between scales when cancelled', async () => {

@@ -206,11 +206,26 @@ describe('web host', () => {
     const added2 = (history as { data: { added: { id: string; jobId: string }[] } }).data.added
     expect(added2).toHaveLength(2)
     ws.send(JSON.stringify({ type: 'call', id: 2, channel: 'history:list', args: {} }))
-    const list = (await next(byId(2))) as { result: { id: string; jobId: string }[] }
+    const list = (await next(byId(2))) as { result: { id: string; jobId: string; seed: number }[] }
     // the event carries the same entries the list returns, so a view need not list again
     const byIdOf = (xs: { id: string }[]) => [...xs].sort((a, b) => a.id.localeCompare(b.id))
     expect(byIdOf(added2)).toEqual(byIdOf(list.result))
     expect(added2.every((e) => e.jobId === jobId)).toBe(true)
+    // partial decodes (default `first`): the first image has one after every scale, the second
+    // only the last scale's, which is the image itself
+    const ordered = [...list.result].sort((a, b) => Number(a.seed) - Number(b.seed))
+    const withPreview: boolean[][] = []
+    for (const [i, entry] of ordered.entries()) {
+      ws.send(
+        JSON.stringify({ type: 'call', id: 3 + i, channel: 'history:timeline', args: { imageId: entry.id } }),
+      )
+      const timeline = (await next(byId(3 + i))) as { result: { scales: { preview?: string }[] } }
+      withPreview.push(timeline.result.scales.map((s) => s.preview !== undefined))
+    }
+    expect(withPreview).toEqual([
+      [true, true, true, true, true, true],
+      [false, false, false, false, false, true],
+    ])
     ws.close()
   })
 })
