@@ -213,7 +213,7 @@ describe('web host', () => {
     expect(added2.every((e) => e.jobId === jobId)).toBe(true)
     // partial decodes (default `first`): the first image has one after every scale, the second
     // only the last scale's, which is the image itself
-    const ordered = [...list.result].sort((a, b) => Number(a.seed) - Number(b.seed))
+    const ordered = [...list.result].sort((a, b) => a.seed - b.seed)
     const withPreview: boolean[][] = []
     for (const [i, entry] of ordered.entries()) {
       ws.send(
