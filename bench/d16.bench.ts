@@ -80,9 +80,9 @@ function runPython(args: string[], timeoutMs: number): Promise<Record<string, un
 
 /**
  * FLOPs of all var_step calls of one image (N = 2 rows with guidance), counted from the graph:
- * 2 per multiply-add of every linear layer per token (AdaLN's linears once per row, they see only
- * the class embedding), plus q.k^T and attn.v over the cache. LayerNorm, softmax and GELU are left
- * out (elementwise, well under 1 % here).
+ * 2 per multiply-add of every linear layer per token, plus q.k^T and attn.v over the cache. AdaLN's
+ * linear layers see only the class embedding, so the exporter turns them into per-label tables (no
+ * products); LayerNorm, softmax and GELU are left out (elementwise, well under 1 % here).
  */
 export function varStepFlops(m: VarManifest, N = 2): number {
   const C = m.embed_dim
@@ -92,13 +92,13 @@ export function varStepFlops(m: VarManifest, N = 2): number {
     const l = pn * pn
     const T = m.begin[si] + l
     const tokens = N * l
+    // AdaLN's modulation is a per-label table lookup in the exported graph: no products
     const perBlock =
       2 * tokens * (3 * C * C + C * C + 2 * C * hidden) + // qkv, proj, fc1, fc2
-      2 * N * C * 6 * C + // ada_lin -> 6 modulation vectors per row
       2 * 2 * tokens * T * C // q.k^T and attn.v, all heads together
     flops += m.depth * perBlock
     flops += 2 * tokens * m.Cvae * C // word_embed
-    flops += 2 * N * C * 2 * C + 2 * tokens * C * m.vocab_size // head_nm's ada_lin, head
+    flops += 2 * tokens * C * m.vocab_size // head
   })
   return flops
 }

@@ -183,37 +183,17 @@ def _to_fp16(t, data):
 
 def _int8_targets(graph, inits):
     """Linear layers to run in int8: name of a large 2-D float32 weight used by nothing else -> its
-    MatMul, or its Gemm (plain y = x.W(^T) + b: no alpha, beta or transposed x)."""
+    MatMul. (torch exports the transformer's linear layers on 3-D activations as MatMul + Add; AdaLN's,
+    the only ones on 2-D rows, are lookup tables in the exported graph.)"""
     import onnx
     uses = {}
     for node in graph.node:
         for name in node.input:
             uses[name] = uses.get(name, 0) + 1
     by_name = {t.name: t for t in inits}
-    # constants by output name too: torch emits some biases as Constant nodes, and equal ones as an
-    # Identity of the first
-    constant = {n.output[0]: a.t for n in graph.node if n.op_type == 'Constant'
-                for a in n.attribute if a.name == 'value'}
-    for n in graph.node:
-        if n.op_type == 'Identity':
-            source = by_name.get(n.input[0], constant.get(n.input[0]))
-            if source is not None:
-                constant[n.output[0]] = source
     targets = {}
     for node in graph.node:
-        if node.domain not in ('', 'ai.onnx'):
-            continue
-        if node.op_type == 'MatMul' and len(node.input) == 2:
-            pass
-        elif node.op_type == 'Gemm' and len(node.input) in (2, 3):
-            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-            if attrs.get('alpha', 1.0) != 1.0 or attrs.get('beta', 1.0) != 1.0 or attrs.get('transA', 0):
-                continue
-            if len(node.input) == 3:
-                bias = by_name.get(node.input[2], constant.get(node.input[2]))
-                if bias is None or len(bias.dims) != 1:
-                    continue  # a bias that is computed or broadcast in 2-D stays with Gemm
-        else:
+        if node.domain not in ('', 'ai.onnx') or node.op_type != 'MatMul' or len(node.input) != 2:
             continue
         t = by_name.get(node.input[1])
         if (t is not None and t.data_type == onnx.TensorProto.FLOAT and len(t.dims) == 2
@@ -222,13 +202,10 @@ def _int8_targets(graph, inits):
     return targets
 
 
-def _to_int8(data, dims, transposed=False):
-    """Symmetric per-output-column int8 of a [K, N] weight ([N, K] when `transposed`, as Gemm's
-    transB keeps it): (int8 bytes of the [K, N] matrix, float32 scales [N]), or None when the weight
-    is not finite."""
+def _to_int8(data, dims):
+    """Symmetric per-output-column int8 of a [K, N] weight: (int8 bytes, float32 scales [N]), or None
+    when the weight is not finite."""
     w = np.frombuffer(data, dtype='<f4').reshape(dims)
-    if transposed:
-        w = w.T
     if not np.isfinite(w).all():
         return None
     scale = np.abs(w).max(axis=0) / 127
@@ -277,22 +254,17 @@ def _finish_graph(raw_path, path, options: GraphOptions):
         for t, is_const in [(t, False) for t in inits] + [(t, True) for t in consts]:
             data = _tensor_bytes(t, raw_dir)
             node = int8.get(t.name)
-            transposed = node is not None and node.op_type == 'Gemm' and any(
-                a.name == 'transB' and a.i for a in node.attribute)
-            quantized = _to_int8(data, tuple(t.dims), transposed) if node is not None else None
+            quantized = _to_int8(data, tuple(t.dims)) if node is not None else None
             if quantized is not None:
-                # MatMul(x, W) or Gemm(x, W, b) becomes DynamicQuantizeMatMul(x, W_int8, scale, zero[, b]):
-                # x is quantized to uint8 per run, the product accumulates in int32, the result is float32
+                # MatMul(x, W) becomes DynamicQuantizeMatMul(x, W_int8, scale, zero): x is quantized to
+                # uint8 per run, the product accumulates in int32, the result is float32
                 data, scale = quantized
                 name, n_out = t.name, len(scale)
                 t.name, t.data_type = name + '__int8', onnx.TensorProto.INT8
-                if transposed:
-                    t.dims[:] = [t.dims[1], t.dims[0]]
                 added.append(numpy_helper.from_array(scale, name + '__scale'))
                 added.append(numpy_helper.from_array(np.zeros(n_out, np.int8), name + '__zero'))
-                bias = list(node.input[2:3])
                 node.op_type, node.domain = 'DynamicQuantizeMatMul', 'com.microsoft'
-                node.input[:] = [node.input[0], t.name, name + '__scale', name + '__zero', *bias]
+                node.input[:] = [node.input[0], t.name, name + '__scale', name + '__zero']
                 del node.attribute[:]
             elif options.weights == 'float16' and not is_const:  # a Constant keeps its own type
                 half = _to_fp16(t, data)
@@ -351,13 +323,25 @@ def _export(module, args, path, input_names, output_names, dynamic_axes, options
         shutil.rmtree(raw_dir, ignore_errors=True)
 
 
+def ada_tables_for(var: VAR, weights: str):
+    """AdaLN's modulation per label (`VAR.ada_tables`), stored float32 with float32 weights and
+    float16 with float16 or int8 weights (then the modulation is rounded to 11 significant bits instead
+    of going through int8 products); a table float16 cannot hold stays float32."""
+    tables = var.ada_tables()
+    if weights == 'float32':
+        return tables
+    return [t.half() if bool(torch.isfinite(t).all()) and float(t.abs().max()) <= FP16_MAX else t
+            for t in tables]
+
+
 def export_var_step(var: VAR, path, options: Optional[GraphOptions] = None):
+    options = options or GraphOptions()
     N, si = 2, 1
     l, P = var.patch_nums[si] ** 2, var.begin[si]
     args = (torch.zeros(N, dtype=torch.long), torch.randn(N, l, var.Cvae), torch.arange(P, P + l),
             torch.zeros(l, P + l), torch.randn(var.depth, N, var.num_heads, P, var.head_dim),
             torch.randn(var.depth, N, var.num_heads, P, var.head_dim))
-    _export(VarStep(var), args, path,
+    _export(VarStep(var, ada_tables_for(var, options.weights)), args, path,
             ['cond_label', 'x_cvae', 'pos', 'attn_bias', 'past_k', 'past_v'], ['logits', 'present_k', 'present_v'],
             {'cond_label': {0: 'N'}, 'x_cvae': {0: 'N', 1: 'l'}, 'pos': {0: 'l'}, 'attn_bias': {0: 'l', 1: 'T'},
              'past_k': {1: 'N', 3: 'P'}, 'past_v': {1: 'N', 3: 'P'}, 'logits': {0: 'N', 1: 'l'},

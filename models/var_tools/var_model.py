@@ -86,9 +86,12 @@ class AdaLNSelfAttn(nn.Module):
         self.ffn = FFN(dim, round(dim * mlp_ratio))
         self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim, 6 * dim))
 
-    def modulation(self, cond_BD):
+    def modulation(self, cond_BD, ada=None):
+        """The six modulation vectors; `ada` is ada_lin(cond_BD) when it was looked up instead."""
+        if ada is None:
+            ada = self.ada_lin(cond_BD)
         # order of the six chunks: gamma1, gamma2, scale1, scale2, shift1, shift2
-        return self.ada_lin(cond_BD).view(-1, 1, 6, self.C).unbind(2)
+        return ada.view(-1, 1, 6, self.C).unbind(2)
 
     def forward(self, x, cond_BD, attn_bias):
         g1, g2, s1, s2, b1, b2 = self.modulation(cond_BD)
@@ -96,8 +99,8 @@ class AdaLNSelfAttn(nn.Module):
         x = x + self.ffn(layer_norm(x, self.C, self.eps) * (s2 + 1) + b2) * g2
         return x
 
-    def forward_cached(self, x, cond_BD, attn_bias, past_k, past_v):
-        g1, g2, s1, s2, b1, b2 = self.modulation(cond_BD)
+    def forward_cached(self, x, cond_BD, attn_bias, past_k, past_v, ada=None):
+        g1, g2, s1, s2, b1, b2 = self.modulation(cond_BD, ada)
         q, k, v = self.attn.qkv(layer_norm(x, self.C, self.eps) * (s1 + 1) + b1)
         k = torch.cat((past_k, k), dim=2)
         v = torch.cat((past_v, v), dim=2)
@@ -112,8 +115,10 @@ class AdaLNBeforeHead(nn.Module):
         self.C, self.eps = dim, norm_eps
         self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim, 2 * dim))
 
-    def forward(self, x, cond_BD):
-        scale, shift = self.ada_lin(cond_BD).view(-1, 1, 2, self.C).unbind(2)
+    def forward(self, x, cond_BD, ada=None):
+        if ada is None:
+            ada = self.ada_lin(cond_BD)
+        scale, shift = ada.view(-1, 1, 2, self.C).unbind(2)
         return layer_norm(x, self.C, self.eps) * (scale + 1) + shift
 
 
@@ -214,18 +219,32 @@ class VAR(nn.Module):
         x = x + (self.lvl_embed(self.lvl_1L[0, pos]) + self.pos_1LC[0, pos]).unsqueeze(0)
         return x, cond_BD
 
-    def step(self, cond_label, x_cvae, pos, attn_bias, past_k, past_v):
+    def step(self, cond_label, x_cvae, pos, attn_bias, past_k, past_v, ada_tables=None):
         """One pass over the l new tokens of a scale with an explicit KV cache.
 
         past_k/past_v [depth, N, H, P, hd]; returns logits [N, l, V], present_k/v [depth, N, H, P+l, hd].
+        `ada_tables` (see `ada_tables`) replaces every AdaLN linear layer by a lookup of the label's row.
         """
         x, cond_BD = self.embed_step(cond_label, x_cvae, pos)
+
+        def ada(i):
+            return None if ada_tables is None else F.embedding(cond_label, ada_tables[i]).float()
+
         ks, vs = [], []
         for i, b in enumerate(self.blocks):
-            x, k, v = b.forward_cached(x, cond_BD, attn_bias, past_k[i], past_v[i])
+            x, k, v = b.forward_cached(x, cond_BD, attn_bias, past_k[i], past_v[i], ada(i))
             ks.append(k)
             vs.append(v)
-        return self.logits(x, cond_BD), torch.stack(ks), torch.stack(vs)
+        logits = self.head(self.head_nm(x, cond_BD, ada(self.depth)))
+        return logits, torch.stack(ks), torch.stack(vs)
+
+    @torch.no_grad()
+    def ada_tables(self):
+        """AdaLN's modulation of every class and of the null class: its input is the class embedding
+        alone, so ada_lin(class_emb(label)) is a table with one row per label. One [num_classes + 1, 6C]
+        table per block, then [num_classes + 1, 2C] for the head, computed in float32."""
+        cond = self.class_emb.weight.float()
+        return [b.ada_lin(cond).contiguous() for b in self.blocks] + [self.head_nm.ada_lin(cond).contiguous()]
 
     def empty_cache(self, N, dtype=torch.float32):
         return (torch.zeros(self.depth, N, self.num_heads, 0, self.head_dim, dtype=dtype),
@@ -233,11 +252,26 @@ class VAR(nn.Module):
 
 
 class VarStep(nn.Module):
-    """Wrapper whose forward is exactly var_step.onnx."""
+    """Wrapper whose forward is exactly var_step.onnx.
 
-    def __init__(self, var: VAR):
+    Given `ada_tables` (`VAR.ada_tables`), the AdaLN linear layers are exported as lookup tables: a
+    row gather per block instead of a [C, 6C] product at every scale, and (num_classes + 1) x 6C values
+    instead of C x 6C per block. float16 tables are gathered, then cast, so they stay half size at run
+    time.
+    """
+
+    def __init__(self, var: VAR, ada_tables=None):
         super().__init__()
         self.var = var
+        self.tabled = ada_tables is not None
+        if self.tabled:
+            if len(ada_tables) != var.depth + 1:
+                raise ValueError(f'{len(ada_tables)} AdaLN tables for {var.depth} blocks and the head')
+            for i, t in enumerate(ada_tables):
+                self.register_buffer(f'ada_{i}' if i < var.depth else 'ada_head', t)
 
     def forward(self, cond_label, x_cvae, pos, attn_bias, past_k, past_v):
-        return self.var.step(cond_label, x_cvae, pos, attn_bias, past_k, past_v)
+        tables = None
+        if self.tabled:
+            tables = [getattr(self, f'ada_{i}') for i in range(self.var.depth)] + [self.ada_head]
+        return self.var.step(cond_label, x_cvae, pos, attn_bias, past_k, past_v, tables)
