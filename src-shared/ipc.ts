@@ -161,6 +161,8 @@ export const callSchemas = {
   'queue:clear': none,
   'history:list': historyFilterSchema.prefault({}),
   'history:timeline': z.strictObject({ imageId: id }),
+  /** decodes the partial images an image's timeline lacks (from its token maps) and keeps them in it */
+  'history:decodeScales': z.strictObject({ imageId: id }),
   /** removes the image file and its record */
   'history:delete': z.strictObject({ imageId: id }),
   /** a PNG as a data URL: the image itself, or one scale's preview from the timeline */
@@ -440,6 +442,7 @@ export interface IpcResults {
   'queue:clear': { removed: number }
   'history:list': ImageEntry[]
   'history:timeline': Timeline
+  'history:decodeScales': Timeline
   'history:delete': { deleted: boolean }
   'image:get': { dataUrl: string }
   'image:params': ImageParams

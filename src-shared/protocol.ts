@@ -102,6 +102,17 @@ export const paramSchemas = {
     /** Images per classifier pass. */
     batchSize: z.number().int().min(1, 'must be in [1, 4096]').max(4096, 'must be in [1, 4096]').default(500),
   }),
+  /** Partial decodes of one image after every scale, from its token maps (one [pn²] map per scale). */
+  decodeScales: z.strictObject({
+    dir: dirSchema,
+    device: deviceSchema.prefault({}),
+    tokenMaps: z
+      .array(
+        z.array(z.number().int('must hold integer token ids')).max(1 << 16, 'must hold at most 65536 ids'),
+      )
+      .min(1, 'must hold one map per scale')
+      .max(64, 'must hold one map per scale'),
+  }),
   cancel: z.strictObject({ id: requestIdSchema }),
 } as const
 
@@ -236,6 +247,23 @@ export interface LoadProgress {
   readonly message: string
 }
 
+/** decodeScales: the partial decode after scale si is done. */
+export interface DecodeProgress {
+  readonly kind: 'decode'
+  readonly si: number
+  readonly scales: number
+}
+
+export interface DecodeScalesResult {
+  /** [S, C, H, W] in [0, 1]: the image after every scale */
+  readonly images: Float32Array
+  readonly scales: number
+  readonly channels: number
+  readonly width: number
+  readonly height: number
+  readonly provider: ProviderReport
+}
+
 /** One finished scale of one batch: tokens [B, pn * pn] ids, preview as in ScaleEvent.previewImage. */
 export interface ScaleProgress {
   readonly kind: 'scale'
@@ -263,6 +291,7 @@ export interface HostMethods {
   'models.verify': { result: ModelVerifyResult; progress: VerifyProgress }
   generate: { result: GenerateResult; progress: LoadProgress | ScaleProgress }
   classify: { result: ClassifyResult; progress: LoadProgress }
+  decodeScales: { result: DecodeScalesResult; progress: LoadProgress | DecodeProgress }
   cancel: { result: { cancelled: boolean }; progress: never }
 }
 export type ResultOf<M extends HostMethod> = HostMethods[M]['result']

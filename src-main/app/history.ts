@@ -8,7 +8,7 @@
  * Each timeline file holds its own record too, so a damaged index is moved aside (kept as a backup)
  * and rebuilt from the timeline files: no record is lost silently.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { isAbsolute, join, relative } from 'node:path'
 import { z } from 'zod'
 import { type ImageEntry, imageEntrySchema, type Timeline } from '../../src-shared/ipc'
@@ -131,6 +131,24 @@ export class History {
     if (!parsed.success)
       throw new StorageError(`${path} is damaged; the image is kept but its timeline cannot be shown`)
     return parsed.data.timeline as Timeline
+  }
+
+  /**
+   * Replaces an image's timeline (partial decodes added later), keeping its record beside it. The file
+   * is written aside and renamed over the old one, so a failed write leaves the old timeline.
+   */
+  async setTimeline(id: string, timeline: Timeline): Promise<void> {
+    const entry = this.entries.find((x) => x.id === id)
+    if (!entry) throw new NotFoundError(`No image "${id}" in the history (it may have been deleted)`)
+    const path = join(this.timelinesDir, `${id}.json`)
+    const aside = `${path}.${process.pid}.tmp`
+    try {
+      await writeFile(aside, JSON.stringify({ format: TIMELINE_FORMAT, entry, timeline }))
+      await rename(aside, path)
+    } catch (error) {
+      await rm(aside, { force: true })
+      throw new StorageError(fsProblem('write', path, error), { cause: error })
+    }
   }
 
   /** Removes the PNG, the timeline and the record. */

@@ -28,6 +28,7 @@ import { imageDataUrl, imageParams } from './images'
 import { toNewJob } from './jobs'
 import { Models } from './model-list'
 import { Queue } from './queue'
+import { partialDecoder } from './partials'
 import { jobExecutor } from './run-job'
 import { type SettingsBackend, SettingsStore } from './settings'
 
@@ -142,6 +143,12 @@ async function openStudio(
     },
   })
   const queue = await Queue.open(home, events, execute, log)
+  const decodePartials = partialDecoder({
+    history: () => history,
+    models,
+    client: getClient,
+    settings: () => settings.get(),
+  })
   // A page served over the network must not read files by path from this machine.
   const allowPaths = options.hostName === 'electron'
 
@@ -203,6 +210,7 @@ async function openStudio(
     'queue:clear': () => queue.clear(),
     'history:list': (filter) => history.list(filter),
     'history:timeline': ({ imageId }) => history.timeline(imageId),
+    'history:decodeScales': ({ imageId }) => decodePartials(imageId),
     'history:delete': ({ imageId }) => history.delete(imageId),
     'image:get': ({ imageId }) => imageDataUrl(history.get(imageId)),
     'image:params': ({ imageId }) => imageParams(history.get(imageId)),

@@ -4,6 +4,7 @@ import type { KdeFn } from '../../src-shared/engine/kde'
 import type { Handlers } from './host'
 import { throwIfCancelled } from './host'
 import { handleClassify } from './classify'
+import { handleDecodeScales } from './decode-scales'
 import { handleGenerate } from './generate'
 import { ModelCache } from './model-cache'
 import { checkGraphs, platformLadder } from './ort/model'
@@ -93,6 +94,7 @@ export function createHandlers(deps: HostDeps): { handlers: Handlers; models: Mo
       }),
 
     classify: (params, ctx) => handleClassify(params, ctx, models),
+    decodeScales: (params, ctx) => handleDecodeScales(params, ctx, models),
   }
   return { handlers, models }
 }

@@ -13,6 +13,7 @@ import {
   type ScaleEvent,
   type StepOutputs,
 } from './request'
+import { residualStep } from './residual'
 import { createRng, type Rng } from './rng'
 import type { StepRunner } from './runner'
 import { guidanceScale, guideRow, TokenSampler, type SamplingParams } from './sampling'
@@ -190,25 +191,11 @@ export class Engine {
         selection = await this.drawScale(si, l, step.logits, rngs, tokenMap)
       }
 
-      const hTok = hToks[si]
-      for (let i = 0; i < B * l; i++) {
-        const row = tokenMap[i] * C
-        for (let j = 0; j < C; j++) hTok[i * C + j] = codebook[row + j]
-      }
-      const pnNext = m.patch_nums[si + 1] ?? hw
       const vq = await this.model(() =>
-        runner.vqStep({
-          fHat,
-          hTok,
-          up: k.ups[si],
-          phiSel: k.phiSel[si],
-          down: k.downs[si],
-          B,
-          pn,
-          pnNext,
-        }),
+        residualStep(runner, m, k, codebook, si, B, fHat, tokenMap, hToks[si]),
       )
       fHat = vq.fHatOut
+      const pnNext = m.patch_nums[si + 1] ?? hw
       if (si + 1 < S) {
         const half = B * pnNext * pnNext * C
         if (vq.nextTok.length !== half) {

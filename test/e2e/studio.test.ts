@@ -19,6 +19,7 @@ import {
   JOB_MS,
   openStudioPage,
   queueBy,
+  rpc,
   ROOT,
   shot,
   studioSuite,
@@ -250,6 +251,40 @@ describe('VAR Studio in a browser', () => {
     const bars = await countBars(page)
     expect(bars).toEqual({ total: N, chosen: 1, kept: kept - 1, other: N - kept })
     await tid(page, 'pca-chart').locator('canvas').first().waitFor()
+  }, 120_000)
+
+  it("a batch's second image: its missing partial decodes are made on request and kept", async () => {
+    // Partial decodes default to the batch's first image: the second has only the last scale's.
+    await fillGenerate(page, {
+      classes: ['Pullover'],
+      kind: 'baseline',
+      seed: 610,
+      count: 2,
+      policy: 'increment',
+    })
+    const [jobId] = await queueBy(page, tid(page, 'generate-button'), 1)
+    await waitForState(page, jobId, 'done')
+    await go(page, 'timeline')
+    const picker = tid(page, 'inspect-picker')
+    const second = picker.locator('option', { hasText: 'Pullover · baseline · seed 611' })
+    await picker.selectOption((await second.getAttribute('value')) ?? '')
+    await expect.poll(() => tid(page, 'timeline-scale').count()).toBe(S)
+    const images = page.locator('[data-testid="timeline-scale"] img')
+    expect(await images.count()).toBe(1)
+    const note = tid(page, 'decode-scales')
+    await expect.poll(() => note.textContent()).toContain(`${S - 1} of ${S} scales have no partial decode`)
+    await shot(page, 'timeline-undecoded')
+    await note.getByRole('button', { name: 'Decode them' }).click()
+    await expect.poll(() => images.count(), { timeout: JOB_MS }).toBe(S)
+    expect(await note.count()).toBe(0)
+    await shot(page, 'timeline-decoded')
+    // kept in the timeline: another image and back shows them without decoding again
+    const first = picker.locator('option', { hasText: 'Pullover · baseline · seed 610' })
+    await picker.selectOption((await first.getAttribute('value')) ?? '')
+    await expect.poll(() => images.count()).toBe(S)
+    const [entry] = await rpc(studio, 'history:list', { seed: 611 })
+    const stored = await rpc(studio, 'history:timeline', { imageId: entry.id })
+    expect(stored.scales.every((sc) => sc.preview !== undefined)).toBe(true)
   }, 120_000)
 
   it('the gallery compares the four strategies for one seed', async () => {

@@ -11,6 +11,7 @@ import {
   type ScaleEvent,
   type StepOutputs,
 } from '../../src-shared/engine/loop'
+import { decodeScales } from '../../src-shared/engine/residual'
 import type { StepRunner } from '../../src-shared/engine/runner'
 import { SettingsError } from '../../src-shared/engine/strategies'
 import { loadModel, loadTeacherForced, type LoadedModel } from './model'
@@ -299,6 +300,54 @@ describe('generation', { timeout }, () => {
     expect(seen.every((p) => p === undefined)).toBe(true)
     expect(decodes).toEqual([2])
     expect(result.timings.previewMs).toBe(0)
+  })
+
+  it('decodeScales replays saved token maps into the same partial decodes, with no var_step', async () => {
+    const previews: Float32Array[] = []
+    const result = await generate(
+      model.runner,
+      model.manifest,
+      model.codebook,
+      request({ previews: 'all' }),
+      {
+        onScale: (e) => {
+          previews.push(e.previewImage!)
+        },
+      },
+    )
+    const size = result.images.length / 2
+    const counted = counting(model.runner)
+    const seen: number[] = []
+    const images = await decodeScales(
+      counted.runner,
+      model.manifest,
+      model.codebook,
+      result.records[1].tokenMaps,
+      {
+        onScale: (si) => {
+          seen.push(si)
+        },
+      },
+    )
+    expect(counted.varSteps()).toBe(0)
+    expect(seen).toEqual(model.manifest.patch_nums.map((_, si) => si))
+    images.forEach((image, si) => {
+      expect(image).toHaveLength(size)
+      expect(maxAbsDiff(image, previews[si].subarray(size, 2 * size)), `scale ${si}`).toBeLessThan(1e-5)
+    })
+  })
+
+  it('decodeScales names what is wrong with the token maps', async () => {
+    const maps = model.manifest.patch_nums.map((pn) => new Array<number>(pn * pn).fill(0))
+    const decode = (m: number[][]) => decodeScales(model.runner, model.manifest, model.codebook, m)
+    await expect(decode(maps.slice(1))).rejects.toThrow(/tokenMaps: must have one map per scale \(6\)/)
+    await expect(decode(maps.map((m, si) => (si === 2 ? m.slice(1) : m)))).rejects.toThrow(
+      /tokenMaps\[2\]: must hold pn² = 9 ids/,
+    )
+    const V = model.manifest.vocab_size
+    await expect(decode(maps.map((m, si) => (si === 3 ? [...m.slice(1), V] : m)))).rejects.toThrow(
+      new RegExp(`tokenMaps\\[3\\]\\[15\\]: must be a token id in \\[0, ${V - 1}\\]`),
+    )
   })
 
   it('refuses an unknown preview mode', async () => {

@@ -184,6 +184,7 @@ function fakeHandlers(): Handlers {
     },
     generate: never,
     classify: never,
+    decodeScales: never,
   }
 }
 

@@ -226,6 +226,23 @@ describe('web host', () => {
       [true, true, true, true, true, true],
       [false, false, false, false, false, true],
     ])
+    // the second image's missing partial decodes, made on demand from its token maps and kept
+    const second = ordered[1].id
+    ws.send(
+      JSON.stringify({ type: 'call', id: 10, channel: 'history:decodeScales', args: { imageId: second } }),
+    )
+    const decoded = (await next(byId(10))) as { result: { scales: { tokens: number[]; preview?: string }[] } }
+    expect(decoded.result.scales.map((s) => s.preview?.startsWith('data:image/png;base64,'))).toEqual(
+      new Array<boolean>(6).fill(true),
+    )
+    ws.send(JSON.stringify({ type: 'call', id: 11, channel: 'history:timeline', args: { imageId: second } }))
+    const kept = (await next(byId(11))) as { result: unknown }
+    expect(kept.result).toEqual(decoded.result)
+    ws.send(
+      JSON.stringify({ type: 'call', id: 12, channel: 'history:decodeScales', args: { imageId: 'no-such' } }),
+    )
+    const missing = (await next(byId(12))) as { error?: { message: string } }
+    expect(missing.error?.message).toMatch(/No image "no-such" in the history/)
     ws.close()
   })
 })

@@ -68,5 +68,26 @@ export const useInspectStore = defineStore('inspect', () => {
 
   const entry = computed(() => (imageId.value ? history.byId.get(imageId.value) : undefined))
 
-  return { imageId, followLive, timeline, loading, entry, open, watchLive }
+  /** The image whose partial decodes are being made, if any. */
+  const decoding = ref<string | null>(null)
+
+  /** Decodes the partial images the shown timeline lacks (the host keeps them in the timeline). */
+  async function decodeScales(): Promise<void> {
+    const id = imageId.value
+    if (!id || decoding.value) return
+    decoding.value = id
+    try {
+      const result = await notices.attempt('Decoding the partial images', () =>
+        call('history:decodeScales', { imageId: id }),
+      )
+      if (result) {
+        cache.set(id, result)
+        if (imageId.value === id) timeline.value = result
+      }
+    } finally {
+      decoding.value = null
+    }
+  }
+
+  return { imageId, followLive, timeline, loading, entry, decoding, open, watchLive, decodeScales }
 })

@@ -1,0 +1,113 @@
+/**
+ * The residual quantizer's side of a scale: a token map's codebook vectors go through vq_step, which
+ * adds them into f_hat and makes the next scale's input. The loop calls it after drawing each scale;
+ * `decodeScales` replays it from saved token maps to decode an image's partial images afterwards,
+ * without any transformer step.
+ */
+import { CancelledError, ModelLoadError } from '../errors'
+import type { VarManifest } from '../manifest'
+import { type CancelSignal, type Constants, constants } from './request'
+import type { StepRunner, VqStepResult } from './runner'
+import { SettingsError, type SettingsIssue } from './strategies'
+
+/**
+ * vq_step for scale si of B images: fills `hTok` [B, l, Cvae] with the codebook rows of `tokenMap`
+ * [B, l] and adds them into `fHat`. Checks the returned f_hat's size.
+ */
+export async function residualStep(
+  runner: StepRunner,
+  m: VarManifest,
+  k: Constants,
+  codebook: Float32Array,
+  si: number,
+  B: number,
+  fHat: Float32Array,
+  tokenMap: ArrayLike<number>,
+  hTok: Float32Array,
+): Promise<VqStepResult> {
+  const C = k.C
+  const pn = m.patch_nums[si]
+  for (let i = 0; i < B * pn * pn; i++) {
+    const row = tokenMap[i] * C
+    for (let j = 0; j < C; j++) hTok[i * C + j] = codebook[row + j]
+  }
+  const vq = await runner.vqStep({
+    fHat,
+    hTok,
+    up: k.ups[si],
+    phiSel: k.phiSel[si],
+    down: k.downs[si],
+    B,
+    pn,
+    pnNext: m.patch_nums[si + 1] ?? k.hw,
+  })
+  if (vq.fHatOut.length !== fHat.length) {
+    throw new ModelLoadError(`vq_step returned ${vq.fHatOut.length} values of f_hat, ${fHat.length} expected`)
+  }
+  return vq
+}
+
+export interface DecodeScalesHooks {
+  signal?: CancelSignal
+  /** after each scale's decode, [C, H, W] in [0, 1] */
+  onScale?: (si: number, image: Float32Array) => void | Promise<void>
+}
+
+/**
+ * The partial decode after every scale of one image, from its token maps (one [pn²] map per scale):
+ * f_hat rebuilt scale by scale and decoded. The loop's previews run the same graphs on the same
+ * inputs, so these are the images it would have shown. Returns one [C, H, W] image per scale.
+ */
+export async function decodeScales(
+  runner: StepRunner,
+  m: VarManifest,
+  codebook: Float32Array,
+  tokenMaps: readonly ArrayLike<number>[],
+  hooks: DecodeScalesHooks = {},
+): Promise<Float32Array[]> {
+  const k = constants(m)
+  const issues: SettingsIssue[] = []
+  if (tokenMaps.length !== k.S)
+    issues.push({ path: 'tokenMaps', message: `must have one map per scale (${k.S})` })
+  tokenMaps.forEach((ids, si) => {
+    const l = (m.patch_nums[si] ?? 0) ** 2
+    if (ids.length !== l) issues.push({ path: `tokenMaps[${si}]`, message: `must hold pn² = ${l} ids` })
+    for (let i = 0; i < ids.length; i++) {
+      if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= k.V) {
+        issues.push({ path: `tokenMaps[${si}][${i}]`, message: `must be a token id in [0, ${k.V - 1}]` })
+        break
+      }
+    }
+  })
+  if (codebook.length !== k.V * k.C) {
+    issues.push({ path: 'codebook', message: `must hold [vocab_size, Cvae] = ${k.V * k.C} values` })
+  }
+  if (issues.length > 0) {
+    throw new SettingsError(
+      `invalid token maps:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`,
+      issues,
+    )
+  }
+  let fHat: Float32Array = new Float32Array(k.C * k.hw * k.hw)
+  const images: Float32Array[] = []
+  for (let si = 0; si < k.S; si++) {
+    if (hooks.signal?.aborted) throw new CancelledError('Decoding cancelled')
+    const l = m.patch_nums[si] ** 2
+    const vq = await residualStep(
+      runner,
+      m,
+      k,
+      codebook,
+      si,
+      1,
+      fHat,
+      tokenMaps[si],
+      new Float32Array(l * k.C),
+    )
+    fHat = vq.fHatOut
+    const image = await runner.decode(fHat, 1)
+    images.push(image)
+    await hooks.onScale?.(si, image)
+  }
+  return images
+}
