@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { IpcEventData } from '../../src-shared/ipc'
 import type { Studio } from '../../src-main/app/studio'
-import { call, MODEL_ID, openStudio, tempHome } from './studio-helpers'
+import { call, job, MODEL_ID, openStudio, tempHome } from './studio-helpers'
 
 const SHIPPED = resolve(__dirname, '../../models/fashion-mnist-var')
 const COPY_ID = 'fashion-copy'
@@ -135,7 +135,16 @@ describe('models', () => {
     await expect(call(studio, 'models:remove', { id: MODEL_ID })).rejects.toThrow(
       /ships with VAR Studio; it cannot be removed/,
     )
+    // an image the copy made: its second image's partial decodes need the model, which is gone
+    await call(studio, 'queue:add', { jobs: [{ ...job([2, 4], 900), modelId: COPY_ID }] })
+    await studio.idle()
+    const [, second] = (await call(studio, 'history:list', {}))
+      .filter((e) => e.modelId === COPY_ID)
+      .sort((a, b) => a.seed - b.seed)
     expect(await call(studio, 'models:remove', { id: COPY_ID })).toEqual({ removed: true })
+    await expect(call(studio, 'history:decodeScales', { imageId: second.id })).rejects.toThrow(
+      /The model "fashion-copy" that made this image is not in the model list any more; add its folder under Models/,
+    )
     expect((await call(studio, 'models:list', {})).map((m) => m.id)).toEqual([MODEL_ID])
     await expect(readFile(join(home, 'copies', 'good', 'manifest.json'))).resolves.toBeDefined()
     await expect(call(studio, 'models:remove', { id: COPY_ID })).rejects.toThrow(/No registered model/)
