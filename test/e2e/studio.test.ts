@@ -133,7 +133,13 @@ describe('VAR Studio in a browser', () => {
   it('generates and the live timeline advances scale by scale', async () => {
     // A second tab watches the next job live on the Timeline while this one generates.
     const watcher = await openStudioPage(browser, studio)
+    // A third tab opens the Timeline and chooses nothing: the job that starts is followed all the same.
+    const idle = await openStudioPage(browser, studio)
     try {
+      await go(idle.page, 'timeline')
+      await expect
+        .poll(() => idle.page.locator('.timeline .empty').textContent())
+        .toMatch(/Choose an image above, or press Generate: the running job is shown live/)
       await go(watcher.page, 'timeline')
       await tid(watcher.page, 'inspect-picker').selectOption('__live__')
       await expect
@@ -166,6 +172,12 @@ describe('VAR Studio in a browser', () => {
       expect(await watcher.page.locator('[data-testid="timeline-scale"] img').count()).toBe(S)
       expect(await tid(watcher.page, 'timeline-candidate').count()).toBe(8)
       expect(watcher.problems).toEqual([])
+      await expect.poll(() => tid(idle.page, 'timeline-scale').count()).toBe(S)
+      expect(await tid(idle.page, 'timeline-candidate').count()).toBe(8)
+      expect(await tid(idle.page, 'inspect-picker').inputValue()).toBe(
+        await tid(watcher.page, 'inspect-picker').inputValue(),
+      )
+      expect(idle.problems).toEqual([])
       // The queue's progress went up scale by scale to "scale S of S".
       const progress = (await recorded(page, 'progress'))
         .map(
@@ -181,6 +193,7 @@ describe('VAR Studio in a browser', () => {
       expect(progress.at(-1)).toBe(`scale ${S} of ${S}`)
     } finally {
       await watcher.page.close()
+      await idle.page.close()
     }
   }, 180_000)
 

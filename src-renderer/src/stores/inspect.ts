@@ -51,6 +51,16 @@ export const useInspectStore = defineStore('inspect', () => {
     liveJobId = queue.live?.jobId ?? queue.runningId
   }
 
+  // Nothing chosen yet: the first job that runs is followed live, as if "Live" had been picked, so
+  // pressing Generate and opening the Timeline shows the job forming.
+  watch(
+    () => queue.runningId,
+    (id) => {
+      if (id && imageId.value === null && !followLive.value) watchLive()
+    },
+    { immediate: true },
+  )
+
   // When the followed job finishes, show its first image with the full timeline (candidates too).
   watch(
     () => queue.jobs.find((j) => j.id === (queue.live?.jobId ?? liveJobId)),
