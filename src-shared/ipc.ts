@@ -536,6 +536,12 @@ export const eventSchemas = {
    * and removed. Both empty: the output folder changed and the whole list is another one.
    */
   'history:changed': z.strictObject({ added: z.array(imageEntrySchema), removed: z.array(z.string()) }),
+  /** history:decodeScales: how many of an image's scales are decoded so far */
+  'history:decodeProgress': z.strictObject({
+    imageId: id,
+    done: z.number().int().min(0),
+    scales: z.number().int().min(1),
+  }),
   'settings:changed': settingsSchema,
   'models:progress': z.strictObject({
     dir: z.string(),

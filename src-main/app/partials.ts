@@ -7,6 +7,7 @@ import type { Settings, Timeline } from '../../src-shared/ipc'
 import type { HostClient } from '../host/client'
 import { encodePng, pngDataUrl, toRaw } from '../storage/png'
 import { NotFoundError } from './errors'
+import type { StudioEvents } from './events'
 import type { History } from './history'
 import type { Models } from './model-list'
 
@@ -15,6 +16,7 @@ export interface PartialsDeps {
   readonly models: Models
   readonly client: () => HostClient
   readonly settings: () => Settings
+  readonly events: StudioEvents
 }
 
 export function partialDecoder(deps: PartialsDeps): (imageId: string) => Promise<Timeline> {
@@ -43,11 +45,17 @@ async function decodeMissing(deps: PartialsDeps, imageId: string): Promise<Timel
       { cause: error },
     )
   })
-  const result = await deps.client().call('decodeScales', {
-    dir: model.dir,
-    device: deps.settings().device,
-    tokenMaps: timeline.scales.map((s) => [...s.tokens]),
-  })
+  const result = await deps.client().call(
+    'decodeScales',
+    { dir: model.dir, device: deps.settings().device, tokenMaps: timeline.scales.map((s) => [...s.tokens]) },
+    {
+      onProgress: (p) => {
+        if (p.kind === 'decode') {
+          deps.events.emit('history:decodeProgress', { imageId, done: p.si + 1, scales: p.scales })
+        }
+      },
+    },
+  )
   const { channels: C, height: H, width: W } = result
   const size = C * H * W
   const urls = await Promise.all(

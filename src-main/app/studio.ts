@@ -148,6 +148,7 @@ async function openStudio(
     models,
     client: getClient,
     settings: () => settings.get(),
+    events,
   })
   // A page served over the network must not read files by path from this machine.
   const allowPaths = options.hostName === 'electron'

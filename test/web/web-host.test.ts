@@ -235,6 +235,12 @@ describe('web host', () => {
     expect(decoded.result.scales.map((s) => s.preview?.startsWith('data:image/png;base64,'))).toEqual(
       new Array<boolean>(6).fill(true),
     )
+    const progress = replies.flatMap((r) =>
+      r.type === 'event' && r.event === 'history:decodeProgress'
+        ? [r.data as { imageId: string; done: number; scales: number }]
+        : [],
+    )
+    expect(progress).toEqual([1, 2, 3, 4, 5, 6].map((done) => ({ imageId: second, done, scales: 6 })))
     ws.send(JSON.stringify({ type: 'call', id: 11, channel: 'history:timeline', args: { imageId: second } }))
     const kept = (await next(byId(11))) as { result: unknown }
     expect(kept.result).toEqual(decoded.result)

@@ -1,7 +1,7 @@
 import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
 import type { Timeline } from '../../../src-shared/ipc'
-import { call } from '../api'
+import { call, getStudioApi } from '../api'
 import { useHistoryStore } from './history'
 import { useNoticesStore } from './notices'
 import { useQueueStore } from './queue'
@@ -78,14 +78,23 @@ export const useInspectStore = defineStore('inspect', () => {
 
   const entry = computed(() => (imageId.value ? history.byId.get(imageId.value) : undefined))
 
-  /** The image whose partial decodes are being made, if any. */
+  /** The image whose partial decodes are being made, if any, and how far the host is. */
   const decoding = ref<string | null>(null)
+  const decoded = ref<{ done: number; scales: number }>()
+  let progressSubscribed = false
 
   /** Decodes the partial images the shown timeline lacks (the host keeps them in the timeline). */
   async function decodeScales(): Promise<void> {
     const id = imageId.value
     if (!id || decoding.value) return
+    if (!progressSubscribed) {
+      progressSubscribed = true
+      getStudioApi().on('history:decodeProgress', (p) => {
+        if (p.imageId === decoding.value) decoded.value = { done: p.done, scales: p.scales }
+      })
+    }
     decoding.value = id
+    decoded.value = undefined
     try {
       const result = await notices.attempt('Decoding the partial images', () =>
         call('history:decodeScales', { imageId: id }),
@@ -99,5 +108,5 @@ export const useInspectStore = defineStore('inspect', () => {
     }
   }
 
-  return { imageId, followLive, timeline, loading, entry, decoding, open, watchLive, decodeScales }
+  return { imageId, followLive, timeline, loading, entry, decoding, decoded, open, watchLive, decodeScales }
 })
