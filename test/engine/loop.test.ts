@@ -57,6 +57,21 @@ function counting(runner: StepRunner): { runner: StepRunner; varSteps: () => num
   }
 }
 
+/** Records the batch size of every decode call. */
+function countingDecodes(inner: StepRunner): { runner: StepRunner; decodes: number[] } {
+  const decodes: number[] = []
+  return {
+    runner: {
+      ...inner,
+      decode: (fHat, B) => {
+        decodes.push(B)
+        return inner.decode(fHat, B)
+      },
+    },
+    decodes,
+  }
+}
+
 describe('teacher-forced parity with the PyTorch reference', { timeout }, () => {
   it('matches logits of every scale, f_hat, next-scale inputs and the image', async () => {
     const fx = loadTeacherForced()
@@ -225,14 +240,7 @@ describe('generation', { timeout }, () => {
 
   it('previews `all`: every image decoded after every scale; the last decode is the result', async () => {
     const previews: Float32Array[] = []
-    const decodes: number[] = []
-    const runner: StepRunner = {
-      ...model.runner,
-      decode: (fHat, B) => {
-        decodes.push(B)
-        return model.runner.decode(fHat, B)
-      },
-    }
+    const { runner, decodes } = countingDecodes(model.runner)
     const result = await generate(runner, model.manifest, model.codebook, request({ previews: 'all' }), {
       onScale: (e) => {
         previews.push(e.previewImage!)
@@ -252,14 +260,7 @@ describe('generation', { timeout }, () => {
     const S = model.manifest.patch_nums.length
     const all: Float32Array[] = []
     const first: Float32Array[] = []
-    const decodes: number[] = []
-    const runner: StepRunner = {
-      ...model.runner,
-      decode: (fHat, B) => {
-        decodes.push(B)
-        return model.runner.decode(fHat, B)
-      },
-    }
+    const { runner, decodes } = countingDecodes(model.runner)
     const full = await generate(model.runner, model.manifest, model.codebook, request({ previews: 'all' }), {
       onScale: (e) => {
         all.push(e.previewImage!)
@@ -283,14 +284,7 @@ describe('generation', { timeout }, () => {
   })
 
   it('previews `off` (the default): no partial decode, one decode at the end', async () => {
-    const decodes: number[] = []
-    const runner: StepRunner = {
-      ...model.runner,
-      decode: (fHat, B) => {
-        decodes.push(B)
-        return model.runner.decode(fHat, B)
-      },
-    }
+    const { runner, decodes } = countingDecodes(model.runner)
     const seen: (Float32Array | undefined)[] = []
     const result = await generate(runner, model.manifest, model.codebook, request(), {
       onScale: (e) => {
