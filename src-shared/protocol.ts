@@ -257,7 +257,6 @@ export interface DecodeProgress {
 export interface DecodeScalesResult {
   /** [S, C, H, W] in [0, 1]: the image after every scale */
   readonly images: Float32Array
-  readonly scales: number
   readonly channels: number
   readonly width: number
   readonly height: number

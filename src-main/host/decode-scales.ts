@@ -26,7 +26,6 @@ export async function handleDecodeScales(
     })
     return {
       images,
-      scales,
       channels: m.image_channels,
       width: m.image_size,
       height: m.image_size,

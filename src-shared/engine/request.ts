@@ -156,11 +156,43 @@ export function constants(m: VarManifest): Constants {
   return c
 }
 
-function fail(issues: SettingsIssue[]): never {
-  throw new SettingsError(
-    `invalid request:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`,
-    issues,
-  )
+/** Throws a SettingsError listing every issue under `what`. */
+export function refuse(issues: SettingsIssue[], what = 'invalid request'): never {
+  throw new SettingsError(`${what}:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`, issues)
+}
+
+/**
+ * Issues of the codebook and of per-scale token maps of B images (`path`[si] holds B * pn² ids, which
+ * `size` names in the message).
+ */
+export function tokenMapIssues(
+  m: VarManifest,
+  k: Constants,
+  codebook: Float32Array,
+  maps: readonly ArrayLike<number>[] | undefined,
+  B: number,
+  path: string,
+  size: string,
+): SettingsIssue[] {
+  const issues: SettingsIssue[] = []
+  if (codebook.length !== k.V * k.C) {
+    issues.push({ path: 'codebook', message: `must hold [vocab_size, Cvae] = ${k.V * k.C} values` })
+  }
+  if (!maps) return issues
+  if (maps.length !== k.S) issues.push({ path, message: `must have one map per scale (${k.S})` })
+  maps.forEach((ids, si) => {
+    const l = (m.patch_nums[si] ?? 0) ** 2
+    if (ids.length !== B * l)
+      issues.push({ path: `${path}[${si}]`, message: `must hold ${size} = ${B * l} ids` })
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]
+      if (!Number.isInteger(id) || id < 0 || id >= k.V) {
+        issues.push({ path: `${path}[${si}][${i}]`, message: `must be a token id in [0, ${k.V - 1}]` })
+        break
+      }
+    }
+  })
+  return issues
 }
 
 /** Checks classes, seeds, the codebook size and forced ids; throws a SettingsError naming each. */
@@ -184,28 +216,9 @@ export function checkRequest(
       issues.push({ path: `seeds[${i}]`, message: `must be an integer in [0, ${Number.MAX_SAFE_INTEGER}]` })
     }
   })
-  if (codebook.length !== k.V * k.C) {
-    issues.push({ path: 'codebook', message: `must hold [vocab_size, Cvae] = ${k.V * k.C} values` })
-  }
   if (req.previews !== undefined && !(PREVIEW_MODES as readonly unknown[]).includes(req.previews)) {
     issues.push({ path: 'previews', message: `must be one of ${PREVIEW_MODES.join(', ')}` })
   }
-  const forced = req.forcedIds
-  if (forced) {
-    if (forced.length !== k.S)
-      issues.push({ path: 'forcedIds', message: `must have one map per scale (${k.S})` })
-    forced.forEach((ids, si) => {
-      const l = (m.patch_nums[si] ?? 0) ** 2
-      if (ids.length !== B * l)
-        issues.push({ path: `forcedIds[${si}]`, message: `must hold [B, l] = ${B * l} ids` })
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i]
-        if (!Number.isInteger(id) || id < 0 || id >= k.V) {
-          issues.push({ path: `forcedIds[${si}][${i}]`, message: `must be a token id in [0, ${k.V - 1}]` })
-          break
-        }
-      }
-    })
-  }
-  if (issues.length > 0) fail(issues)
+  issues.push(...tokenMapIssues(m, k, codebook, req.forcedIds, B, 'forcedIds', '[B, l]'))
+  if (issues.length > 0) refuse(issues)
 }

@@ -6,9 +6,8 @@
  */
 import { CancelledError, ModelLoadError } from '../errors'
 import type { VarManifest } from '../manifest'
-import { type CancelSignal, type Constants, constants } from './request'
+import { type CancelSignal, type Constants, constants, refuse, tokenMapIssues } from './request'
 import type { StepRunner, VqStepResult } from './runner'
-import { SettingsError, type SettingsIssue } from './strategies'
 
 /**
  * vq_step for scale si of B images: fills `hTok` [B, l, Cvae] with the codebook rows of `tokenMap`
@@ -66,28 +65,8 @@ export async function decodeScales(
   hooks: DecodeScalesHooks = {},
 ): Promise<Float32Array[]> {
   const k = constants(m)
-  const issues: SettingsIssue[] = []
-  if (tokenMaps.length !== k.S)
-    issues.push({ path: 'tokenMaps', message: `must have one map per scale (${k.S})` })
-  tokenMaps.forEach((ids, si) => {
-    const l = (m.patch_nums[si] ?? 0) ** 2
-    if (ids.length !== l) issues.push({ path: `tokenMaps[${si}]`, message: `must hold pn² = ${l} ids` })
-    for (let i = 0; i < ids.length; i++) {
-      if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= k.V) {
-        issues.push({ path: `tokenMaps[${si}][${i}]`, message: `must be a token id in [0, ${k.V - 1}]` })
-        break
-      }
-    }
-  })
-  if (codebook.length !== k.V * k.C) {
-    issues.push({ path: 'codebook', message: `must hold [vocab_size, Cvae] = ${k.V * k.C} values` })
-  }
-  if (issues.length > 0) {
-    throw new SettingsError(
-      `invalid token maps:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`,
-      issues,
-    )
-  }
+  const issues = tokenMapIssues(m, k, codebook, tokenMaps, 1, 'tokenMaps', 'pn²')
+  if (issues.length > 0) refuse(issues, 'invalid token maps')
   let fHat: Float32Array = new Float32Array(k.C * k.hw * k.hw)
   const images: Float32Array[] = []
   for (let si = 0; si < k.S; si++) {
