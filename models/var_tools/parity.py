@@ -1,13 +1,25 @@
-"""Teacher-forced parity between the PyTorch modules and an exported var-onnx/1 folder.
+"""Parity between the PyTorch modules and an exported var-onnx/1 folder, run through the studio's
+own code (ort_node.py drives the host's runner, the engine's loop and the inference host process).
 
-The ONNX side runs through onnxruntime-node, scale by scale with the KV cache exactly as the studio's
-engine does; the PyTorch side is the full teacher-forced forward pass with the block-causal mask.
+- teacher forced: the same ids on both sides; logits, f_hat, next-scale inputs and the image compared;
+- free running: the engine's baseline loop from seeds, against a PyTorch loop that draws its tokens
+  with the same uniform doubles (the ones the engine reports it consumed), by the engine's documented
+  rule (DESIGN section 3; src-shared/engine/rng.ts): guidance, top-k, top-p, inverse CDF.
+
+    /usr/bin/python3 -m var_tools.parity tiny-fixture --out ../test/fixtures/tiny-var
+
+writes a small random-weight model folder and free_running.json (PyTorch's tokens and image for
+given seeds and the draws they consume) for the TypeScript tests.
 """
+import argparse
 import json
 import os
+import shutil
+import sys
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import ort_node
 
@@ -28,36 +40,22 @@ def teacher_forced_parity(vae, var, model_dir, ids, labels):
         ref_logits = var(torch.from_numpy(cond), x_in.repeat(2, 1, 1), drop_labels=False).numpy()
         ref_fhats = [f.numpy() for f in vae.quantize.idx_to_fhats(ids)]
         ref_img = ((vae.fhat_to_img(torch.from_numpy(ref_fhats[-1])) + 1) / 2).numpy()
-    codebook = np.fromfile(os.path.join(model_dir, man['codebook']['file']), dtype='<f4').reshape(vae.V, vae.Cvae)
-    hw, S = man['latent_hw'], len(man['patch_nums'])
-    past_k = past_v = np.zeros((var.depth, 2 * B, var.num_heads, 0, var.head_dim), np.float32)
-    x_cvae = np.zeros((2 * B, man['first_l'], vae.Cvae), np.float32)
-    f_hat = np.zeros((B, vae.Cvae, hw, hw), np.float32)
+    got = ort_node.teacher_forced(model_dir, labels.tolist(), [i.numpy() for i in ids])
+    S = len(man['patch_nums'])
     diffs = {'logits': [], 'f_hat': [], 'next_tok': []}
     same_top, positions = 0, 0
     for si, pn in enumerate(man['patch_nums']):
         b, l = man['begin'][si], pn * pn
-        res = ort_node.run(os.path.join(model_dir, 'var_step.onnx'), {
-            'cond_label': cond, 'x_cvae': x_cvae, 'pos': np.arange(b, b + l),
-            'attn_bias': np.zeros((l, b + l), np.float32), 'past_k': past_k, 'past_v': past_v})
-        diffs['logits'].append(float(np.abs(res['logits'] - ref_logits[:, b:b + l]).max()))
-        same_top += int((res['logits'].argmax(-1) == ref_logits[:, b:b + l].argmax(-1)).sum())
-        positions += res['logits'].shape[0] * l
-        past_k, past_v = res['present_k'], res['present_v']
-        pn_next = man['patch_nums'][si + 1] if si + 1 < S else hw
-        phi_sel = np.zeros(man['phi_count'], np.float32)
-        phi_sel[man['phi_index'][si]] = 1
-        vq = ort_node.run(os.path.join(model_dir, 'vq_step.onnx'), {
-            'f_hat': f_hat, 'h_tok': codebook[ids[si].numpy()],
-            'up': np.asarray(man['up'][si], np.float32).reshape(hw, pn), 'phi_sel': phi_sel,
-            'down': np.asarray(man['down'][si], np.float32).reshape(pn_next, hw)})
-        f_hat = vq['f_hat_out']
-        diffs['f_hat'].append(float(np.abs(f_hat - ref_fhats[si]).max()))
+        logits, ref = got[f'logits_{si}'], ref_logits[:, b:b + l]
+        diffs['logits'].append(float(np.abs(logits - ref).max()))
+        same_top += int((logits.argmax(-1) == ref.argmax(-1)).sum())
+        positions += logits.shape[0] * l
+        diffs['f_hat'].append(float(np.abs(got[f'f_hat_{si}'] - ref_fhats[si]).max()))
         if si + 1 < S:
+            pn_next = man['patch_nums'][si + 1]
             ref_next = x_in[:, b + l - 1:b + l - 1 + pn_next ** 2].numpy()
-            diffs['next_tok'].append(float(np.abs(vq['next_tok'] - ref_next).max()))
-            x_cvae = np.concatenate([vq['next_tok'], vq['next_tok']], 0)
-    img = ort_node.run(os.path.join(model_dir, 'vae_decode.onnx'), {'f_hat': f_hat})['image']
+            diffs['next_tok'].append(float(np.abs(got[f'next_tok_{si}'] - ref_next).max()))
+    img = got['image']
     if img.shape != ref_img.shape:
         raise AssertionError(f'decoded image shape {img.shape} != {ref_img.shape}')
     diffs['image'] = float(np.abs(img - ref_img).max())
@@ -68,3 +66,147 @@ def teacher_forced_parity(vae, var, model_dir, ids, labels):
     diffs['logits_std'] = float(ref_logits.std())
     diffs['image_range'] = [float(img.min()), float(img.max())]
     return diffs
+
+
+def filter_and_draw(z, u, top_k, top_p):
+    """z [l, V] guided float32 logits, u [l] uniform doubles -> ids [l], by the engine's rule: keep
+    entries >= the top_k-th largest; top-p drops the longest prefix, in ascending (value, id) order,
+    whose cumulative softmax mass is <= 1 - top_p, never the largest; then the first id (in id order)
+    whose cumulative weight exp(z - max) passes u * total."""
+    z = z.double()
+    l, V = z.shape
+    ids = []
+    for p in range(l):
+        zp = z[p].clone()
+        if top_k and 0 < top_k < V:
+            kth = zp.topk(top_k).values[-1]
+            zp[zp < kth] = -float('inf')
+        if top_p < 1:
+            order = sorted(range(V), key=lambda i: (float(zp[i]), i))
+            w = torch.exp(zp - zp.max())
+            cum = torch.cumsum(w[order], 0) / w.sum()
+            drop = cum <= (1 - top_p)
+            drop[-1] = False
+            zp[torch.tensor(order)[drop]] = -float('inf')
+        w = torch.exp(zp - zp.max())
+        cum = torch.cumsum(w, 0)
+        target = float(u[p]) * float(cum[-1])
+        above = torch.nonzero(cum > target)
+        ids.append(int(above[0]) if len(above) else int(torch.nonzero(w > 0)[-1]))
+    return torch.tensor(ids)
+
+
+@torch.no_grad()
+def free_running_reference(vae, var, labels, draws, cfg, top_k, top_p):
+    """PyTorch baseline generation with given draws [B, L] (one double per token, scales in order).
+    Returns the token map of every scale [B, l] and the image [B, C, H, W] in [0, 1]."""
+    B = len(labels)
+    S = len(var.patch_nums)
+    labels = torch.as_tensor(labels)
+    cond = torch.cat([labels, torch.full_like(labels, var.num_classes)])
+    past_k, past_v = var.empty_cache(2 * B)
+    hw = var.patch_nums[-1]
+    f_hat = torch.zeros(B, var.Cvae, hw, hw)
+    x = torch.zeros(2 * B, 1, var.Cvae)
+    tokens = []
+    for si, pn in enumerate(var.patch_nums):
+        b, l = var.begin[si], pn * pn
+        logits, past_k, past_v = var.step(cond, x, torch.arange(b, b + l), torch.zeros(l, b + l), past_k, past_v)
+        t = cfg * si / (S - 1)
+        # the engine's float32 rounding of (1+t)*cond - t*uncond, computed in double
+        z = ((1 + t) * logits[:B].double() - t * logits[B:].double()).float()
+        idx = torch.stack([filter_and_draw(z[r], draws[r, b:b + l], top_k, top_p) for r in range(B)])
+        tokens.append(idx)
+        h = vae.quantize.embedding(idx).transpose(1, 2).reshape(B, var.Cvae, pn, pn)
+        f_hat = f_hat + vae.quantize.phi(si)(vae.quantize._upsample(h, si))
+        if si + 1 < S:
+            nxt = F.interpolate(f_hat, size=(var.patch_nums[si + 1],) * 2, mode='area')
+            x = nxt.flatten(2).transpose(1, 2).repeat(2, 1, 1)
+    return tokens, ((vae.fhat_to_img(f_hat) + 1) / 2)
+
+
+def free_running_parity(vae, var, model_dir, labels, seeds, sampling, host=True):
+    """The engine's baseline loop (in process and, with `host`, through the host process) against
+    PyTorch drawing with the same doubles. Returns {'tokens_equal', 'host_tokens_equal', 'image',
+    'host_image', 'tokens', 'draws', 'ref_image'}."""
+    L = sum(pn * pn for pn in var.patch_nums)
+    got = ort_node.free_running(model_dir, labels, seeds, sampling, L, host=host)
+    tokens, img = free_running_reference(vae, var, labels, got['draws'], sampling['cfg'], sampling['top_k'],
+                                         sampling['top_p'])
+    S = len(var.patch_nums)
+    out = {'tokens_equal': all(np.array_equal(got[f'tokens_{si}'], tokens[si].numpy()) for si in range(S)),
+           'image': float(np.abs(got['image'] - img.numpy()).max()),
+           'tokens': [t.numpy() for t in tokens], 'draws': got['draws'], 'ref_image': img.numpy()}
+    if host:
+        out['host_tokens_equal'] = all(np.array_equal(got[f'host_tokens_{si}'], tokens[si].numpy())
+                                       for si in range(S))
+        out['host_image'] = float(np.abs(got['host_image'] - img.numpy()).max())
+    return out
+
+
+TINY_NAMES = [f'c{i}' for i in range(10)]
+TINY_SAMPLING = {'cfg': 2.0, 'top_k': 40, 'top_p': 0.9}
+
+
+def tiny_models(seed=0):
+    """A small VAR and VQ-VAE of the embedded model's schedule with random weights (visible
+    contributions from every block)."""
+    from .train import EMBEDDED_VAE
+    from .var_model import VAR
+    from .vqvae import VQVAE
+    torch.manual_seed(seed)
+    vae = VQVAE(**dict(EMBEDDED_VAE, ch=16)).eval()
+    var = VAR(Cvae=16, vocab_size=512, num_classes=10, depth=2, embed_dim=64, num_heads=2,
+              patch_nums=EMBEDDED_VAE['patch_nums']).eval()
+    var.init_weights(init_adaln_gamma=0.3, init_head=0.5)
+    with torch.no_grad():
+        vae.quantize.embedding.weight.normal_()
+    return vae, var
+
+
+def write_tiny_fixture(out):
+    """A random-weight model folder (out/model) and free_running.json: PyTorch's token maps and image
+    for a few seeds, drawn with the doubles those seeds give the engine."""
+    from .export import write_model_folder
+    vae, var = tiny_models()
+    model = os.path.join(out, 'model')
+    if os.path.isdir(model):
+        shutil.rmtree(model)
+    write_model_folder(vae, var, model, model_id='tiny-var', display_name='tiny random VAR',
+                       class_names=TINY_NAMES, sampling_defaults=TINY_SAMPLING,
+                       source={'kind': 'trained', 'note': 'random weights: var_tools.parity tiny_models(0)'})
+    labels, seeds = [3, 7, 0], [11, 12, 2024]
+    L = sum(pn * pn for pn in var.patch_nums)
+    draws = ort_node.free_running(model, labels, seeds, TINY_SAMPLING, L, host=False)['draws']
+    tokens, img = free_running_reference(vae, var, labels, draws, **TINY_SAMPLING)
+    fixture = {
+        'about': 'PyTorch baseline generation (var_tools.parity.free_running_reference) of model/ with '
+                 'the draws of each seed; made by `python -m var_tools.parity tiny-fixture`',
+        'labels': labels, 'seeds': seeds, 'sampling': TINY_SAMPLING,
+        'draws': [[float(v) for v in row] for row in draws],
+        'tokens': [t.reshape(-1).tolist() for t in tokens],
+        'image': [float(f'{v:.8g}') for v in img.numpy().ravel()], 'image_shape': list(img.shape),
+        'tolerance': {'image': 1e-4},
+    }
+    with open(os.path.join(out, 'free_running.json'), 'w') as f:
+        json.dump(fixture, f)
+    return fixture
+
+
+def main(argv=None):
+    torch.set_num_threads(2)
+    p = argparse.ArgumentParser(prog='var_tools.parity', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest='cmd', required=True)
+    tiny = sub.add_parser('tiny-fixture')
+    tiny.add_argument('--out', required=True)
+    args = p.parse_args(argv)
+    if args.cmd == 'tiny-fixture':
+        os.makedirs(args.out, exist_ok=True)
+        write_tiny_fixture(args.out)
+        print(f'wrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
