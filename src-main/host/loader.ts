@@ -12,13 +12,22 @@ import { Worker } from 'node:worker_threads'
 let tsxUrl: string | undefined
 
 /**
- * The entry `name` beside the calling module: `name.ts` when running from source (tsx), `name.js`
- * in the electron-vite bundle, which emits every worker as its own chunk next to the code that
- * starts it (see electron.vite.config.ts).
+ * The worker entry `name` beside the calling module: `name.ts` when running from source (tsx);
+ * in the electron-vite build, `name.cjs`, a self-contained CommonJS bundle emitted next to main.js
+ * and host.js (see electron.vite.config.ts). In an installed app the code runs from inside
+ * `app.asar`, where workers are not documented to load; electron-builder.yml unpacks them, so they
+ * are started from `app.asar.unpacked` instead.
  */
 export function siblingEntry(name: string, callerUrl: string): URL {
   const fromSource = /\.[cm]?ts$/.test(new URL(callerUrl).pathname)
-  return new URL(`./${name}.${fromSource ? 'ts' : 'js'}`, callerUrl)
+  const url = new URL(`./${name}.${fromSource ? 'ts' : 'cjs'}`, callerUrl)
+  return unpackedUrl(url)
+}
+
+/** `url` moved from inside an `app.asar` archive to its `app.asar.unpacked` twin (else unchanged). */
+export function unpackedUrl(url: URL): URL {
+  if (url.protocol !== 'file:' || !/\/app\.asar\//.test(url.pathname)) return url
+  return new URL(url.href.replace(/\/app\.asar\//, '/app.asar.unpacked/'))
 }
 
 export function loaderExecArgv(entry: string): string[] {
