@@ -1,8 +1,8 @@
 /**
- * The generation loop on a real exported model through onnxruntime-node: teacher-forced parity with
- * the PyTorch reference, determinism, candidate search, best-of-n, previews and cancellation.
+ * The generation loop on a real exported model through the shipped runner (the host's `openModel`):
+ * teacher-forced parity with the PyTorch reference, determinism, candidate search, best-of-n, previews and cancellation.
  */
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CancelledError } from '../../src-shared/errors'
 import { kdeDensities, type KdeInput } from '../../src-shared/engine/kde'
 import {
@@ -14,16 +14,19 @@ import {
 import { decodeScales } from '../../src-shared/engine/residual'
 import type { StepRunner } from '../../src-shared/engine/runner'
 import { SettingsError } from '../../src-shared/engine/strategies'
-import { loadModel, loadTeacherForced, type LoadedModel } from './model'
+import { loadTeacherForced, openShipped, type ShippedModel } from './fixtures'
 
-let model: LoadedModel
+let model: ShippedModel
 
 // Each generation is a handful of ONNX runs: quick alone, slow on a CPU shared with other work.
 const timeout = 180_000
 
 beforeAll(async () => {
-  model = await loadModel()
+  model = await openShipped()
 }, timeout)
+afterAll(async () => {
+  await model.release()
+})
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length)
@@ -42,17 +45,27 @@ function request(over: Partial<GenerateRequest> = {}): GenerateRequest {
   }
 }
 
+/** The runner's methods (bound: the shipped runner is a class) with some replaced. */
+function wrap(inner: StepRunner, over: Partial<StepRunner>): StepRunner {
+  return {
+    varStep: (f) => inner.varStep(f),
+    vqStep: (f) => inner.vqStep(f),
+    decode: (fHat, B) => inner.decode(fHat, B),
+    ...(inner.classify ? { classify: inner.classify.bind(inner) } : {}),
+    ...over,
+  }
+}
+
 /** Counts runner calls, to see where a cancelled run stopped. */
 function counting(runner: StepRunner): { runner: StepRunner; varSteps: () => number } {
   let n = 0
   return {
-    runner: {
-      ...runner,
+    runner: wrap(runner, {
       varStep: (f) => {
         n++
         return runner.varStep(f)
       },
-    },
+    }),
     varSteps: () => n,
   }
 }
@@ -61,13 +74,12 @@ function counting(runner: StepRunner): { runner: StepRunner; varSteps: () => num
 function countingDecodes(inner: StepRunner): { runner: StepRunner; decodes: number[] } {
   const decodes: number[] = []
   return {
-    runner: {
-      ...inner,
+    runner: wrap(inner, {
       decode: (fHat, B) => {
         decodes.push(B)
         return inner.decode(fHat, B)
       },
-    },
+    }),
     decodes,
   }
 }

@@ -14,6 +14,7 @@ import { HostClient } from '../../src-main/host/client'
 import { loaderExecArgv } from '../../src-main/host/loader'
 import { openModel } from '../../src-main/host/ort/model'
 import { readCodebook, readManifest } from '../../src-main/storage/model-folder'
+import { loadFreeRunning, loadTeacherForced, maxAbsDiff, TINY_DIR } from '../engine/fixtures'
 import { MODEL_DIR } from './model'
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
@@ -88,6 +89,38 @@ describe('inference host process', () => {
     })
     expect(b.timings.loadMs).toBe(0)
     for (const [i, image] of b.images.entries()) expect(image.pixels).toEqual(a.images[i]?.pixels)
+  }, 120_000)
+
+  it('draws PyTorch’s free-running token maps and image (tiny-var fixture) through the host', async () => {
+    const fx = loadFreeRunning()
+    const result = await client.call('generate', {
+      dir: TINY_DIR,
+      items: fx.labels.map((classId, b) => ({ classId, seed: fx.seeds[b] ?? 0 })),
+      device: cpu,
+      sampling: fx.sampling,
+      strategy: { kind: 'baseline' },
+      batchSize: 2,
+    })
+    expect(result.sampling).toEqual(fx.sampling)
+    fx.tokens.forEach((want, si) => {
+      const got = result.images.flatMap((image) => Array.from(image.record.tokenMaps[si] ?? []))
+      expect(got, `token maps at scale ${si}`).toEqual(want)
+    })
+    const pixels = result.images.flatMap((image) => Array.from(image.pixels))
+    expect(maxAbsDiff(pixels, fx.image)).toBeLessThanOrEqual(fx.tolerance.image)
+  }, 120_000)
+
+  it('decodes the teacher-forced ids into PyTorch’s image through the host', async () => {
+    const fx = loadTeacherForced()
+    const result = await client.call('decodeScales', {
+      dir: MODEL_DIR,
+      device: cpu,
+      tokenMaps: fx.scales.map((s) => s.ids),
+    })
+    const size = fx.image.length
+    expect(result.images.length).toBe(fx.scales.length * size)
+    const last = result.images.subarray((fx.scales.length - 1) * size)
+    expect(maxAbsDiff(last, fx.image)).toBeLessThanOrEqual(fx.tolerance.image)
   }, 120_000)
 
   it('runs the KDE in its worker with the same result as the pure function', async () => {
