@@ -155,6 +155,8 @@ export const callSchemas = {
   'queue:cancel': z.strictObject({ jobId: id }),
   /** moves a queued job to the front */
   'queue:runNext': z.strictObject({ jobId: id }),
+  /** queues a failed or cancelled job again for the images it did not finish (same seeds) */
+  'queue:resume': z.strictObject({ jobId: id }),
   /** pause after the running job finishes / resume */
   'queue:pause': z.strictObject({ paused: z.boolean() }),
   /** removes every queued job and the finished ones from the list; the running job is left alone */
@@ -438,6 +440,7 @@ export interface IpcResults {
   'queue:add': { jobIds: string[] }
   'queue:cancel': { cancelled: boolean }
   'queue:runNext': { moved: boolean }
+  'queue:resume': { resumed: boolean }
   'queue:pause': QueueSnapshot
   'queue:clear': { removed: number }
   'history:list': ImageEntry[]

@@ -10,6 +10,8 @@ import sharp from 'sharp'
 import { STRATEGY_KINDS } from '../../src-shared/engine/strategies'
 import { InvalidRequestError } from '../../src-shared/errors'
 import type { GridAxis, GridExport, ImageEntry, IpcParsedArgs } from '../../src-shared/ipc'
+import { containedDir, OutsideFolderError, writeContained } from '../storage/contained'
+import { csvText } from '../storage/csv'
 import { composeGrid, type GridTile } from '../storage/grid'
 import { encodePng, pngDataUrl, type RawImage } from '../storage/png'
 import { fsProblem, StorageError } from './errors'
@@ -45,20 +47,15 @@ function order(axis: GridAxis, values: Value[]): Value[] {
   return [...new Set(values)].sort((a, b) => rank(a) - rank(b) || String(a).localeCompare(String(b)))
 }
 
-async function readRaw(e: ImageEntry): Promise<RawImage> {
+async function readRaw(e: ImageEntry, history: History): Promise<RawImage> {
+  const file = await history.imagePath(e)
   try {
-    const { data, info } = await sharp(e.file).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+    const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true })
     if (info.channels !== 1 && info.channels !== 3) throw new Error(`${info.channels} channels`)
     return { data, width: info.width, height: info.height, channels: info.channels }
   } catch (error) {
     throw new StorageError(fsProblem('read the image', e.file, error), { cause: error })
   }
-}
-
-function csv(rows: readonly (readonly Value[])[]): string {
-  const cell = (v: Value): string =>
-    typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v)
-  return `${rows.map((r) => r.map(cell).join(',')).join('\n')}\n`
 }
 
 function target(spec: IpcParsedArgs<'export:grid'>, deps: ExportDeps): string {
@@ -96,7 +93,7 @@ export async function exportGrid(spec: IpcParsedArgs<'export:grid'>, deps: Expor
     entries.map((e) => axisValue(e, spec.columns)),
   )
   const raws = new Map<string, RawImage>()
-  for (const e of entries) raws.set(e.id, await readRaw(e))
+  for (const e of entries) raws.set(e.id, await readRaw(e, deps.history))
   const first = raws.get(entries[0].id)
   if (!first) throw new InvalidRequestError('imageIds', 'choose at least one image')
   for (const e of entries) {
@@ -172,11 +169,24 @@ export async function exportGrid(spec: IpcParsedArgs<'export:grid'>, deps: Expor
     )
   }
   try {
-    await mkdir(dirname(path), { recursive: true })
-    await writeFile(path, png)
-    await writeFile(recordPath, `${JSON.stringify(record, null, 1)}\n`)
-    await writeFile(csvPath, csv(table))
+    if (spec.path === undefined) {
+      // into the output folder: the exports folder must really be inside it (not a link out), and
+      // each file is written aside and renamed, never through a link already there
+      const out = deps.history.outputDir
+      await containedDir(out, dirname(path), 'exports folder')
+      await writeContained(out, path, png)
+      await writeContained(out, recordPath, `${JSON.stringify(record, null, 1)}\n`)
+      await writeContained(out, csvPath, csvText(table))
+    } else {
+      await mkdir(dirname(path), { recursive: true })
+      await writeFile(path, png)
+      await writeFile(recordPath, `${JSON.stringify(record, null, 1)}\n`)
+      await writeFile(csvPath, csvText(table))
+    }
   } catch (error) {
+    if (error instanceof OutsideFolderError) {
+      throw new StorageError(`The grid was not saved: ${error.message}`, { cause: error })
+    }
     throw new StorageError(
       `The grid was not saved: ${fsProblem('write into the folder', dirname(path), error)}`,
       { cause: error },

@@ -7,11 +7,25 @@
  *
  * Each timeline file holds its own record too, so a damaged index is moved aside (kept as a backup)
  * and rebuilt from the timeline files: no record is lost silently.
+ *
+ * Order of writes for an image: its PNG, then its timeline file (each written aside and renamed),
+ * then the index. Whatever a crash leaves between them is reconciled when the history is opened: a
+ * timeline file the index lacks is adopted when its PNG is there, and a PNG with neither record is
+ * moved aside into `<out>/orphans/`, each with a log line. Deleting goes the other way (timeline,
+ * index, PNG). Every path is checked to stay inside the output folder (../storage/contained).
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
-import { isAbsolute, join, relative } from 'node:path'
+import { lstat, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { z } from 'zod'
 import { type ImageEntry, imageEntrySchema, type Timeline } from '../../src-shared/ipc'
+import {
+  containedDir,
+  containedFile,
+  containedPath,
+  isInside,
+  OutsideFolderError,
+  writeContained,
+} from '../storage/contained'
 import { fsCode, fsProblem, NotFoundError, StorageError } from './errors'
 import type { StudioEvents } from './events'
 import { JsonFile, loadJson } from './json-file'
@@ -52,6 +66,12 @@ export class History {
 
   static async open(outputDir: string, events: StudioEvents, log: (line: string) => void): Promise<History> {
     const path = join(outputDir, 'history', 'index.json')
+    try {
+      await containedDir(outputDir, join(outputDir, 'history', 'timelines'), 'history folder')
+    } catch (error) {
+      if (error instanceof OutsideFolderError) throw new StorageError(error.message, { cause: error })
+      throw new StorageError(fsProblem('create the history folder in', outputDir, error), { cause: error })
+    }
     const loaded = await loadJson(path, indexSchema)
     let entries = loaded.value?.images ?? []
     // A damaged index, or one that is missing beside timeline files (deleted, or a folder copied
@@ -64,9 +84,43 @@ export class History {
       entries = rebuilt
       log(`${path} was missing; the history was rebuilt from ${entries.length} timeline file(s)`)
     }
-    const history = new History(outputDir, entries, events)
-    if (loaded.problem || (rebuilt && rebuilt.length > 0)) await history.save()
+    const fixed = await reconcile(outputDir, entries, log)
+    const history = new History(outputDir, fixed.entries, events)
+    if (loaded.problem || (rebuilt && rebuilt.length > 0) || fixed.changed) await history.save()
     return history
+  }
+
+  /** Whether the history holds an image id. */
+  has(id: string): boolean {
+    return this.entries.some((e) => e.id === id)
+  }
+
+  /** The ids of a job's recorded images, oldest first. */
+  idsOfJob(jobId: string): string[] {
+    return this.entries.filter((e) => e.jobId === jobId).map((e) => e.id)
+  }
+
+  /**
+   * The full path of an image's PNG for reading: inside the output folder, not a link. Throws a
+   * StorageError saying why not.
+   */
+  async imagePath(entry: ImageEntry): Promise<string> {
+    try {
+      return await containedFile(this.outputDir, entry.file, 'image')
+    } catch (error) {
+      throw new StorageError(error instanceof Error ? error.message : String(error), { cause: error })
+    }
+  }
+
+  /** Writes a file into the output folder in full or not at all (see writeContained). */
+  async writeFile(path: string, data: string | Uint8Array): Promise<void> {
+    try {
+      await containedDir(this.outputDir, dirname(path))
+      await writeContained(this.outputDir, path, data)
+    } catch (error) {
+      if (error instanceof OutsideFolderError) throw new StorageError(error.message, { cause: error })
+      throw new StorageError(fsProblem('write', path, error), { cause: error })
+    }
   }
 
   get timelinesDir(): string {
@@ -95,18 +149,17 @@ export class History {
     return this.view(e)
   }
 
+  /**
+   * Records images whose PNGs are written: each timeline file, then the index (see the module
+   * comment for why in this order).
+   */
   async add(records: readonly { entry: StoredEntry; timeline: Timeline }[]): Promise<void> {
-    await mkdir(this.timelinesDir, { recursive: true }).catch((error: unknown) => {
-      throw new StorageError(fsProblem('create', this.timelinesDir, error), { cause: error })
-    })
     for (const { entry, timeline } of records) {
       const path = join(this.timelinesDir, `${entry.id}.json`)
-      await writeFile(path, JSON.stringify({ format: TIMELINE_FORMAT, entry, timeline })).catch(
-        (error: unknown) => {
-          throw new StorageError(fsProblem('write', path, error), { cause: error })
-        },
-      )
+      await this.writeFile(path, JSON.stringify({ format: TIMELINE_FORMAT, entry, timeline }))
     }
+    const ids = new Set(records.map((r) => r.entry.id))
+    this.entries = this.entries.filter((e) => !ids.has(e.id))
     this.entries.push(...records.map((r) => r.entry))
     await this.save()
     this.events.emit('history:changed', { added: records.map((r) => this.view(r.entry)), removed: [] })
@@ -117,7 +170,7 @@ export class History {
     const path = join(this.timelinesDir, `${id}.json`)
     let text: string
     try {
-      text = await readFile(path, 'utf8')
+      text = await readFile(await containedFile(this.outputDir, path, 'timeline'), 'utf8')
     } catch (error) {
       throw new StorageError(fsProblem('read the timeline', path, error), { cause: error })
     }
@@ -141,29 +194,33 @@ export class History {
     const entry = this.entries.find((x) => x.id === id)
     if (!entry) throw new NotFoundError(`No image "${id}" in the history (it may have been deleted)`)
     const path = join(this.timelinesDir, `${id}.json`)
-    const aside = `${path}.${process.pid}.tmp`
-    try {
-      await writeFile(aside, JSON.stringify({ format: TIMELINE_FORMAT, entry, timeline }))
-      await rename(aside, path)
-    } catch (error) {
-      await rm(aside, { force: true })
-      throw new StorageError(fsProblem('write', path, error), { cause: error })
-    }
+    await this.writeFile(path, JSON.stringify({ format: TIMELINE_FORMAT, entry, timeline }))
   }
 
-  /** Removes the PNG, the timeline and the record. */
+  /**
+   * Removes the timeline, the record and the PNG, in that order (a crash between them leaves a PNG
+   * that the next start moves aside, never a record that comes back). A file that a record names
+   * outside the output folder is left alone: only the record goes.
+   */
   async delete(id: string): Promise<{ deleted: boolean }> {
     const entry = this.get(id)
-    for (const path of [entry.file, join(this.timelinesDir, `${id}.json`)]) {
+    const remove = async (path: string): Promise<void> => {
       try {
+        // a link is removed itself, never what it points at
         await rm(path)
       } catch (error) {
         if (fsCode(error) !== 'ENOENT')
           throw new StorageError(fsProblem('delete', path, error), { cause: error })
       }
     }
+    const image = await containedPath(this.outputDir, entry.file, 'image').catch((error: unknown) => {
+      if (error instanceof OutsideFolderError) return undefined
+      throw error
+    })
+    await remove(await containedPath(this.outputDir, join(this.timelinesDir, `${id}.json`), 'timeline'))
     this.entries = this.entries.filter((e) => e.id !== id)
     await this.save()
+    if (image) await remove(image)
     this.events.emit('history:changed', { added: [], removed: [id] })
     return { deleted: true }
   }
@@ -184,6 +241,131 @@ export class History {
   relative(path: string): string {
     return relative(this.outputDir, path)
   }
+}
+
+const ORPHANS = 'orphans'
+
+/** Moves a file into `<out>/orphans/`, keeping its place below the output folder; says where. */
+async function moveAside(outputDir: string, path: string): Promise<string> {
+  let target = join(outputDir, ORPHANS, relative(outputDir, path))
+  await containedDir(outputDir, dirname(target))
+  for (
+    let n = 2;
+    await lstat(target).then(
+      () => true,
+      () => false,
+    );
+    n++
+  )
+    target = `${target}.${n}`
+  await rename(path, target)
+  return target
+}
+
+/** The PNG files (and leftovers of writes cut short) in `<out>/images/` and its date folders. */
+async function imageFiles(outputDir: string): Promise<string[]> {
+  const root = join(outputDir, 'images')
+  const out: string[] = []
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let items
+    try {
+      items = await readdir(dir, { withFileTypes: true })
+    } catch {
+      return
+    }
+    for (const item of items) {
+      const path = join(dir, item.name)
+      if (item.isDirectory() && depth < 2) await walk(path, depth + 1)
+      else if (!item.isDirectory() && (item.name.endsWith('.png') || item.name.endsWith('.tmp')))
+        out.push(path)
+    }
+  }
+  await walk(root, 0)
+  return out
+}
+
+/**
+ * Makes the index and the folder agree after a crash (see the module comment); records that name a
+ * file by its full path inside the output folder get a relative name.
+ */
+async function reconcile(
+  outputDir: string,
+  loaded: StoredEntry[],
+  log: (line: string) => void,
+): Promise<{ entries: StoredEntry[]; changed: boolean }> {
+  let changed = false
+  const out = resolve(outputDir)
+  const entries = loaded.map((e) => {
+    if (!isAbsolute(e.file) || !isInside(out, resolve(e.file))) return e
+    changed = true
+    return { ...e, file: relative(out, resolve(e.file)) }
+  })
+  const known = new Set(entries.map((e) => e.id))
+  const fileOf = (e: StoredEntry): string => resolve(out, e.file)
+  const exists = (path: string): Promise<boolean> =>
+    lstat(path).then(
+      (s) => s.isFile(),
+      () => false,
+    )
+  const timelines = join(out, 'history', 'timelines')
+  let names: string[] = []
+  try {
+    names = await readdir(timelines)
+  } catch {
+    // no timelines yet
+  }
+  const adopted: StoredEntry[] = []
+  let asideTimelines = 0
+  let cutShort = 0
+  for (const name of names) {
+    const path = join(timelines, name)
+    if (name.endsWith('.tmp')) {
+      await rm(path, { force: true })
+      cutShort++
+      continue
+    }
+    if (!name.endsWith('.json') || known.has(name.slice(0, -5))) continue
+    let entry: StoredEntry | undefined
+    try {
+      const parsed = timelineFileSchema.safeParse(JSON.parse(await readFile(path, 'utf8')))
+      if (parsed.success && `${parsed.data.entry.id}.json` === name) entry = parsed.data.entry
+    } catch {
+      // damaged: moved aside below
+    }
+    const inside = entry && !isAbsolute(entry.file) && isInside(out, fileOf(entry))
+    if (entry && inside && (await exists(fileOf(entry)))) {
+      adopted.push(entry)
+      known.add(entry.id)
+    } else {
+      await moveAside(out, path)
+      asideTimelines++
+    }
+  }
+  if (adopted.length > 0) {
+    changed = true
+    entries.push(...adopted.sort((a, b) => a.createdAt.localeCompare(b.createdAt)))
+    log(
+      `${out}: ${adopted.length} image(s) written before VAR Studio stopped were added to the history from their timeline files`,
+    )
+  }
+  const referenced = new Set(entries.map(fileOf))
+  let asideImages = 0
+  for (const path of await imageFiles(out)) {
+    if (path.endsWith('.tmp')) {
+      await rm(path, { force: true })
+      cutShort++
+    } else if (!referenced.has(path)) {
+      await moveAside(out, path)
+      asideImages++
+    }
+  }
+  if (asideImages + asideTimelines > 0) {
+    log(
+      `${out}: ${asideImages} image(s) and ${asideTimelines} timeline file(s) without a history record were moved to ${join(out, ORPHANS)}`,
+    )
+  }
+  if (cutShort > 0) log(`${out}: ${cutShort} file(s) whose writing was cut short were removed`)
+  return { entries, changed }
 }
 
 /** The records kept in the timeline files, oldest first. */

@@ -4,20 +4,23 @@ import { z } from 'zod'
 import type { ImageEntry, ImageParams } from '../../src-shared/ipc'
 import { JSON_KEYWORD, pngDataUrl, readTextChunks } from '../storage/png'
 import { fsProblem, StorageError } from './errors'
+import type { History } from './history'
 
-async function readPng(entry: ImageEntry): Promise<Buffer> {
+/** The PNG of a record, read only from inside the output folder and never through a link. */
+async function readPng(entry: ImageEntry, history: History): Promise<Buffer> {
+  const path = await history.imagePath(entry)
   try {
-    return await readFile(entry.file)
+    return await readFile(path)
   } catch (error) {
     throw new StorageError(
-      `${fsProblem('read', entry.file, error)}. If the file was moved or deleted outside VAR Studio, delete the entry from the history.`,
+      `${fsProblem('read', path, error)}. If the file was moved or deleted outside VAR Studio, delete the entry from the history.`,
       { cause: error },
     )
   }
 }
 
-export async function imageDataUrl(entry: ImageEntry): Promise<{ dataUrl: string }> {
-  return { dataUrl: pngDataUrl(await readPng(entry)) }
+export async function imageDataUrl(entry: ImageEntry, history: History): Promise<{ dataUrl: string }> {
+  return { dataUrl: pngDataUrl(await readPng(entry, history)) }
 }
 
 const chunkSchema = z.looseObject({
@@ -29,7 +32,7 @@ const chunkSchema = z.looseObject({
 })
 
 /** Reads the exact JSON chunk of the PNG; when it was left out (or the file is gone), the record. */
-export async function imageParams(entry: ImageEntry): Promise<ImageParams> {
+export async function imageParams(entry: ImageEntry, history: History): Promise<ImageParams> {
   const fromRecord: ImageParams = {
     modelId: entry.modelId,
     classId: entry.classId,
@@ -40,7 +43,7 @@ export async function imageParams(entry: ImageEntry): Promise<ImageParams> {
   }
   let chunks: Record<string, string>
   try {
-    chunks = readTextChunks(await readPng(entry))
+    chunks = readTextChunks(await readPng(entry, history))
   } catch {
     return fromRecord
   }

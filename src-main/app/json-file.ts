@@ -4,7 +4,7 @@
  * version, never half a file. A file that cannot be parsed is moved aside as a backup (never
  * deleted) and the caller is told, so it can say so and rebuild what it can.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { z } from 'zod'
 import { issuesText } from '../../src-shared/protocol'
@@ -76,7 +76,9 @@ export class JsonFile {
     const tmp = `${this.path}.tmp-${process.pid}-${++this.seq}`
     try {
       await mkdir(dirname(this.path), { recursive: true })
-      await writeFile(tmp, text)
+      // a fresh name: never writes through a file or link already there
+      await rm(tmp, { force: true })
+      await writeFile(tmp, text, { flag: 'wx' })
       await rename(tmp, this.path)
     } catch (error) {
       throw new StorageError(fsProblem('write', this.path, error), { cause: error })

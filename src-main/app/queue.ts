@@ -4,9 +4,14 @@
  * the running job; run-next moves a job to the front; clear removes queued and finished jobs.
  * Every change is pushed as `queue:changed`.
  *
- * After a restart, queued jobs wait as before. A job that was running when the app died comes back
- * as failed, saying so (its images were never written; re-running it silently could surprise). When
- * the studio is closed normally, the running job is stopped and put back at the head of the queue.
+ * Images are committed batch by batch (see run-job.ts): a job's `imageIds` grow as they are. After
+ * a restart, queued jobs wait as before. A job that was running when the app died comes back as
+ * failed, saying how many of its images were finished (counted from the history, which is written
+ * first); re-running it silently could surprise. A failed or cancelled job with images left can be
+ * resumed: it is queued again and makes only the rest, with their own seeds. When the studio is
+ * closed normally, the running job is stopped and put back at the head of the queue.
+ *
+ * Cancelling the running job answers once the job has stopped, not when it was asked to.
  */
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
@@ -45,7 +50,18 @@ export type Execute = (
   job: StoredJob,
   signal: AbortSignal,
   progress: (p: JobProgressView) => void,
+  /** called with the ids of each batch's images once they are on disk and in the history */
+  committed: (imageIds: readonly string[]) => Promise<void>,
 ) => Promise<string[]>
+
+/** "42 of 200 done before it was cancelled; Resume makes the other 158 with the same seeds" */
+function doneBefore(job: StoredJob, what: string): string {
+  const n = job.imageIds.length
+  const total = job.items.length
+  const rest = total - n
+  const resume = n > 0 && rest > 0 ? `; Resume makes the other ${rest} with the same seeds` : ''
+  return `${n} of ${total} done before ${what}${resume}`
+}
 
 /** Finished jobs kept in the list (and the file) before the oldest are dropped. */
 const KEEP_FINISHED = 200
@@ -57,7 +73,7 @@ const now = (): string => new Date().toISOString()
 const isFinished = (s: JobState): boolean => s === 'done' || s === 'failed' || s === 'cancelled'
 
 export class Queue {
-  private running: { job: StoredJob; abort: AbortController } | undefined
+  private running: { job: StoredJob; abort: AbortController; ended: Promise<void> } | undefined
   private readonly progress = new Map<string, JobProgressView>()
   private closing = false
   private idleWaiters: (() => void)[] = []
@@ -70,25 +86,35 @@ export class Queue {
     private readonly execute: Execute,
   ) {}
 
+  /**
+   * `finished(jobId)` lists a job's images in the history: the history is written before the queue,
+   * so after a crash it is the one that knows what was finished.
+   */
   static async open(
     home: string,
     events: StudioEvents,
     execute: Execute,
     log: (line: string) => void,
+    finished: (jobId: string) => string[] = () => [],
   ): Promise<Queue> {
     const path = join(home, 'queue.json')
     const loaded = await loadJson(path, queueFileSchema)
     if (loaded.problem) log(`${loaded.problem}; the queue starts empty`)
-    const jobs = (loaded.value?.jobs ?? []).map((j) =>
-      j.state === 'running'
-        ? {
-            ...j,
-            state: 'failed' as const,
-            finishedAt: now(),
-            error: `VAR Studio stopped while this job was running (started ${j.startedAt ?? 'earlier'}); no images were saved. Queue it again to re-run it.`,
-          }
-        : j,
-    )
+    const jobs = (loaded.value?.jobs ?? []).map((j): StoredJob => {
+      if (j.state === 'done') return j
+      const recorded = finished(j.id)
+      const withIds = recorded.length > 0 ? { ...j, imageIds: recorded } : j
+      if (j.state !== 'running') return withIds
+      const failed = { ...withIds, state: 'failed' as const, finishedAt: now() }
+      const stopped = `VAR Studio stopped while this job was running (started ${j.startedAt ?? 'earlier'})`
+      return {
+        ...failed,
+        error:
+          failed.imageIds.length > 0
+            ? `${stopped}: ${doneBefore(failed, 'it stopped')}`
+            : `${stopped}; no images were finished. Resume runs it again with the same seeds.`,
+      }
+    })
     const queue = new Queue(jobs, loaded.value?.paused ?? false, new JsonFile(path), events, execute)
     await queue.changed()
     return queue
@@ -123,10 +149,29 @@ export class Queue {
       return { cancelled: true }
     }
     if (job.state === 'running' && this.running?.job === job) {
-      this.running.abort.abort(USER_CANCEL)
-      return { cancelled: true }
+      // Answered once the job has really stopped (the host ends it within a scale, or is stopped).
+      const { abort, ended } = this.running
+      abort.abort(USER_CANCEL)
+      await ended
+      return { cancelled: (job.state as JobState) === 'cancelled' }
     }
     return { cancelled: false }
+  }
+
+  /**
+   * Queues a failed or cancelled job again; it makes only the images it has not finished, with the
+   * same seeds. Answers false for a job with nothing left to make.
+   */
+  async resume(jobId: string): Promise<{ resumed: boolean }> {
+    const job = this.find(jobId)
+    if ((job.state !== 'failed' && job.state !== 'cancelled') || job.imageIds.length >= job.items.length)
+      return { resumed: false }
+    Object.assign(job, { state: 'queued', error: undefined, finishedAt: undefined, startedAt: undefined })
+    delete job.error
+    delete job.finishedAt
+    delete job.startedAt
+    await this.changed()
+    return { resumed: true }
   }
 
   async runNext(jobId: string): Promise<{ moved: boolean }> {
@@ -199,19 +244,31 @@ export class Queue {
     const job = this.jobs.find((j) => j.state === 'queued')
     if (!job) return
     const abort = new AbortController()
-    this.running = { job, abort }
+    let end: () => void = () => undefined
+    const ended = new Promise<void>((resolve) => (end = resolve))
+    this.running = { job, abort, ended }
     Object.assign(job, { state: 'running', startedAt: now() })
-    void this.run(job, abort)
+    void this.run(job, abort).finally(end)
   }
 
   private async run(job: StoredJob, abort: AbortController): Promise<void> {
     await this.changed().catch(() => undefined)
     try {
       // Progress reaches the views through job:scale; the whole queue is pushed only when a job's
-      // state changes (a snapshot per scale would resend every job, seeds and all, many times a second).
-      const imageIds = await this.execute(job, abort.signal, (p) => {
-        this.progress.set(job.id, p)
-      })
+      // state changes or a batch is committed (a snapshot per scale would resend every job, seeds
+      // and all, many times a second).
+      const imageIds = await this.execute(
+        job,
+        abort.signal,
+        (p) => {
+          this.progress.set(job.id, p)
+        },
+        async (ids) => {
+          const have = new Set(job.imageIds)
+          job.imageIds = [...job.imageIds, ...ids.filter((id) => !have.has(id))]
+          await this.changed()
+        },
+      )
       Object.assign(job, { state: 'done', imageIds })
     } catch (error) {
       // Stopped by closing the studio: it runs again first next time. Cancelled by the user, even
@@ -221,10 +278,12 @@ export class Queue {
         this.jobs = [job, ...this.jobs.filter((j) => j !== job)]
       } else if (abort.signal.aborted || error instanceof CancelledError) {
         job.state = 'cancelled'
+        if (job.imageIds.length > 0) job.error = doneBefore(job, 'it was cancelled')
       } else {
+        const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
         Object.assign(job, {
           state: 'failed',
-          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+          error: job.imageIds.length > 0 ? doneBefore(job, `it failed (${why})`) : why,
         })
       }
     }

@@ -1,21 +1,22 @@
 /**
- * Runs one queued job on the inference host: pushes `job:scale` for every finished scale (token maps
- * and, with previews on, PNG data URLs), then writes every image (PNG with parameters unless turned
- * off), its timeline and its history record.
+ * Runs one queued job on the inference host, one batch per host call: pushes `job:scale` for every
+ * finished scale (token maps and, with previews on, PNG data URLs), and after each batch writes its
+ * images (PNG with parameters unless turned off), their timelines and history records before the
+ * next batch starts, so a crash or a cancel loses at most the batch in progress. Items already in
+ * the history (an earlier run of the job) are skipped: resuming makes the rest with the same seeds.
  */
-import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Settings } from '../../src-shared/ipc'
 import type { GenerateResult, ScaleProgress } from '../../src-shared/protocol'
+import type { StrategyConfigInput } from '../../src-shared/engine/strategies'
 import type { HostClient } from '../host/client'
 import { encodePng, pngDataUrl, toRaw } from '../storage/png'
 import { parametersText, RUN_FORMAT, slug } from '../storage/run-output'
-import { fsProblem, StorageError } from './errors'
 import type { StudioEvents } from './events'
 import type { History, StoredEntry } from './history'
 import type { Models, ResolvedModel } from './model-list'
 import type { Execute, StoredJob } from './queue'
-import { buildTimeline, selectionView } from './timeline'
+import { buildTimeline } from './timeline'
 
 export interface RunDeps {
   readonly client: () => HostClient
@@ -33,94 +34,112 @@ function candidatesOf(strategy: GenerateResult['strategy']): number {
   return strategy.kind === 'baseline' ? 1 : strategy.N
 }
 
+/** The image id of a job's i-th item: the same in every run of the job, so a resumed job skips it. */
+export function imageIdOf(jobId: string, i: number): string {
+  return `${jobId}-${String(i).padStart(4, '0')}`
+}
+
 export function jobExecutor(deps: RunDeps): Execute {
-  return async (job, signal, progress) => {
+  return async (job, signal, progress, committed) => {
     const model = await deps.models.resolve(job.modelId)
     const settings = deps.settings()
     const m = model.manifest
     const [C, H, W] = [m.image_channels, m.image_size, m.image_size]
-    const codebook = await deps.models.codebook(model)
-    // previews[generation][item][si]: best-of-n makes several generations and keeps one per image.
-    const previews: (string | undefined)[][][] = []
-    let chain = Promise.resolve()
-    const onScale = (e: ScaleProgress): void => {
-      const l = e.pn * e.pn
-      // The live views follow the batch's first image: only its map and preview are pushed (all that
-      // were decoded go into the saved timelines), so a 16-image batch of previews is not sent 16 times.
-      const tokens = [Array.from(e.tokens.subarray(0, l))]
-      const last = e.si === e.scales - 1 && e.generation === e.generations - 1
-      const view = {
-        si: e.si,
-        S: e.scales,
-        batch: e.batch,
-        batches: e.batches,
-        generation: e.generation,
-        generations: e.generations,
-        done: e.itemOffset + (last ? e.B : 0),
-      }
-      progress(view)
-      // Encoding is async; the chain keeps events in scale order.
-      chain = chain.then(async () => {
-        let urls: string[] | undefined
-        if (e.preview) {
-          const size = C * H * W
-          const preview = e.preview
-          // every image's decode, or (previews `first`, before the last scale) only the first's
-          urls = await Promise.all(
-            Array.from({ length: preview.length / size }, async (_, b) =>
-              pngDataUrl(await encodePng(toRaw(preview.subarray(b * size, (b + 1) * size), C, H, W))),
-            ),
-          )
-          const gen = (previews[e.generation] ??= [])
-          urls.forEach((url, b) => ((gen[e.itemOffset + b] ??= [])[e.si] = url))
+    // Images recorded by an earlier run of this job (cancelled, or stopped by a crash) are not made
+    // again: a resumed job makes the rest, each with its own seed.
+    const todo = job.items.map((_, i) => i).filter((i) => !deps.history().has(imageIdOf(job.id, i)))
+    const doneBefore = job.items.length - todo.length
+    const size = Math.max(1, settings.batchSize)
+    const batches = Math.ceil(todo.length / size)
+    for (let batch = 0; batch < batches; batch++) {
+      const indices = todo.slice(batch * size, (batch + 1) * size)
+      // previews[generation][item][si]: best-of-n makes several generations and keeps one per image.
+      const previews: (string | undefined)[][][] = []
+      let chain = Promise.resolve()
+      const onScale = (e: ScaleProgress): void => {
+        const l = e.pn * e.pn
+        // The live views follow the batch's first image: only its map and preview are pushed (all
+        // that were decoded go into the saved timelines), so a 16-image batch of previews is not
+        // sent 16 times.
+        const tokens = [Array.from(e.tokens.subarray(0, l))]
+        const last = e.si === e.scales - 1 && e.generation === e.generations - 1
+        const view = {
+          si: e.si,
+          S: e.scales,
+          batch,
+          batches,
+          generation: e.generation,
+          generations: e.generations,
+          done: doneBefore + batch * size + (last ? e.B : 0),
         }
-        const first = e.selection?.[0]
-        deps.events.emit('job:scale', {
-          jobId: job.id,
-          progress: view,
-          pn: e.pn,
-          itemOffset: e.itemOffset,
-          tokens,
-          ...(urls ? { previews: urls.slice(0, 1) } : {}),
-          ...(first ? { selection: selectionView({ si: e.si, record: first }, m, codebook) } : {}),
+        progress(view)
+        // Encoding is async; the chain keeps events in scale order.
+        chain = chain.then(async () => {
+          let urls: string[] | undefined
+          if (e.preview) {
+            const pixels = C * H * W
+            const preview = e.preview
+            // every image's decode, or (previews `first`, before the last scale) only the first's
+            urls = await Promise.all(
+              Array.from({ length: preview.length / pixels }, async (_, b) =>
+                pngDataUrl(await encodePng(toRaw(preview.subarray(b * pixels, (b + 1) * pixels), C, H, W))),
+              ),
+            )
+            const gen = (previews[e.generation] ??= [])
+            urls.forEach((url, b) => ((gen[b] ??= [])[e.si] = url))
+          }
+          deps.events.emit('job:scale', {
+            jobId: job.id,
+            progress: view,
+            pn: e.pn,
+            itemOffset: indices[0] ?? 0,
+            tokens,
+            ...(urls ? { previews: urls.slice(0, 1) } : {}),
+            ...(e.selection ? { selection: e.selection } : {}),
+          })
         })
-      })
-    }
-    // Every preview step must have settled before the job ends, also when the call fails or is
-    // cancelled: a rejected step left behind would be an unhandled rejection.
-    let result: GenerateResult
-    try {
-      result = await deps.client().call(
-        'generate',
-        {
-          dir: model.dir,
-          device: settings.device,
-          items: job.items,
-          sampling: job.sampling,
-          strategy: job.strategy,
-          batchSize: settings.batchSize,
-          previews: settings.previews,
-        },
-        {
-          signal,
-          onProgress: (p) => {
-            if (p.kind === 'scale') onScale(p)
+      }
+      // Every preview step must have settled before the batch ends, also when the call fails or is
+      // cancelled: a rejected step left behind would be an unhandled rejection.
+      let result: GenerateResult
+      try {
+        result = await deps.client().call(
+          'generate',
+          {
+            dir: model.dir,
+            device: settings.device,
+            items: indices.map((i) => job.items[i]),
+            sampling: job.sampling,
+            // checked against the request schema when queued, and again by the host
+            strategy: job.strategy as StrategyConfigInput,
+            batchSize: indices.length,
+            previews: settings.previews,
           },
-        },
-      )
-    } catch (error) {
-      await chain.catch(() => undefined)
-      throw error
+          {
+            signal,
+            onProgress: (p) => {
+              if (p.kind === 'scale') onScale(p)
+            },
+          },
+        )
+      } catch (error) {
+        await chain.catch(() => undefined)
+        throw error
+      }
+      await chain
+      deps.onResult?.(job.id, result)
+      // The batch's images are on disk and in the history before the next batch starts.
+      await committed(await saveImages(deps, job, indices, model, result, previews, settings.embedMetadata))
     }
-    await chain
-    deps.onResult?.(job.id, result)
-    return saveImages(deps, job, model, result, previews, settings.embedMetadata)
+    const history = deps.history()
+    return job.items.map((_, i) => imageIdOf(job.id, i)).filter((id) => history.has(id))
   }
 }
 
 async function saveImages(
   deps: RunDeps,
   job: StoredJob,
+  indices: readonly number[],
   model: ResolvedModel,
   result: GenerateResult,
   previews: (string | undefined)[][][],
@@ -129,16 +148,10 @@ async function saveImages(
   const history = deps.history()
   const createdAt = new Date().toISOString()
   const dir = join(history.outputDir, 'images', createdAt.slice(0, 10))
-  try {
-    await mkdir(dir, { recursive: true })
-  } catch (error) {
-    throw new StorageError(fsProblem('create the image folder', dir, error), { cause: error })
-  }
-  const codebook = await deps.models.codebook(model)
   const ctx = { manifest: model.manifest, seedPolicy: 'batch' as const, command: [], version: deps.version }
   const records = []
-  for (const [i, image] of result.images.entries()) {
-    const id = `${job.id}-${String(i).padStart(4, '0')}`
+  for (const [b, image] of result.images.entries()) {
+    const id = imageIdOf(job.id, indices[b])
     const parameters = parametersText(image, result, ctx)
     const json = {
       format: RUN_FORMAT,
@@ -159,11 +172,8 @@ async function saveImages(
       embed ? { parameters, json } : {},
     )
     const path = join(dir, `${id}-${slug(image.className)}-s${image.seed}.png`)
-    try {
-      await writeFile(path, png)
-    } catch (error) {
-      throw new StorageError(fsProblem('write', path, error), { cause: error })
-    }
+    // the PNG first: a record is never written for a file that is not there
+    await history.writeFile(path, png)
     const entry: StoredEntry = {
       id,
       jobId: job.id,
@@ -183,7 +193,7 @@ async function saveImages(
       parameters,
     }
     const gen = image.record.bestOfN?.chosen ?? 0
-    const timeline = buildTimeline(id, image.record, model.manifest, codebook, previews[gen]?.[i] ?? [])
+    const timeline = buildTimeline(id, image, result, previews[gen]?.[b] ?? [])
     records.push({ entry, timeline })
   }
   await history.add(records)

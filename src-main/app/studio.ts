@@ -142,7 +142,8 @@ async function openStudio(
       diagnostics.record(jobId, result)
     },
   })
-  const queue = await Queue.open(home, events, execute, log)
+  // the history is written before the queue: after a crash it says what each job finished
+  const queue = await Queue.open(home, events, execute, log, (jobId) => history.idsOfJob(jobId))
   const decodePartials = partialDecoder({
     history: () => history,
     models,
@@ -207,14 +208,15 @@ async function openStudio(
     },
     'queue:cancel': ({ jobId }) => queue.cancel(jobId),
     'queue:runNext': ({ jobId }) => queue.runNext(jobId),
+    'queue:resume': ({ jobId }) => queue.resume(jobId),
     'queue:pause': ({ paused }) => queue.pause(paused),
     'queue:clear': () => queue.clear(),
     'history:list': (filter) => history.list(filter),
     'history:timeline': ({ imageId }) => history.timeline(imageId),
     'history:decodeScales': ({ imageId }) => decodePartials(imageId),
     'history:delete': ({ imageId }) => history.delete(imageId),
-    'image:get': ({ imageId }) => imageDataUrl(history.get(imageId)),
-    'image:params': ({ imageId }) => imageParams(history.get(imageId)),
+    'image:get': ({ imageId }) => imageDataUrl(history.get(imageId), history),
+    'image:params': ({ imageId }) => imageParams(history.get(imageId), history),
     'batch:parse': ({ source, modelId }) => parseBatch(source, modelId, models, allowPaths),
     'batch:queue': ({ source, defaults }) => queueBatch(source, defaults, models, queue, allowPaths),
     'export:grid': (spec) =>

@@ -114,6 +114,7 @@ export const useQueueStore = defineStore('queue', () => {
     add,
     cancel: (jobId: string) => act('Cancelling a job', () => call('queue:cancel', { jobId })),
     runNext: (jobId: string) => act('Moving a job to the front', () => call('queue:runNext', { jobId })),
+    resume: (jobId: string) => act('Resuming a job', () => call('queue:resume', { jobId })),
     setPaused: async (value: boolean) => {
       const snapshot = await notices.attempt('Pausing the queue', () =>
         call('queue:pause', { paused: value }),
