@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { featureView, kdeDensities, silvermanFactor } from '../../src-shared/engine/kde'
+import { BANDWIDTH_EPS, featureView, kdeDensities, silvermanFactor } from '../../src-shared/engine/kde'
 import { createRng } from '../../src-shared/engine/rng'
 import { kdeInput, loadSelectionFixture } from './selection-fixture'
 
@@ -69,5 +69,69 @@ describe('KDE densities against the NumPy reference', () => {
     expect(() =>
       featureView({ ...base, ids: Int32Array.from([0, 9]), codebook: new Float32Array(4) }),
     ).toThrow(/token id 9 outside/)
+  })
+})
+
+describe('positions where all N candidates hold the same token (DESIGN section 4)', () => {
+  const V = 32
+  const d = 16
+  const N = 50
+  const rng = createRng(99)
+  const codebook = Float32Array.from({ length: V * d }, () => rng.nextDouble() * 2 - 1)
+
+  it('contribute exactly N to every density, with the bandwidth at its floor of 1e-6', () => {
+    const P = 3
+    const B = 2
+    // row 0: every position holds one token for all candidates; row 1 the same at positions 0 and 2
+    const ids = new Int32Array(B * N * P)
+    for (let n = 0; n < N; n++) {
+      ids.set([5, 9, 17], (0 * N + n) * P)
+      ids.set([3, n % V, 3], (1 * N + n) * P)
+    }
+    for (const kernel of ['gaussian', 'exactMatch'] as const) {
+      for (const poolBandwidthOverBatch of [false, true]) {
+        const base = { B, N, P, d, kernel, poolBandwidthOverBatch }
+        const { densities, bandwidths } = kdeDensities({ ...base, ids, codebook })
+        // row 0: exactly N per position, exactly N·P in all
+        expect(Array.from(densities.subarray(0, N))).toEqual(new Array<number>(N).fill(N * P))
+        if (!poolBandwidthOverBatch) {
+          expect(Array.from(bandwidths.subarray(0, P))).toEqual([BANDWIDTH_EPS, BANDWIDTH_EPS, BANDWIDTH_EPS])
+        }
+        // row 1: positions 0 and 2 add N each to what position 1 alone gives
+        const alone = kdeDensities({
+          ...base,
+          B: 1,
+          P: 1,
+          ids: Int32Array.from({ length: N }, (_, n) => ids[(N + n) * P + 1]),
+          codebook,
+          poolBandwidthOverBatch: false,
+        })
+        if (!poolBandwidthOverBatch) {
+          for (let n = 0; n < N; n++) {
+            expect(densities[N + n] - 2 * N).toBeCloseTo(alone.densities[n], 12)
+          }
+        }
+      }
+    }
+  })
+
+  it('give the same exact value through explicit features (no shared-id grouping)', () => {
+    const P = 2
+    const features = new Float32Array(N * P * d)
+    for (let n = 0; n < N; n++) {
+      features.set(codebook.subarray(4 * d, 5 * d), (n * P + 0) * d)
+      features.set(codebook.subarray(7 * d, 8 * d), (n * P + 1) * d)
+    }
+    const { densities, bandwidths } = kdeDensities({
+      B: 1,
+      N,
+      P,
+      d,
+      features,
+      kernel: 'gaussian',
+      poolBandwidthOverBatch: false,
+    })
+    expect(Array.from(densities)).toEqual(new Array<number>(N).fill(N * P))
+    expect(Array.from(bandwidths)).toEqual([BANDWIDTH_EPS, BANDWIDTH_EPS])
   })
 })

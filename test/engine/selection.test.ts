@@ -156,3 +156,37 @@ describe('selection rules', () => {
     expect(rec.probs).toEqual([0.5, 1 / 3, 1 / 6])
   })
 })
+
+describe('a row whose N candidates are all the same map', () => {
+  it('has D = N·P for every candidate, no mode (ratio 1), and keeps exactly one candidate', () => {
+    const [N, P, d, V] = [50, 4, 8, 16]
+    const rng = createRng(3)
+    const codebook = Float32Array.from({ length: V * d }, () => rng.nextDouble() - 0.5)
+    const ids = Int32Array.from({ length: N * P }, (_, i) => [2, 7, 7, 11][i % P])
+    const input = { B: 1, N, P, d, ids, codebook, kernel: 'gaussian', poolBandwidthOverBatch: false } as const
+    const { densities, bandwidths } = kdeDensities(input)
+    expect(Array.from(densities)).toEqual(new Array<number>(N).fill(N * P))
+    for (const alpha of [1, 2.3]) {
+      const rec = selectRow(
+        {
+          densities,
+          bandwidths,
+          features: featureView(input),
+          row: 0,
+          alpha,
+          k: 10,
+          dedup: 0,
+          finalPick: 'density',
+          mode: 'hybrid',
+        },
+        createRng(8),
+      )
+      expect(rec.ratio).toBe(1)
+      // the mode test is max >= alpha·mean: a ratio of exactly alpha is a mode
+      expect(rec.branch).toBe(alpha === 1 ? 'top-k' : 'random-k')
+      expect(rec.kept).toHaveLength(1)
+      expect(rec.probs).toEqual([1])
+      expect(rec.chosen).toBe(rec.kept[0])
+    }
+  })
+})
