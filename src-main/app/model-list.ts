@@ -231,7 +231,7 @@ export class Models {
       const next =
         dir === undefined
           ? await loadUserModels(this.home)
-          : await setModelsDir(this.home, dir === null ? undefined : absoluteDir(dir))
+          : await setModelsDir(this.home, dir === null ? undefined : absoluteDir(dir), { create: false })
       return { dir: next.modelsDir ?? null }
     } catch (error) {
       throw inStudioWords(error)

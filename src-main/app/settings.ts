@@ -4,8 +4,11 @@
  * ../storage/user-models). Patches are validated with the contract's schema; every change is pushed
  * as `settings:changed`.
  */
-import { join } from 'node:path'
+import { lstat, mkdir, realpath, rm, writeFile } from 'node:fs/promises'
+import { dirname, isAbsolute, join, parse, resolve, sep } from 'node:path'
 import { InvalidRequestError } from '../../src-shared/errors'
+import { isInside } from '../storage/contained'
+import { fsCode, fsProblem } from './errors'
 import {
   type Settings,
   settingsPatchSchema,
@@ -95,4 +98,100 @@ export class SettingsStore {
   flush(): Promise<void> {
     return this.file.flush()
   }
+}
+
+/** Folders of the system whose insides are never an output folder. */
+const SYSTEM_TREES = [
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/proc',
+  '/run',
+  '/sbin',
+  '/sys',
+  '/usr',
+  '/System',
+  '/private/etc',
+  '/private/var/db',
+  '/Library',
+  '/Applications',
+]
+/** Folders that hold everyone's files: not an output folder themselves (a folder inside may be). */
+const SHARED_ROOTS = [
+  '/',
+  '/home',
+  '/Users',
+  '/var',
+  '/tmp',
+  '/opt',
+  '/srv',
+  '/mnt',
+  '/media',
+  '/private',
+  '/root',
+]
+
+function systemFolder(path: string): boolean {
+  if (process.platform === 'win32') {
+    const { root } = parse(path)
+    const rest = path.slice(root.length).toLowerCase()
+    const top = rest.split(sep)[0] ?? ''
+    return (
+      rest === '' ||
+      top === 'windows' ||
+      top === 'program files' ||
+      top === 'program files (x86)' ||
+      top === 'programdata' ||
+      rest === 'users'
+    )
+  }
+  return SHARED_ROOTS.includes(path) || SYSTEM_TREES.some((tree) => isInside(tree, path))
+}
+
+/**
+ * Checks a folder chosen as the output folder: a full path, not a system folder (also through
+ * links), and writable. Only the folder itself is created when missing, never a tree of folders.
+ * Returns the resolved path; throws InvalidRequestError naming `outputDir`.
+ */
+export async function checkOutputDir(dir: string): Promise<string> {
+  const refuse = (why: string): never => {
+    throw new InvalidRequestError('outputDir', `outputDir: ${why}`)
+  }
+  if (!isAbsolute(dir)) refuse(`"${dir}" is not a full path; choose a folder`)
+  const path = resolve(dir)
+  const real = await realpath(path).catch(() => undefined)
+  if (systemFolder(path) || (real !== undefined && systemFolder(real))) {
+    refuse(`${path} is a system folder; choose a folder of your own`)
+  }
+  const kind = await lstat(path).then(
+    (s) => (s.isDirectory() ? 'folder' : s.isSymbolicLink() ? 'link' : 'file'),
+    () => 'missing',
+  )
+  if (kind === 'file') refuse(`${path} is a file; choose a folder`)
+  if (kind === 'missing') {
+    const parent = await lstat(dirname(path)).then(
+      (s) => s.isDirectory(),
+      () => false,
+    )
+    if (!parent) refuse(`${dirname(path)} does not exist; choose a folder that does (or its parent)`)
+    try {
+      await mkdir(path)
+    } catch (error) {
+      refuse(fsProblem('create', path, error))
+    }
+  }
+  const probe = join(path, `.var-studio-write-test-${process.pid}`)
+  try {
+    await writeFile(probe, '', { flag: 'wx' })
+  } catch (error) {
+    if (fsCode(error) !== 'EEXIST') refuse(fsProblem('write into', path, error))
+  } finally {
+    await rm(probe, { force: true })
+  }
+  return path
 }

@@ -4,7 +4,7 @@
  * Electron-only pieces (dialogs, opening folders, the utilityProcess) are passed in.
  */
 import { mkdir } from 'node:fs/promises'
-import { isAbsolute, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { InvalidRequestError } from '../../src-shared/errors'
 import {
   callSchemas,
@@ -30,7 +30,7 @@ import { Models } from './model-list'
 import { Queue } from './queue'
 import { partialDecoder } from './partials'
 import { jobExecutor } from './run-job'
-import { type SettingsBackend, SettingsStore } from './settings'
+import { checkOutputDir, type SettingsBackend, SettingsStore } from './settings'
 
 export interface StudioOptions {
   /** settings, queue and model list live here */
@@ -173,13 +173,8 @@ async function openStudio(
         let opened: History | undefined
         if (sent && options.outputDir === undefined) {
           const dir = parsed.outputDir ?? ''
-          if (dir !== '' && !isAbsolute(dir)) {
-            throw new InvalidRequestError(
-              'outputDir',
-              `outputDir: "${dir}" is not a full path; choose a folder`,
-            )
-          }
-          const target = resolve(dir || defaultOutput)
+          // a full path, not a system folder, writable; only the folder itself may be created
+          const target = dir === '' ? resolve(defaultOutput) : await checkOutputDir(dir)
           if (target !== history.outputDir) opened = await History.open(target, events, log)
         }
         const next = await settings.set(raw)

@@ -416,14 +416,28 @@ export async function removeUserModel(
  * Chooses the models directory (created when missing), or forgets it with `undefined`. Models
  * already in it are not checked here; `models list` shows any that are broken.
  */
-export async function setModelsDir(home: string, dir: string | undefined): Promise<UserModels> {
+export async function setModelsDir(
+  home: string,
+  dir: string | undefined,
+  options: { create?: boolean } = {},
+): Promise<UserModels> {
   const settings = await readSettings(home)
   let modelsDir: string | undefined
   if (dir !== undefined) {
     modelsDir = resolve(dir)
     const kind = await kindOf(modelsDir)
     if (kind === 'file') throw new UserModelsError('not-a-folder', `${modelsDir} is a file, not a folder`)
-    if (kind === 'missing') await mkdir(modelsDir, { recursive: true })
+    if (kind === 'missing') {
+      // The command line creates the folder it is told; a request from a window or a page does not
+      // create folders on this machine.
+      if (options.create === false) {
+        throw new UserModelsError(
+          'not-found',
+          `${modelsDir} does not exist; create the folder first, then choose it as the models directory`,
+        )
+      }
+      await mkdir(modelsDir, { recursive: true })
+    }
   }
   // An undefined modelsDir is dropped by JSON.stringify, which is how it is forgotten.
   const next: SettingsJson = { ...settings, modelsDir }

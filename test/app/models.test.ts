@@ -2,6 +2,7 @@
  * The model manager through the studio service: the real inference host verifies a copy of the
  * embedded model (files hardlinked, so the copy costs no disk and hashing stays fast).
  */
+import { existsSync } from 'node:fs'
 import { copyFile, link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -153,6 +154,12 @@ describe('models', () => {
   it('reads, sets and clears the models directory; its models are listed, not removable', async () => {
     expect(await call(studio, 'models:dir', {})).toEqual({ dir: null })
     const dir = join(home, 'library')
+    // a request does not create folders on this machine: the folder must exist
+    await expect(call(studio, 'models:dir', { dir: join(dir, 'a', 'b') })).rejects.toThrow(
+      /does not exist; create the folder first/,
+    )
+    expect(existsSync(dir)).toBe(false)
+    await mkdir(dir)
     expect(await call(studio, 'models:dir', { dir })).toEqual({ dir })
     expect(await call(studio, 'models:dir', {})).toEqual({ dir })
     await copyModel(join(dir, 'in-dir'), 'in-dir')
