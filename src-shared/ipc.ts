@@ -12,14 +12,25 @@
  */
 import { z } from 'zod'
 import type { VarManifest } from './manifest'
-import { PREVIEW_MODES } from './engine/request'
-import { deviceSchema, samplingOverridesSchema, seedSchema } from './protocol'
+import {
+  batchSizeSchema,
+  classIdSchema,
+  generateRequestSchema,
+  PREVIEW_MODES,
+  requestStrategySchema,
+  samplingOverridesSchema,
+  seedSchema,
+} from './engine/request'
+import { deviceSchema } from './protocol'
+
+/** A type with every property and array element read-only, for the views derived from schemas. */
+export type DeepReadonly<T> = T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T
 
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 
 const id = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters')
-const classId = z.number().int('must be an integer').min(0, 'must be >= 0')
+const classId = classIdSchema
 /** A base64 payload up to 16 MiB decoded (a batch file larger than that is refused by the host). */
 const base64 = z.string().max(22_400_000, 'file is larger than 16 MiB')
 
@@ -40,8 +51,8 @@ export const settingsSchema = z.strictObject({
    */
   previews: z.enum(PREVIEW_MODES).default('first'),
   device: deviceSchema.prefault({}),
-  /** images per model pass */
-  batchSize: z.number().int().min(1, 'must be in [1, 256]').max(256, 'must be in [1, 256]').default(16),
+  /** images per model pass (the request schema's bound; the host also applies the model's own) */
+  batchSize: batchSizeSchema.default(16),
   /** the model the Generate view starts with; empty = the shipped model */
   defaultModel: z.string().default(''),
 })
@@ -60,17 +71,12 @@ export const storedSettingsSchema = settingsSchema.extend({
 export type SettingsPatch = z.input<typeof settingsPatchSchema>
 
 /**
- * One generation job: B images of one model under one strategy. The strategy is checked against the
- * engine's own schema by the host (`parseStrategy`) so its errors name the knob and the range.
+ * One generation job: B images of one model under one strategy. It is the request schema of
+ * engine/request.ts (items, strategy, sampling, with its bounds) in the queue's envelope; main
+ * refines it against the model's manifest (`generateRequestFor`) before queueing.
  */
-export const jobSpecSchema = z.strictObject({
+export const jobSpecSchema = generateRequestSchema.omit({ batchSize: true, previews: true }).extend({
   modelId: id,
-  items: z
-    .array(z.strictObject({ classId, seed: seedSchema }))
-    .min(1, 'must hold at least one image')
-    .max(1000, 'must hold at most 1000 images'),
-  strategy: z.unknown(),
-  sampling: samplingOverridesSchema.prefault({}),
   seedPolicy: z.enum([...SEED_POLICIES, 'batch']),
   label: z.string().max(200).optional(),
   /** where the job came from (shown in the queue, recorded in the run) */
@@ -93,7 +99,7 @@ export const batchSourceSchema = z.discriminatedUnion('kind', [
 export const batchDefaultsSchema = z.strictObject({
   modelId: id,
   /** strategy for rows that name none */
-  strategy: z.unknown(),
+  strategy: requestStrategySchema,
   sampling: samplingOverridesSchema.prefault({}),
   /** seeds for rows without one: fixed = baseSeed, increment = baseSeed + i, random = drawn now */
   seedPolicy: z.enum(SEED_POLICIES),
@@ -250,38 +256,14 @@ export interface ModelDetails extends ModelView {
   readonly manifest?: ModelManifestFacts
 }
 
-export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
+export const JOB_STATES = ['queued', 'running', 'done', 'failed', 'cancelled'] as const
+export type JobState = (typeof JOB_STATES)[number]
 
-export interface JobProgressView {
-  /** scale i of S (1-based i for display is the renderer's business) */
-  readonly si: number
-  readonly S: number
-  readonly batch: number
-  readonly batches: number
-  readonly generation: number
-  readonly generations: number
-  /** images finished so far */
-  readonly done: number
-}
+/** A running job's position (scale i of S, 0-based; 1-based display is the renderer's business). */
+export type JobProgressView = DeepReadonly<z.infer<typeof progressViewSchema>>
 
-export interface JobView {
-  readonly id: string
-  readonly state: JobState
-  readonly modelId: string
-  readonly label: string
-  readonly strategyKind: string
-  readonly count: number
-  readonly classIds: readonly number[]
-  readonly seeds: readonly number[]
-  readonly seedPolicy: string
-  readonly source?: { readonly kind: string; readonly file?: string; readonly line?: number }
-  readonly createdAt: string
-  readonly startedAt?: string
-  readonly finishedAt?: string
-  readonly progress?: JobProgressView
-  readonly error?: string
-  readonly imageIds: readonly string[]
-}
+/** A job as the queue shows it. */
+export type JobView = DeepReadonly<z.infer<typeof jobViewSchema>>
 
 export interface QueueSnapshot {
   readonly jobs: readonly JobView[]
@@ -315,26 +297,8 @@ export const imageEntrySchema = z.strictObject({
 /** One recorded image: what the history index keeps and the views list. */
 export type ImageEntry = Readonly<z.infer<typeof imageEntrySchema>>
 
-export interface SelectionView {
-  readonly si: number
-  readonly pn: number
-  readonly N: number
-  readonly densities: readonly number[]
-  readonly ratio: number
-  readonly alpha: number
-  readonly branch: 'top-k' | 'random-k'
-  /** the scan order and the kept candidates in it */
-  readonly order: readonly number[]
-  readonly kept: readonly number[]
-  readonly probs: readonly number[]
-  readonly chosen: number
-  readonly chosenProb: number
-  /** candidate token maps [N][pn*pn] */
-  readonly candidates: readonly (readonly number[])[]
-  /** 2-D PCA projection of each candidate's embedded features [N][2], and the variance share of each axis */
-  readonly projection: readonly (readonly [number, number])[]
-  readonly explained: readonly [number, number]
-}
+/** One search scale as the studio charts it (made by the inference host, see selectionViewSchema). */
+export type SelectionView = DeepReadonly<z.infer<typeof selectionViewSchema>>
 
 export interface TimelineScale {
   readonly si: number
@@ -462,19 +426,21 @@ export type IpcResult<C extends IpcChannel> = IpcResults[C]
 // ---------------------------------------------------------------------------------------------
 // Events: pushed by the host, validated by the renderer
 
-const progressViewSchema = z.strictObject({
+export const progressViewSchema = z.strictObject({
+  /** scale i of S */
   si: z.number().int().min(0),
   S: z.number().int().min(1),
   batch: z.number().int().min(0),
   batches: z.number().int().min(1),
   generation: z.number().int().min(0),
   generations: z.number().int().min(1),
+  /** images finished so far */
   done: z.number().int().min(0),
 })
 
-const jobViewSchema = z.strictObject({
+export const jobViewSchema = z.strictObject({
   id,
-  state: z.enum(['queued', 'running', 'done', 'failed', 'cancelled']),
+  state: z.enum(JOB_STATES),
   modelId: z.string(),
   label: z.string(),
   strategyKind: z.string(),
@@ -493,8 +459,13 @@ const jobViewSchema = z.strictObject({
   imageIds: z.array(z.string()),
 })
 
-/** SelectionView as it crosses in an event (the renderer checks what it charts). */
-const selectionViewSchema = z.strictObject({
+/**
+ * The numbers of one search scale as the studio charts them: the sampler's densities, branch, scan
+ * order, kept set and pick, the candidates' token maps [N][pn*pn], and a 2-D PCA projection of each
+ * candidate's embedded features [N][2] with the variance share of each axis. The inference host makes
+ * it (it holds the codebook); main stores and forwards it, the renderer checks what it charts.
+ */
+export const selectionViewSchema = z.strictObject({
   si: z.number().int().min(0),
   pn: z.number().int().min(0),
   N: z.number().int().min(1),

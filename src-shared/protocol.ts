@@ -25,10 +25,10 @@ import {
   StudioError,
 } from './errors'
 import type { ImageRecord, Timings } from './engine/loop'
-import { PREVIEW_MODES } from './engine/request'
-import { SEED_MAX } from './engine/rng'
+import { batchSizeSchema, generateRequestSchema, PREVIEW_MODES } from './engine/request'
 import type { SamplingParams as EngineSampling } from './engine/sampling'
 import { SettingsError, type StrategyConfig } from './engine/strategies'
+import type { SelectionView } from './ipc'
 import type { GraphName, VarManifest } from './manifest'
 
 export const requestIdSchema = z.string().min(1).max(200)
@@ -47,17 +47,7 @@ export const deviceSchema = z.strictObject({
 })
 export type DeviceChoice = z.infer<typeof deviceSchema>
 
-const seedRange = `must be an integer in [0, ${SEED_MAX}]`
-/** Any non-negative safe integer: the engine's PRNG takes them all exactly. */
-export const seedSchema = z.number().int(seedRange).min(0, seedRange).max(SEED_MAX, seedRange)
-
-/** Overrides of the manifest's sampling_defaults; the engine checks the full set again. */
-export const samplingOverridesSchema = z.strictObject({
-  cfg: z.number().min(0, 'must be >= 0 (0 turns guidance off)').max(100, 'must be at most 100').optional(),
-  top_k: z.number().int('must be an integer').min(0, 'must be >= 0 (0 turns it off)').optional(),
-  top_p: z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]').optional(),
-})
-export type SamplingOverrides = z.infer<typeof samplingOverridesSchema>
+export { seedSchema, samplingOverridesSchema, type SamplingOverrides } from './engine/request'
 
 const dirSchema = z.string().min(1, 'must name a model folder')
 
@@ -77,19 +67,15 @@ export const paramSchemas = {
     /** Ignore cached hashes. */
     force: z.boolean().default(false),
   }),
-  generate: z.strictObject({
+  /**
+   * The request schema of engine/request.ts in the host's envelope; the host refines it against the
+   * model it loads (`generateRequestFor`), as every other layer does.
+   */
+  generate: generateRequestSchema.extend({
     dir: dirSchema,
     device: deviceSchema.prefault({}),
-    /** One entry per image; classes are ids here (names are resolved by the caller). */
-    items: z
-      .array(z.strictObject({ classId: z.number().int().min(0), seed: seedSchema }))
-      .min(1, 'must hold at least one image')
-      .max(10_000, 'must hold at most 10000 images'),
-    sampling: samplingOverridesSchema.prefault({}),
-    /** Strategy config, validated by the engine's own schema in the host; default var-scaling. */
-    strategy: z.unknown().optional(),
     /** Images per model pass. */
-    batchSize: z.number().int().min(1, 'must be in [1, 256]').max(256, 'must be in [1, 256]').default(16),
+    batchSize: batchSizeSchema.default(16),
     /** Partial decodes after every scale, sent with the progress events (see PreviewMode). */
     previews: z.enum(PREVIEW_MODES).default('off'),
   }),
@@ -194,6 +180,8 @@ export interface GeneratedImage {
   readonly pixels: Float32Array
   /** The engine's record: token map of every scale, selections at search scales, best-of-n scores. */
   readonly record: ImageRecord
+  /** The record's selections ready to show (PCA map included), one per search scale. */
+  readonly selections: readonly SelectionView[]
 }
 
 export interface GenerateResult {
@@ -202,6 +190,9 @@ export interface GenerateResult {
   readonly width: number
   readonly height: number
   readonly channels: number
+  /** the model's scales and vocabulary, for the timelines (so main need not read the model) */
+  readonly patchNums: readonly number[]
+  readonly vocabSize: number
   readonly images: readonly GeneratedImage[]
   readonly provider: ProviderReport
   readonly sampling: EngineSampling
@@ -278,10 +269,9 @@ export interface ScaleProgress {
   readonly generations: number
   readonly tokens: Int32Array
   readonly preview?: Float32Array
-  /** One record per image at a search scale (densities, branch, kept set, pick). */
-  readonly selection?: readonly SelectionRecordOf[]
+  /** At a search scale: the batch's first image's selection ready to show (the live views follow it). */
+  readonly selection?: SelectionView
 }
-type SelectionRecordOf = NonNullable<ImageRecord['selections'][number]>['record']
 
 export interface HostMethods {
   'host.info': { result: HostInfo; progress: never }

@@ -7,7 +7,7 @@
  */
 import { randomInt } from 'node:crypto'
 import { SEED_MAX } from '../../src-shared/engine/rng'
-import { parseStrategy, STRATEGY_KINDS } from '../../src-shared/engine/strategies'
+import { STRATEGY_KINDS, type StrategyConfigInput } from '../../src-shared/engine/strategies'
 import { InvalidRequestError } from '../../src-shared/errors'
 import type { BatchQueued, BatchRowView, BatchTable, IpcParsedArgs, JobSpec } from '../../src-shared/ipc'
 import { levenshtein } from '../cli/classes'
@@ -186,7 +186,8 @@ export async function queueBatch(
       `Nothing was queued: none of the ${table.rows.length} rows of ${table.file} is valid`,
     )
   checkBatchImages(table.file, rows)
-  const base = parseStrategy(defaults.strategy ?? { kind: 'var-scaling' })
+  // var-scaling with its defaults when the defaults name none (the request schema's default)
+  const base = defaults.strategy
 
   // Seeds are decided here, before anything runs, and stored with the queued jobs.
   const seeds: number[] = []
@@ -221,7 +222,7 @@ export async function queueBatch(
     specs.push({
       modelId: defaults.modelId,
       items,
-      strategy: kind === base.kind ? base : { kind },
+      strategy: kind === base.kind ? base : ({ kind } as StrategyConfigInput),
       sampling: defaults.sampling,
       seedPolicy: defaults.seedPolicy,
       source: { kind: 'batch', file: table.file.slice(0, 500), line: row.line },

@@ -1,11 +1,13 @@
 /**
- * Turns a job spec from the renderer (or a batch file) into a queued job: the model must exist, the
- * strategy passes the engine's own schema and fits the model, the classes are the model's and the
- * sampling overrides are checked against its vocabulary. Errors name the job and the field.
+ * Turns a job spec from the renderer (or a batch file) into a queued job: the model must exist, and
+ * the spec passes the request schema refined against the model's manifest (the same schema and
+ * bounds as the form, the inference host and the engine: classes, strategy, sampling, candidates).
+ * Errors name the job and the field.
  */
-import { parseSampling, parseStrategy, validateForModel } from '../../src-shared/engine/strategies'
-import { InvalidRequestError, StudioError } from '../../src-shared/errors'
-import type { IpcParsedArgs } from '../../src-shared/ipc'
+import { forModel, modelFacts } from '../../src-shared/engine/request'
+import { InvalidRequestError } from '../../src-shared/errors'
+import { jobSpecSchema, type IpcParsedArgs, type JobSpec } from '../../src-shared/ipc'
+import { formatIssuePath } from '../../src-shared/manifest'
 import type { ResolvedModel } from './model-list'
 import type { NewJob } from './queue'
 
@@ -19,42 +21,26 @@ function labelOf(spec: Spec, names: readonly string[], kind: string): string {
 }
 
 export async function toNewJob(
-  spec: Spec,
+  input: JobSpec,
   at: string,
   resolve: (modelId: string) => Promise<ResolvedModel>,
 ): Promise<NewJob> {
-  const model = await resolve(spec.modelId)
+  const model = await resolve(input.modelId)
   const m = model.manifest
-  const prefix = (e: unknown): never => {
-    if (e instanceof StudioError) {
-      e.message = `${at}: ${e.message}`
-    }
-    throw e
+  const parsed = forModel(jobSpecSchema, modelFacts(m)).safeParse(input)
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => ({ path: formatIssuePath(i.path), message: i.message }))
+    const first = issues[0]?.path ?? '(root)'
+    throw new InvalidRequestError(
+      `${at}.${first}`,
+      `${at}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    )
   }
-  const strategy = (() => {
-    try {
-      return validateForModel(parseStrategy(spec.strategy ?? { kind: 'var-scaling' }), m.patch_nums.length)
-    } catch (e) {
-      return prefix(e)
-    }
-  })()
-  try {
-    parseSampling({ ...m.sampling_defaults, ...spec.sampling }, m.vocab_size)
-  } catch (e) {
-    prefix(e)
-  }
-  spec.items.forEach((item, i) => {
-    if (item.classId >= m.num_classes) {
-      throw new InvalidRequestError(
-        `${at}.items[${i}].classId`,
-        `${at}: image ${i + 1}: class ${item.classId} is not a class of ${m.id}; must be in [0, ${m.num_classes - 1}]`,
-      )
-    }
-  })
+  const spec = parsed.data
   return {
     modelId: m.id,
-    label: labelOf(spec, m.class_names, strategy.kind),
-    strategy: { ...strategy },
+    label: labelOf(spec, m.class_names, spec.strategy.kind),
+    strategy: { ...spec.strategy },
     sampling: { ...spec.sampling },
     items: spec.items,
     seedPolicy: spec.seedPolicy,

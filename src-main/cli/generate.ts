@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { InvalidRequestError } from '../../src-shared/errors'
 import type { VarManifest } from '../../src-shared/manifest'
+import { MAX_ITEMS } from '../../src-shared/engine/limits'
 import { SEED_MAX } from '../../src-shared/engine/rng'
 import {
   parseStrategy,
@@ -22,7 +23,14 @@ import { type RunResult, writeRun } from '../storage/run-output'
 import { matchNotes, readBatchFile } from './batch'
 import { resolveClass } from './classes'
 import { type CliContext, modelOptions, resolveModelDir } from './context'
-import { deviceFromFlags, KNOB_OPTIONS, numberFlag, samplingFromFlags, strategyFromFlags } from './knobs'
+import {
+  checkRequestFlags,
+  deviceFromFlags,
+  KNOB_OPTIONS,
+  numberFlag,
+  samplingFromFlags,
+  strategyFromFlags,
+} from './knobs'
 import { ProgressBar } from './progress'
 
 export const GENERATE_HELP = `Usage: var-studio generate [options]
@@ -110,8 +118,11 @@ async function wantedImages(
   ctx: CliContext,
 ): Promise<{ wanted: Wanted[]; file?: string }> {
   const count = v.count === undefined ? 1 : numberFlag('--count', v.count, true)
-  if (count < 1 || count > 10_000)
-    throw new InvalidRequestError('--count', `--count: must be in [1, 10000], got ${count}`)
+  if (count < 1 || count > MAX_ITEMS)
+    throw new InvalidRequestError(
+      '--count',
+      `--count: must be in [1, ${MAX_ITEMS}] (the bound on images per request, see limits.ts), got ${count}`,
+    )
   const sources = [v.class && v.class.length > 0, v['all-classes'], v.batch !== undefined].filter(
     Boolean,
   ).length
@@ -265,8 +276,9 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
   const items = assignSeeds(wanted, policy, baseSeed)
   const parts = strategyParts(items, strategy, manifest, file)
   const batchSize = v['batch-size'] === undefined ? 16 : numberFlag('--batch-size', v['batch-size'], true)
-  if (batchSize < 1 || batchSize > 256) {
-    throw new InvalidRequestError('--batch-size', `--batch-size: must be in [1, 256], got ${batchSize}`)
+  // the request schema with the model's refinement, as the studio and the host check it
+  for (const part of parts) {
+    checkRequestFlags({ items: part.items, strategy: part.strategy, sampling, batchSize }, manifest)
   }
   const out = resolve(v.out ?? join('var-studio-out', timestamp()))
 

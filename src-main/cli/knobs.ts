@@ -8,10 +8,11 @@ import {
   parseStrategy,
   validateForModel,
 } from '../../src-shared/engine/strategies'
+import { generateRequestFor, type GenerateRequestInput, modelFacts } from '../../src-shared/engine/request'
 import type { SamplingParams } from '../../src-shared/engine/sampling'
 import type { StrategyConfig } from '../../src-shared/engine/strategies'
 import { InvalidRequestError } from '../../src-shared/errors'
-import type { VarManifest } from '../../src-shared/manifest'
+import { formatIssuePath, type VarManifest } from '../../src-shared/manifest'
 import { type DeviceChoice, PROVIDER_NAMES } from '../../src-shared/protocol'
 
 /** parseArgs option table for the knobs (merged into the generate command's table). */
@@ -51,11 +52,36 @@ const FLAG_OF: Record<string, string> = {
   cfg: '--cfg',
   top_k: '--top-k',
   top_p: '--top-p',
+  items: '--count',
+  batchSize: '--batch-size',
 }
 
 function flagOf(path: string): string {
   const root = path.split(/[.[]/)[0] ?? path
   return FLAG_OF[root] ?? path
+}
+
+/**
+ * Checks the whole request (images, strategy, sampling, batch size) with the request schema refined
+ * against the model, as the studio and the inference host do, before the model is loaded; each
+ * problem is named by its flag: `--count: must hold at most 10000 images (...) (got 20000 images)`.
+ */
+export function checkRequestFlags(request: GenerateRequestInput, manifest: VarManifest): void {
+  const parsed = generateRequestFor(modelFacts(manifest)).safeParse(request)
+  if (parsed.success) return
+  const problems = parsed.error.issues.map((i) => {
+    // the knob's own name, below the request's `strategy` / `sampling` level
+    const nested = i.path[0] === 'strategy' || i.path[0] === 'sampling'
+    const image = i.path[0] === 'items' && i.path.length > 1
+    const flag = image
+      ? i.path[2] === 'seed'
+        ? '--seed'
+        : '--class'
+      : flagOf(formatIssuePath(nested ? i.path.slice(1) : i.path))
+    const got = flag === '--count' ? ` (got ${request.items.length} images)` : ''
+    return { flag, line: `${flag}: ${i.message}${got}` }
+  })
+  throw new InvalidRequestError(problems[0]?.flag ?? '--class', problems.map((p) => p.line).join('\n'))
 }
 
 /** A number flag; `integer` also rejects fractions. */

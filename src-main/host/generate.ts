@@ -1,6 +1,8 @@
 /**
  * The host's `generate` method: loads the model (cached per folder and device), checks the request
- * against it, and runs the engine's loop batch by batch with the KDE in a worker thread.
+ * against it with the request schema's model refinement, runs the engine's loop batch by batch with
+ * the KDE in a worker thread, and returns every image with its selections ready to show (the PCA
+ * map of the candidates needs the codebook, which only the host holds).
  */
 import {
   generate,
@@ -9,12 +11,15 @@ import {
   type ScaleEvent,
   type Timings,
 } from '../../src-shared/engine/loop'
-import { parseSampling, parseStrategy, validateForModel } from '../../src-shared/engine/strategies'
+import { generateRequestFor, modelFacts } from '../../src-shared/engine/request'
+import { parseSampling } from '../../src-shared/engine/strategies'
 import type { KdeFn } from '../../src-shared/engine/kde'
 import { InvalidRequestError } from '../../src-shared/errors'
+import { formatIssuePath } from '../../src-shared/manifest'
 import type { GeneratedImage, GenerateResult, Params, ScaleProgress } from '../../src-shared/protocol'
 import type { JobContext } from './host'
 import type { LoadedModel, ModelCache } from './model-cache'
+import { SelectionViews } from './selection-view'
 
 export interface GenerateDeps {
   readonly models: ModelCache
@@ -37,16 +42,18 @@ function runLoop(
   })
 }
 
-function checkItems(model: LoadedModel, items: Params<'generate'>['items']): void {
-  const n = model.manifest.num_classes
-  items.forEach((item, i) => {
-    if (item.classId >= n) {
-      throw new InvalidRequestError(
-        `items[${i}].classId`,
-        `items[${i}].classId: ${item.classId} is not a class of ${model.manifest.id}; must be in [0, ${n - 1}]`,
-      )
-    }
+/** The request schema refined against the loaded model; throws InvalidRequestError naming each field. */
+function checkForModel(model: LoadedModel, params: Params<'generate'>): void {
+  const { items, strategy, sampling, batchSize } = params
+  const parsed = generateRequestFor(modelFacts(model.manifest)).safeParse({
+    items,
+    strategy,
+    sampling,
+    batchSize,
   })
+  if (parsed.success) return
+  const lines = parsed.error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`)
+  throw new InvalidRequestError(formatIssuePath(parsed.error.issues[0]?.path ?? []), lines.join('\n'))
 }
 
 const addTimings = (a: Timings, b: Timings): Timings => ({
@@ -63,16 +70,16 @@ export async function handleGenerate(
   ctx: JobContext<'generate'>,
   deps: GenerateDeps,
 ): Promise<GenerateResult> {
-  // Settings errors are reported before a model is loaded.
-  const strategy = parseStrategy(params.strategy ?? { kind: 'var-scaling' })
+  // The protocol's schema checked the request's bounds before a model is loaded.
+  const strategy = params.strategy
   if (strategy.kind !== 'baseline' && strategy.kind !== 'best-of-n') deps.warmKde?.()
   const { model, cached, release } = await deps.models.acquire(params.dir, params.device, (message) => {
     ctx.progress({ kind: 'load', message })
   })
   try {
     const m = model.manifest
-    checkItems(model, params.items)
-    validateForModel(strategy, m.patch_nums.length)
+    checkForModel(model, params)
+    const views = new SelectionViews(m.patch_nums, model.codebook, m.Cvae)
     const sampling = parseSampling({ ...m.sampling_defaults, ...params.sampling }, m.vocab_size)
     const { items, batchSize } = params
     const batches = Math.ceil(items.length / batchSize)
@@ -103,7 +110,7 @@ export async function handleGenerate(
           generations: e.generations,
           tokens: e.tokenMap,
           ...(e.previewImage ? { preview: e.previewImage } : {}),
-          ...(e.selection ? { selection: e.selection } : {}),
+          ...(e.selection?.[0] ? { selection: views.of(e.si, e.selection[0]) } : {}),
         }
         ctx.progress(event)
       })
@@ -115,6 +122,7 @@ export async function handleGenerate(
           seed: record.seed,
           pixels: out.images.slice(b * size, (b + 1) * size),
           record,
+          selections: record.selections.map((s) => views.of(s.si, s.record)),
         })
       })
     }
@@ -124,6 +132,8 @@ export async function handleGenerate(
       width: m.image_size,
       height: m.image_size,
       channels: m.image_channels,
+      patchNums: m.patch_nums,
+      vocabSize: m.vocab_size,
       images,
       provider: model.opened.provider,
       sampling,

@@ -16,7 +16,7 @@ import {
   type ImageRecord,
 } from './request'
 import type { StepRunner } from './runner'
-import { createStrategy, parseSampling, validateForModel } from './strategies'
+import { createStrategy } from './strategies'
 
 export type * from './request'
 
@@ -31,10 +31,10 @@ export async function generate(
   const clock = new Clock(hooks.now ?? defaultClock())
   const start = clock.now()
   const k = constants(manifest)
-  checkRequest(manifest, codebook, request, k)
-  const sampling = parseSampling(request.sampling, k.V)
-  const strategy = createStrategy(request.strategy)
-  validateForModel(strategy.config, k.S)
+  // the request schema with the model's refinement: the same bounds as every other layer
+  const checked = checkRequest(manifest, codebook, request, k)
+  const sampling = checked.sampling
+  const strategy = createStrategy(checked.strategy)
   const B = request.classes.length
   const G = request.forcedIds ? 1 : strategy.generations
   if (G > 1 && !runner.classify) {

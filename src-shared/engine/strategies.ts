@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { StudioError } from '../errors'
 import { formatIssuePath } from '../manifest'
 import type { KdeKernel } from './kde'
+import { MAX_CANDIDATES, MAX_CFG, MAX_GENERATIONS, MAX_KEPT } from './limits'
 import type { Rng } from './rng'
 import type { SamplingParams } from './sampling'
 import {
@@ -39,13 +40,17 @@ const int = (min: number, what: string) =>
     .int({ error: `must be ${what}` })
     .min(min, { error: `must be ${what}` })
 
+/** An integer >= min with a memory bound (limits.ts), named in the message. */
+const bounded = (min: number, what: string, max: number, bound: string) =>
+  int(min, what).max(max, { error: `must be at most ${max} (${bound}, see limits.ts)` })
+
 const searchKnobs = {
   searchScales: z
     .array(int(0, 'a scale index, an integer >= 0'))
     .min(1, { error: 'must list at least one scale' })
     .default([1]),
-  N: int(1, 'an integer >= 1').default(50),
-  k: int(1, 'an integer in [1, N]').default(10),
+  N: bounded(1, 'an integer >= 1', MAX_CANDIDATES, 'the bound on candidates per search scale').default(50),
+  k: bounded(1, 'an integer in [1, N]', MAX_KEPT, 'the bound on kept candidates').default(10),
   alpha: z.number({ error: 'must be a number > 0' }).gt(0, { error: 'must be a number > 0' }).default(2.3),
   dedup: z.number({ error: 'must be a number >= 0' }).min(0, { error: 'must be a number >= 0' }).default(1.8),
   finalPick: z
@@ -74,7 +79,10 @@ export const strategySchema = z.discriminatedUnion(
     searchStrategy('var-scaling'),
     searchStrategy('topk-only'),
     searchStrategy('randomk-only'),
-    z.strictObject({ kind: z.literal('best-of-n'), N: int(1, 'an integer >= 1').default(4) }),
+    z.strictObject({
+      kind: z.literal('best-of-n'),
+      N: bounded(1, 'an integer >= 1', MAX_GENERATIONS, 'the bound on best-of-n generations').default(4),
+    }),
   ],
   { error: "must be 'baseline', 'var-scaling', 'topk-only', 'randomk-only' or 'best-of-n'" },
 )
@@ -98,7 +106,10 @@ export const STRATEGY_KINDS = [
 ] as const satisfies readonly StrategyKind[]
 
 export const samplingSchema = z.strictObject({
-  cfg: z.number({ error: 'must be a number >= 0' }).min(0, { error: 'must be a number >= 0' }),
+  cfg: z
+    .number({ error: 'must be a number >= 0' })
+    .min(0, { error: 'must be a number >= 0' })
+    .max(MAX_CFG, { error: `must be a number in [0, ${MAX_CFG}]` }),
   top_k: int(0, 'an integer >= 0 (0 turns it off)'),
   top_p: z
     .number({ error: 'must be a number in (0, 1]' })

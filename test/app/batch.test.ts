@@ -109,7 +109,7 @@ describe('batch files', () => {
     const source = content('mixed.csv', 'class,seed,count\nBag,,2\nnope,,\nCoat,100,2\nDress,,1\n')
     const defaults = {
       modelId: MODEL_ID,
-      strategy: { kind: 'baseline' },
+      strategy: { kind: 'baseline' as const },
       seedPolicy: 'increment' as const,
       baseSeed: 10,
     }

@@ -91,7 +91,9 @@ describe('queue', () => {
     expect((await call(studio, 'queue:get', {})).jobs).toEqual([])
     await call(studio, 'queue:pause', { paused: false })
 
-    await expect(call(studio, 'queue:add', { jobs: [job([12])] })).rejects.toThrow(/class 12 is not a class/)
+    await expect(call(studio, 'queue:add', { jobs: [job([12])] })).rejects.toThrow(
+      /jobs\[0\]: items\[0\]\.classId: must be a class id in \[0, 9\] \(12 is not a class of/,
+    )
     await expect(
       call(studio, 'queue:add', { jobs: [job([1], 1, { kind: 'var-scaling', N: 0 })] }),
     ).rejects.toThrow(/N: must be an integer >= 1/)

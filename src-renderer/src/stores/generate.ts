@@ -1,12 +1,12 @@
 import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
-import { SEED_MAX } from '../../../src-shared/engine/rng'
-import type { ImageParams, JobSpec, SeedPolicy } from '../../../src-shared/ipc'
+import { MAX_ITEMS } from '../../../src-shared/engine/limits'
+import { generateRequestFor, generateRequestSchema, seedSchema } from '../../../src-shared/engine/request'
+import type { ImageParams, JobSpec, ModelView, SeedPolicy } from '../../../src-shared/ipc'
 import {
   STRATEGY_KINDS,
   defaultConfigs,
   isStrategyKind,
-  strategyIssues,
   withKind,
   type StrategyConfig,
   type StrategyKind,
@@ -22,7 +22,6 @@ export interface Sampling {
   top_p: number
 }
 
-const MAX_ITEMS = 1000
 const COMPARE_KINDS = ['baseline', 'topk-only', 'randomk-only', 'var-scaling'] as const
 
 /** A random seed drawn in the page, so it is recorded in the job before the run. */
@@ -37,7 +36,49 @@ export function seedsFor(policy: SeedPolicy, base: number, count: number): numbe
   )
 }
 
-/** The Generate form: everything needed to build a job, with checks that mirror the host's. */
+/** The form field that shows an issue of the request schema at `path`. */
+function fieldOf(path: readonly PropertyKey[]): string {
+  const [head, next, last] = path.map(String)
+  if (head === 'items') return path.length === 1 ? 'count' : last === 'seed' ? 'seed' : 'classes'
+  if (head === 'sampling') return next
+  if (head === 'strategy') return path.length === 1 ? 'strategy.kind' : `strategy.${next}`
+  return path.length === 0 ? 'model' : head
+}
+
+/**
+ * Field -> message of the request schema refined against the model (the same schema and bounds as
+ * main, the inference host and the engine). The images are the form's classes times its count, with
+ * the base seed: a count past the bound is checked as MAX_ITEMS + 1 images, never built in full.
+ */
+export function requestIssues(
+  m: ModelView | undefined,
+  classIds: readonly number[],
+  count: number,
+  seed: number,
+  strategy: StrategyConfig,
+  sampling: Sampling,
+): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (classIds.length === 0 || !(count >= 1)) return out
+  const total = Math.min(classIds.length * count, MAX_ITEMS + 1)
+  const items = Array.from({ length: total }, (_, i) => ({
+    classId: classIds[Math.floor(i / count) % classIds.length] ?? 0,
+    seed,
+  }))
+  const schema = m
+    ? generateRequestFor({
+        id: m.id,
+        numClasses: m.classNames.length,
+        vocabSize: m.vocabSize,
+        patchNums: m.patchNums,
+      })
+    : generateRequestSchema
+  const parsed = schema.safeParse({ items, strategy, sampling })
+  if (!parsed.success) for (const issue of parsed.error.issues) out[fieldOf(issue.path)] ??= issue.message
+  return out
+}
+
+/** The Generate form: everything needed to build a job, checked with the request schema. */
 export const useGenerateStore = defineStore('generate', () => {
   const models = useModelsStore()
   const queue = useQueueStore()
@@ -77,20 +118,11 @@ export const useGenerateStore = defineStore('generate', () => {
     if (!m) out.model = 'choose a model'
     else if (!m.ok) out.model = m.error ?? 'this model failed its checks'
     if (classIds.value.length === 0) out.classes = 'add at least one class'
-    const invalid = m ? classIds.value.filter((c) => c >= m.classNames.length) : []
-    if (invalid.length > 0) out.classes = `unknown class id ${invalid.join(', ')} for this model`
     if (!Number.isInteger(count.value) || count.value < 1) out.count = 'must be an integer >= 1'
-    else if (count.value * Math.max(1, classIds.value.length) > MAX_ITEMS)
-      out.count = `at most ${MAX_ITEMS} images per job`
-    if (!Number.isInteger(seed.value) || seed.value < 0 || seed.value > SEED_MAX)
-      out.seed = `must be an integer in [0, ${SEED_MAX}]`
-    const s = sampling.value
-    if (!(s.cfg >= 0 && s.cfg <= 100)) out.cfg = 'must be in [0, 100]'
-    if (!(Number.isInteger(s.top_k) && s.top_k >= 0)) out.top_k = 'must be an integer >= 0 (0 turns it off)'
-    else if (m && s.top_k > m.vocabSize) out.top_k = `must be at most ${m.vocabSize} (the vocabulary size)`
-    if (!(s.top_p > 0 && s.top_p <= 1)) out.top_p = 'must be in (0, 1]'
-    for (const [field, message] of Object.entries(strategyIssues(strategy.value, m?.patchNums.length)))
-      out[`strategy.${field}`] = message
+    const seedCheck = seedSchema.safeParse(seed.value)
+    if (!seedCheck.success) out.seed = seedCheck.error.issues[0]?.message ?? 'must be a seed'
+    const found = requestIssues(m, classIds.value, count.value, seed.value, strategy.value, sampling.value)
+    for (const [field, message] of Object.entries(found)) out[field] ??= message
     return out
   })
   const valid = computed(() => Object.keys(issues.value).length === 0)
