@@ -146,6 +146,8 @@ def free_running_parity(vae, var, model_dir, labels, seeds, sampling, host=True)
 
 TINY_NAMES = [f'c{i}' for i in range(10)]
 TINY_SAMPLING = {'cfg': 2.0, 'top_k': 40, 'top_p': 0.9}
+# the model's own defaults differ from TINY_SAMPLING, so a caller's settings must win to match
+TINY_DEFAULTS = {'cfg': 1.5, 'top_k': 0, 'top_p': 0.95}
 
 
 def tiny_models(seed=0):
@@ -173,7 +175,7 @@ def write_tiny_fixture(out):
     if os.path.isdir(model):
         shutil.rmtree(model)
     write_model_folder(vae, var, model, model_id='tiny-var', display_name='tiny random VAR',
-                       class_names=TINY_NAMES, sampling_defaults=TINY_SAMPLING,
+                       class_names=TINY_NAMES, sampling_defaults=TINY_DEFAULTS,
                        source={'kind': 'trained', 'note': 'random weights: var_tools.parity tiny_models(0)'})
     labels, seeds = [3, 7, 0], [11, 12, 2024]
     L = sum(pn * pn for pn in var.patch_nums)

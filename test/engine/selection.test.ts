@@ -190,3 +190,40 @@ describe('a row whose N candidates are all the same map', () => {
     }
   })
 })
+
+describe('the final pick', () => {
+  it('takes the first kept candidate whose cumulative D passes u·ΣD, u being the stream’s next double', () => {
+    const [N, P, d, V] = [8, 2, 4, 64]
+    const rng = createRng(21)
+    const codebook = Float32Array.from({ length: V * d }, () => rng.nextDouble() - 0.5)
+    // distinct maps, so every candidate is kept with dedup 0
+    const ids = Int32Array.from({ length: N * P }, (_, i) => i)
+    const input = { B: 1, N, P, d, ids, codebook, kernel: 'gaussian', poolBandwidthOverBatch: false } as const
+    const densities = Float64Array.from([9, 1, 4, 2, 7, 3, 5, 6])
+    const picked = new Set<number>()
+    for (let seed = 0; seed < 40; seed++) {
+      const rec = selectRow(
+        {
+          densities,
+          bandwidths: new Float64Array(P),
+          features: featureView(input),
+          row: 0,
+          alpha: 0, // Top-k: no permutation is drawn, the pick takes the stream's first double
+          k: N,
+          dedup: 0,
+          finalPick: 'density',
+          mode: 'hybrid',
+        },
+        createRng(seed),
+      )
+      expect(rec.kept).toEqual(Array.from(descendingOrder(densities)))
+      const target = createRng(seed).nextDouble() * densities.reduce((a, b) => a + b, 0)
+      let acc = 0
+      const want = rec.kept.find((c) => (acc += densities[c]) > target)
+      expect(rec.chosen, `seed ${seed}`).toBe(want)
+      expect(rec.chosenProb).toBeCloseTo(densities[rec.chosen] / 37, 12)
+      picked.add(rec.chosen)
+    }
+    expect(picked.size).toBeGreaterThan(4)
+  })
+})
