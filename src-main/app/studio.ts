@@ -17,6 +17,7 @@ import {
 import { issuesText } from '../../src-shared/protocol'
 import { HostClient } from '../host/client'
 import type { SpawnHost } from '../host/host-process'
+import { checkJobMemory } from '../host/memory'
 import { parseBatch, queueBatch } from './batch'
 import { DiagnosticsBook } from './diagnostics'
 import { fsProblem, StorageError } from './errors'
@@ -198,7 +199,20 @@ async function openStudio(
     'queue:add': async ({ jobs }) => {
       const created = []
       const resolve = models.resolver()
-      for (const [i, spec] of jobs.entries()) created.push(await toNewJob(spec, `jobs[${i}]`, resolve))
+      const { batchSize } = settings.get()
+      for (const [i, spec] of jobs.entries()) {
+        const made = await toNewJob(spec, `jobs[${i}]`, resolve)
+        // a job this machine cannot hold is refused now, with the estimate, not when it runs out
+        const { manifest } = await resolve(made.modelId)
+        const items = made.items.length
+        checkJobMemory(
+          manifest,
+          { strategy: made.strategy, batchSize, items: Math.min(batchSize, items) },
+          `jobs[${i}]`,
+          `jobs[${i}]: this job`,
+        )
+        created.push(made)
+      }
       return { jobIds: await queue.add(created) }
     },
     'queue:cancel': ({ jobId }) => queue.cancel(jobId),

@@ -1,11 +1,13 @@
 /** The inference host's methods, wired to the model cache, the registry and the KDE worker. */
 import { resolve } from 'node:path'
-import type { KdeFn } from '../../src-shared/engine/kde'
+import type { KdeInput, KdeResult } from '../../src-shared/engine/kde'
+import { CancelledError } from '../../src-shared/errors'
 import type { Handlers } from './host'
 import { throwIfCancelled } from './host'
 import { handleClassify } from './classify'
 import { handleDecodeScales } from './decode-scales'
 import { handleGenerate } from './generate'
+import { checkJobMemory } from './memory'
 import { ModelCache } from './model-cache'
 import { checkGraphs, platformLadder } from './ort/model'
 import type { ProviderName } from '../../src-shared/protocol'
@@ -16,13 +18,40 @@ import { listModels } from '../storage/model-registry'
 
 export interface HostDeps {
   readonly log: Logger
-  readonly kde: KdeFn
+  /** the KDE; one that takes a signal stops the computation it abandons */
+  readonly kde: (input: KdeInput, signal?: AbortSignal) => Promise<KdeResult>
   /** Starts the KDE worker early, when a request will need it. */
   readonly warmKde?: () => void
   /** Persisted sha256 cache; in memory when undefined. */
   readonly hashCacheFile?: string
   /** Overrides the platform's provider ladder (tests, diagnostics). */
   readonly ladder?: readonly ProviderName[]
+}
+
+/**
+ * The engine draws a scale's candidates without yielding, then awaits the KDE: a cancel that arrived
+ * during the draws is read here (one turn of the event loop), and one that arrives during the KDE
+ * ends the wait at once.
+ */
+export async function cancellableKde(
+  kde: HostDeps['kde'],
+  input: KdeInput,
+  signal: AbortSignal,
+): Promise<KdeResult> {
+  await new Promise<void>((resolve) => setImmediate(resolve))
+  throwIfCancelled(signal)
+  let onAbort: () => void = () => undefined
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      reject(new CancelledError('Cancelled by request during the KDE'))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([kde(input, signal), aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
 }
 
 export function createHandlers(deps: HostDeps): { handlers: Handlers; models: ModelCache } {
@@ -86,12 +115,18 @@ export function createHandlers(deps: HostDeps): { handlers: Handlers; models: Mo
       return { dir, id: manifest.id, ok, files, graphs }
     },
 
-    generate: (params, ctx) =>
-      handleGenerate(params, ctx, {
+    generate: async (params, ctx) => {
+      // A request this machine cannot hold is refused before a model is loaded, with the estimate.
+      const manifest = await readManifest(resolve(params.dir))
+      const { strategy, batchSize, items } = params
+      checkJobMemory(manifest, { strategy, batchSize, items: items.length }, 'batchSize', 'This request')
+      return handleGenerate(params, ctx, {
         models,
-        kde: deps.kde,
+        // cancel takes effect before the KDE (after the candidate draws) and during it
+        kde: (input) => cancellableKde(deps.kde, input, ctx.signal),
         ...(deps.warmKde ? { warmKde: deps.warmKde } : {}),
-      }),
+      })
+    },
 
     classify: (params, ctx) => handleClassify(params, ctx, models),
     decodeScales: (params, ctx) => handleDecodeScales(params, ctx, models),

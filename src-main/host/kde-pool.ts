@@ -3,7 +3,8 @@
  * dies; a death fails the jobs it held instead of leaving them pending.
  */
 import type { Worker } from 'node:worker_threads'
-import type { KdeFn, KdeInput, KdeResult } from '../../src-shared/engine/kde'
+import type { KdeInput, KdeResult } from '../../src-shared/engine/kde'
+import { CancelledError } from '../../src-shared/errors'
 import { errorFromWire, type WireError } from '../../src-shared/protocol'
 import { siblingEntry, startWorker } from './loader'
 
@@ -21,11 +22,34 @@ export class KdeWorker {
 
   constructor(private readonly entry: URL = siblingEntry('kde-worker', import.meta.url)) {}
 
-  /** The KdeFn to hand to the generation loop. */
-  readonly run: KdeFn = (input: KdeInput) =>
+  /**
+   * The KdeFn to hand to the generation loop. Aborting `signal` rejects at once; when no other job
+   * waits on the worker, the worker is stopped (it cannot be interrupted otherwise) and the next job
+   * starts a fresh one, so an abandoned KDE does not keep a core busy.
+   */
+  readonly run = (input: KdeInput, signal?: AbortSignal): Promise<KdeResult> =>
     new Promise<KdeResult>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new CancelledError('Cancelled before the KDE'))
+        return
+      }
       const id = ++this.nextId
-      this.pending.set(id, { resolve, reject })
+      const onAbort = (): void => {
+        if (!this.pending.delete(id)) return
+        reject(new CancelledError('Cancelled by request during the KDE'))
+        if (this.pending.size === 0) void this.close()
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.pending.set(id, {
+        resolve: (result) => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve(result)
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort)
+          reject(error)
+        },
+      })
       // The loop hands over a fresh copy of the ids, so their buffer can move; the codebook is copied.
       const ids = input.ids
       const movable = ids?.buffer instanceof ArrayBuffer && ids.byteLength === ids.buffer.byteLength
