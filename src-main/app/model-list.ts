@@ -11,7 +11,7 @@ import type { ModelDetails, ModelManifestFacts, ModelView } from '../../src-shar
 import type { FileCheck, ModelSummary, ModelVerifyResult } from '../../src-shared/protocol'
 import type { HostClient } from '../host/client'
 import { listModels } from '../storage/model-registry'
-import { checkModelFiles, readCodebook, readManifest } from '../storage/model-folder'
+import { checkModelFiles, readManifest } from '../storage/model-folder'
 import {
   addUserModel,
   loadUserModels,
@@ -120,8 +120,6 @@ function absoluteDir(dir: string): string {
 }
 
 export class Models {
-  private readonly codebooks = new Map<string, Promise<Float32Array>>()
-
   constructor(
     private readonly home: string,
     private readonly client: () => HostClient,
@@ -172,17 +170,6 @@ export class Models {
       }
       return hit
     }
-  }
-
-  /** The codebook [V, Cvae] of a model folder, read once. */
-  codebook(model: ResolvedModel): Promise<Float32Array> {
-    let cached = this.codebooks.get(model.dir)
-    if (!cached) {
-      cached = readCodebook(model.dir, model.manifest)
-      cached.catch(() => this.codebooks.delete(model.dir))
-      this.codebooks.set(model.dir, cached)
-    }
-    return cached
   }
 
   async add(dir: string): Promise<ModelView> {

@@ -4,6 +4,7 @@ import { get } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { MAX_CANDIDATES } from '../../src-shared/engine/limits'
 import type { WireReply } from '../../src-shared/ipc'
 import type { Studio } from '../../src-main/app/studio'
 import { startWebHost, type WebHost } from '../../src-main/web/server'
@@ -132,6 +133,17 @@ describe('web host', () => {
     expect(await next(byId(5))).toMatchObject({
       type: 'error',
       error: { field: 'jobs.0.items.0.classId', message: expect.stringMatching(/must be >= 0/) },
+    })
+    // N = 1e9 candidates (the reliability probe): refused by the request schema, its bound named
+    const absurd = { kind: 'var-scaling', N: 1e9 }
+    const job = { modelId: MODEL_ID, items: [{ classId: 1, seed: 0 }], strategy: absurd, seedPolicy: 'fixed' }
+    ws.send(JSON.stringify({ type: 'call', id: 9, channel: 'queue:add', args: { jobs: [job] } }))
+    expect(await next(byId(9))).toMatchObject({
+      type: 'error',
+      error: {
+        field: 'jobs.0.strategy.N',
+        message: expect.stringMatching(new RegExp(`must be at most ${MAX_CANDIDATES} .*limits\\.ts`)),
+      },
     })
     ws.send(JSON.stringify({ type: 'call', id: 6, channel: 'no:such', args: {} }))
     expect(await next(byId(6))).toMatchObject({

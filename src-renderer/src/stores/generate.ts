@@ -1,8 +1,8 @@
 import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
-import { MAX_ITEMS } from '../../../src-shared/engine/limits'
-import { generateRequestFor, generateRequestSchema, seedSchema } from '../../../src-shared/engine/request'
-import type { ImageParams, JobSpec, ModelView, SeedPolicy } from '../../../src-shared/ipc'
+import { seedSchema } from '../../../src-shared/engine/request'
+import type { ImageParams, JobSpec, SeedPolicy } from '../../../src-shared/ipc'
+import { requestIssues, type Sampling } from '../lib/request-issues'
 import {
   STRATEGY_KINDS,
   defaultConfigs,
@@ -16,11 +16,7 @@ import { useModelsStore } from './model-list'
 import { useNoticesStore } from './notices'
 import { useQueueStore } from './queue'
 
-export interface Sampling {
-  cfg: number
-  top_k: number
-  top_p: number
-}
+export type { Sampling }
 
 const COMPARE_KINDS = ['baseline', 'topk-only', 'randomk-only', 'var-scaling'] as const
 
@@ -34,48 +30,6 @@ export function seedsFor(policy: SeedPolicy, base: number, count: number): numbe
   return Array.from({ length: count }, (_, i) =>
     policy === 'fixed' ? base : policy === 'increment' ? base + i : randomSeed(),
   )
-}
-
-/** The form field that shows an issue of the request schema at `path`. */
-function fieldOf(path: readonly PropertyKey[]): string {
-  const [head, next, last] = path.map(String)
-  if (head === 'items') return path.length === 1 ? 'count' : last === 'seed' ? 'seed' : 'classes'
-  if (head === 'sampling') return next
-  if (head === 'strategy') return path.length === 1 ? 'strategy.kind' : `strategy.${next}`
-  return path.length === 0 ? 'model' : head
-}
-
-/**
- * Field -> message of the request schema refined against the model (the same schema and bounds as
- * main, the inference host and the engine). The images are the form's classes times its count, with
- * the base seed: a count past the bound is checked as MAX_ITEMS + 1 images, never built in full.
- */
-export function requestIssues(
-  m: ModelView | undefined,
-  classIds: readonly number[],
-  count: number,
-  seed: number,
-  strategy: StrategyConfig,
-  sampling: Sampling,
-): Record<string, string> {
-  const out: Record<string, string> = {}
-  if (classIds.length === 0 || !(count >= 1)) return out
-  const total = Math.min(classIds.length * count, MAX_ITEMS + 1)
-  const items = Array.from({ length: total }, (_, i) => ({
-    classId: classIds[Math.floor(i / count) % classIds.length] ?? 0,
-    seed,
-  }))
-  const schema = m
-    ? generateRequestFor({
-        id: m.id,
-        numClasses: m.classNames.length,
-        vocabSize: m.vocabSize,
-        patchNums: m.patchNums,
-      })
-    : generateRequestSchema
-  const parsed = schema.safeParse({ items, strategy, sampling })
-  if (!parsed.success) for (const issue of parsed.error.issues) out[fieldOf(issue.path)] ??= issue.message
-  return out
 }
 
 /** The Generate form: everything needed to build a job, checked with the request schema. */
