@@ -7,7 +7,6 @@
 import {
   generate,
   type GenerateRequest,
-  type ImageRecord,
   type ScaleEvent,
   type Timings,
 } from '../../src-shared/engine/loop'
@@ -17,7 +16,7 @@ import type { KdeFn } from '../../src-shared/engine/kde'
 import { InvalidRequestError } from '../../src-shared/errors'
 import { formatIssuePath } from '../../src-shared/manifest'
 import type { GeneratedImage, GenerateResult, Params, ScaleProgress } from '../../src-shared/protocol'
-import type { JobContext } from './host'
+import { type JobContext, throwIfCancelled } from './host'
 import type { LoadedModel, ModelCache } from './model-cache'
 import { SelectionViews } from './selection-view'
 
@@ -115,7 +114,13 @@ export async function handleGenerate(
         ctx.progress(event)
       })
       timings = addTimings(timings, out.timings)
-      out.records.forEach((record: ImageRecord, b) => {
+      for (const [b, record] of out.records.entries()) {
+        // Each image's PCA maps run on this thread: between images the host reads its messages, so a
+        // cancel is seen before the next one.
+        if (record.selections.length > 0) {
+          await new Promise<void>((resolve) => setImmediate(resolve))
+          throwIfCancelled(ctx.signal)
+        }
         images.push({
           classId: record.classId,
           className: m.class_names[record.classId] ?? String(record.classId),
@@ -124,7 +129,7 @@ export async function handleGenerate(
           record,
           selections: record.selections.map((s) => views.of(s.si, s.record)),
         })
-      })
+      }
     }
     return {
       modelId: m.id,
