@@ -21,6 +21,7 @@ import type { HostClient } from '../host/client'
 import { readManifest } from '../storage/model-folder'
 import { type RunResult, writeRun } from '../storage/run-output'
 import { matchNotes, readBatchFile } from './batch'
+import { checkBeforeUse } from './model-commands'
 import { resolveClass } from './classes'
 import { type CliContext, modelOptions, resolveModelDir } from './context'
 import {
@@ -69,6 +70,8 @@ Sampling (defaults from the model): --cfg X  --top-k K  --top-p P
 Device: --device auto|cuda|dml|coreml|webgpu|cpu  --device-id I  --fallback
 Output: --out DIR (default ./var-studio-out/<time>)  --no-metadata  --batch-size B (default 16)
 Model: --model DIR|ID (default: the shipped model)  --models-dir DIR (repeatable)
+       --no-verify            skip the sha256 check of the model's files (cached by size and
+                              modification time, as models verify does); says it was skipped
 `
 
 type SeedPolicy = 'fixed' | 'increment' | 'random'
@@ -253,6 +256,7 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
       out: { type: 'string' },
       'no-metadata': { type: 'boolean' },
       'batch-size': { type: 'string' },
+      'no-verify': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -292,6 +296,8 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
   process.on('SIGINT', stop)
   const client: HostClient = ctx.client()
   try {
+    // the weights must be the manifest's (as models verify and add require) before they are run
+    await checkBeforeUse(ctx, dir, v['no-verify'] === true)
     const results: GenerateResult[] = []
     let before = 0
     for (const part of parts) {

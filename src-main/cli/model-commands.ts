@@ -4,6 +4,7 @@
  */
 import { relative, isAbsolute } from 'node:path'
 import { parseArgs } from 'node:util'
+import { ModelLoadError } from '../../src-shared/errors'
 import type { ModelSummary, ModelVerifyResult } from '../../src-shared/protocol'
 import { inspectModelFolder } from '../storage/model-folder'
 import { listModels, resolveModel } from '../storage/model-registry'
@@ -164,6 +165,27 @@ async function hostVerify(
     )
   } finally {
     bar.finish()
+  }
+}
+
+/**
+ * Before `generate` runs a model folder: the sha256 of every file against its manifest, through the
+ * host's hash cache (a file whose size and modification time are unchanged is not read again, as
+ * with `models verify`). A mismatch stops the command; `skip` (--no-verify) says that it was not
+ * checked.
+ */
+export async function checkBeforeUse(ctx: CliContext, dir: string, skip: boolean): Promise<void> {
+  if (skip) {
+    ctx.io.err(`sha256 of ${dir} not checked (--no-verify)`)
+    return
+  }
+  const result = await hostVerify(ctx, 'sha256', dir, { graphs: false, force: false })
+  const bad = result.files.filter((f) => !f.ok)
+  if (bad.length > 0) {
+    throw new ModelLoadError(
+      `${dir} does not match its manifest (${bad.map((f) => `${f.name}: ${f.problem ?? 'does not match'}`).join('; ')}); ` +
+        `nothing was generated. Check the folder with: var-studio models verify ${dir}`,
+    )
   }
 }
 
