@@ -40,7 +40,7 @@ What to generate (one of):
   --class C              class id or name; repeat or separate with commas
   --all-classes          every class of the model
   --batch FILE           a batch file, read as the studio reads it (see below)
-  --count N              images per class (default 1)
+  --count N              images per class (default 1); at most 10000 images in all
 
 Seeds:
   --seed S               first seed (default: random)
@@ -50,7 +50,7 @@ Seeds:
 Strategy (default var-scaling):
   --strategy S           baseline | var-scaling | topk-only | randomk-only | best-of-n
   --search-scales 1,2    scale indices searched (default 1)
-  --N 50  --k 10  --alpha 2.3  --dedup 1.8
+  --N 50  --k 10  --alpha 2.3  --dedup 1.8    (N <= 4096, k <= N; best-of-n N <= 64)
   --final-pick density|rank|argmax   --kernel gaussian|exactMatch
   --legacy-progressive-nucleus       --pool-bandwidth
 
@@ -68,7 +68,8 @@ YAML list of such rows (or { items: [...] }), or TXT with one class or prompt a 
 
 Sampling (defaults from the model): --cfg X  --top-k K  --top-p P
 Device: --device auto|cuda|dml|coreml|webgpu|cpu  --device-id I  --fallback
-Output: --out DIR (default ./var-studio-out/<time>)  --no-metadata  --batch-size B (default 16)
+Output: --out DIR (default ./var-studio-out/<time>)  --no-metadata  --batch-size B (default 16;
+        at most 256, and what the model's KV cache allows: 16 at VAR-d30, see limits.ts)
 Model: --model DIR|ID (default: the shipped model)  --models-dir DIR (repeatable)
        --no-verify            skip the sha256 check of the model's files (cached by size and
                               modification time, as models verify does); says it was skipped
