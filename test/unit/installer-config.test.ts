@@ -210,7 +210,9 @@ describe('electron-builder.yml', () => {
     const own = stringPatterns(config[platform]?.files)
     for (const p of shared) expect(own, `${platform}.files lacks ${p}`).toContain(p)
     expect(own.some((p) => !p.startsWith('!'))).toBe(true)
-    const exclusions = stringPatterns(config[platform]?.files).filter((p) => p.startsWith('!') && !shared.has(p))
+    const exclusions = stringPatterns(config[platform]?.files).filter(
+      (p) => p.startsWith('!') && !shared.has(p),
+    )
     expect(exclusions.length).toBeGreaterThan(0)
     for (const p of exclusions) expect(matches(p.slice(1)).length, p).toBeGreaterThan(0)
     const binaries = walk(join(ROOT, ORT_BIN))
