@@ -265,11 +265,8 @@ export type JobProgressView = DeepReadonly<z.infer<typeof progressViewSchema>>
 /** A job as the queue shows it. */
 export type JobView = DeepReadonly<z.infer<typeof jobViewSchema>>
 
-export interface QueueSnapshot {
-  readonly jobs: readonly JobView[]
-  readonly paused: boolean
-  readonly runningId: string | null
-}
+/** The queue as `queue:get` answers it and `queue:changed` pushes it. */
+export type QueueSnapshot = DeepReadonly<z.infer<typeof queueSnapshotSchema>>
 
 /** A recorded image, as `history:list` returns it and `history:changed` pushes it. */
 export const imageEntrySchema = z.strictObject({
@@ -459,6 +456,12 @@ export const jobViewSchema = z.strictObject({
   imageIds: z.array(z.string()),
 })
 
+export const queueSnapshotSchema = z.strictObject({
+  jobs: z.array(jobViewSchema),
+  paused: z.boolean(),
+  runningId: z.string().nullable(),
+})
+
 /**
  * The numbers of one search scale as the studio charts them: the sampler's densities, branch, scan
  * order, kept set and pick, the candidates' token maps [N][pn*pn], and a 2-D PCA projection of each
@@ -484,11 +487,7 @@ export const selectionViewSchema = z.strictObject({
 })
 
 export const eventSchemas = {
-  'queue:changed': z.strictObject({
-    jobs: z.array(jobViewSchema),
-    paused: z.boolean(),
-    runningId: z.string().nullable(),
-  }),
+  'queue:changed': queueSnapshotSchema,
   /**
    * One finished scale of the running job, for the live views, which follow the batch's first image
    * (at `itemOffset`): its token map, its preview when previews are on, and its selection at a search
