@@ -313,8 +313,10 @@ export interface Timeline {
 }
 
 export interface BatchRowView {
-  /** 1-based line in the file (row number for JSON/YAML lists) */
+  /** 1-based line in the file */
   readonly line: number
+  /** 1-based position in a JSON or YAML list, when other rows share its line */
+  readonly row?: number
   readonly ok: boolean
   /** what the row said, for the table */
   readonly input: string

@@ -34,7 +34,8 @@ const blank = (v: unknown): boolean =>
 
 function intOf(v: unknown): number | undefined {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN
-  return Number.isSafeInteger(n) ? n : undefined
+  // a JSON or YAML number may be negative; a seed or count never is
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined
 }
 
 function inputText(fields: Readonly<Record<string, unknown>>): string {
@@ -57,6 +58,11 @@ function strategyKind(v: unknown): { kind?: string; error?: string } {
   return {
     error: `unknown strategy "${text.slice(0, 40)}" (did you mean "${near}"? use one of ${STRATEGY_KINDS.join(', ')})`,
   }
+}
+
+/** Where a row is, for messages: `line 4`, or `row 3 (line 1)` in a JSON or YAML list. */
+export function rowPlace(row: { readonly line: number; readonly row?: number | undefined }): string {
+  return row.row !== undefined ? `row ${row.row} (line ${row.line})` : `line ${row.line}`
 }
 
 /** One raw row against the model's class names. */
@@ -107,6 +113,7 @@ function checkRow(row: RawRow, names: readonly string[]): BatchRow {
   }
   return {
     line: row.line,
+    ...(row.row !== undefined ? { row: row.row } : {}),
     ok: errors.length === 0,
     input: inputText(f),
     ...(classId !== undefined ? { classId, className: names[classId] } : {}),
@@ -208,7 +215,7 @@ export async function queueBatch(
       if (seed > SEED_MAX)
         throw new InvalidRequestError(
           'defaults.baseSeed',
-          `line ${row.line}: seed ${seed} exceeds ${SEED_MAX}`,
+          `${rowPlace(row)}: seed ${seed} exceeds ${SEED_MAX}`,
         )
       seeds.push(seed)
       return { classId: row.classId ?? 0, seed }

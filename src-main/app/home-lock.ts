@@ -42,7 +42,9 @@ export async function lockHome(home: string): Promise<() => Promise<void>> {
     } catch {
       // unreadable: a lock cut short by a crash, taken over below
     }
-    if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) {
+    // Pid 1 is the system's init and 0 or less names process groups (kill(-1, 0) answers for every
+    // process there is): no studio holds a lock by them, so such a lock is taken over.
+    if (Number.isInteger(pid) && pid > 1 && pid !== process.pid && alive(pid)) {
       throw new HomeInUseError(
         `Another VAR Studio (process ${pid}) is using ${home}. Close it, or start this one with another ` +
           'home folder (--home, or VAR_STUDIO_HOME).',

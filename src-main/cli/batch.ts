@@ -6,7 +6,7 @@
  * naming the file and line of each, before any model is loaded.
  */
 import { InvalidRequestError } from '../../src-shared/errors'
-import { type BatchRow, checkBatchImages, checkBatchRows } from '../app/batch'
+import { type BatchRow, checkBatchImages, checkBatchRows, rowPlace } from '../app/batch'
 import { decodeBatch, detectFormat, parseBatchText } from '../app/batch-file'
 import { sourceBytes } from '../app/batch-read'
 
@@ -34,7 +34,7 @@ export async function readBatchFile(path: string, names: readonly string[]): Pro
   const bad = rows.filter((r) => !r.ok)
   const first = bad.at(0)
   if (first) {
-    const lines = bad.slice(0, SHOWN).map((r) => `${file} line ${r.line}: ${r.error ?? 'invalid row'}`)
+    const lines = bad.slice(0, SHOWN).map((r) => `${file} ${rowPlace(r)}: ${r.error ?? 'invalid row'}`)
     if (bad.length > SHOWN) lines.push(`... and ${bad.length - SHOWN} more bad rows`)
     throw new InvalidRequestError(`${file}:${first.line}`, lines.join('\n'))
   }
@@ -50,7 +50,7 @@ export function matchNotes({ file, rows }: BatchFile, max = SHOWN): string[] {
   const guessed = rows.filter((r) => r.match && r.match !== 'exact name' && !r.match.startsWith('class id'))
   const notes = guessed
     .slice(0, max)
-    .map((r) => `${file} line ${r.line}: read as ${r.className ?? '?'} (${r.match ?? ''})`)
+    .map((r) => `${file} ${rowPlace(r)}: read as ${r.className ?? '?'} (${r.match ?? ''})`)
   if (guessed.length > max) notes.push(`... and ${guessed.length - max} more rows matched by name or prompt`)
   return notes
 }
