@@ -291,11 +291,13 @@ function treeRows(text: string, name: string, format: BatchFormat): RawRow[] {
     let value: unknown
     try {
       // Aliases expand here; a low limit stops "billion laughs" files before they eat the memory.
-      value = deep(name, () => (isNode(node) ? node.toJS(doc, { maxAliasCount: MAX_ALIASES }) : node))
+      value = deep(name, (): unknown =>
+        isNode(node) ? node.toJS(doc, { maxAliasCount: MAX_ALIASES }) : node,
+      )
     } catch (cause) {
       if (cause instanceof BatchFileError) throw cause
       throw new BatchFileError(
-        `${name} row ${i + 1} (line ${line}): ${cause instanceof Error ? cause.message : String(cause)} (YAML aliases are limited to ${MAX_ALIASES})`,
+        `${name} line ${line}: ${cause instanceof Error ? cause.message : String(cause)} (YAML aliases are limited to ${MAX_ALIASES})`,
       )
     }
     const fields =
