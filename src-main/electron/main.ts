@@ -153,9 +153,14 @@ async function boot(): Promise<void> {
   log.initialize()
   await app.whenReady()
   const studio = await startStudio()
-  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
-    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [csp()] } })
-  })
+  // The packaged page is a file:// page, for which Electron calls no webRequest listener: its policy
+  // is the <meta> in src-renderer/index.html (enforced there, test/desktop/journey.test.ts). The
+  // header only reaches the dev server's http:// page, which has no such <meta> of ours to rely on.
+  if (devUrl) {
+    session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+      callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [csp()] } })
+    })
+  }
   session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => {
     callback(false)
   })
