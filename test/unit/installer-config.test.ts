@@ -141,6 +141,23 @@ describe('electron-builder.yml', () => {
     expect(scripts.dist).toMatch(/npm run build && electron-builder/)
   })
 
+  it('has what the deb target and Electron read from package.json: homepage, maintainer, productName', () => {
+    const meta = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      homepage?: string
+      productName?: string
+      name: string
+      author?: { name?: string; email?: string }
+    }
+    // electron-builder's deb target stops with "Please specify project homepage" without it
+    expect(meta.homepage).toMatch(/^https:\/\//)
+    expect(config.linux?.maintainer ?? `${meta.author?.name} <${meta.author?.email}>`).toMatch(
+      /^.+ <[^@\s]+@[^@\s]+>$/,
+    )
+    // Electron names userData after productName: it must differ from the studio home's `var-studio`
+    expect(meta.productName).toBe(config.productName)
+    expect(meta.productName).not.toBe(meta.name)
+  })
+
   it('packs the built app: the files globs cover package.json main and every electron-vite output', async () => {
     const files = stringPatterns(config.files)
     const positive = files.filter((p) => !p.startsWith('!'))
