@@ -62,7 +62,8 @@ async function holderAlive(lock: string): Promise<boolean> {
  * build into the same folder. A lock directory, stamped with its holder's pid, serialises the starts.
  */
 async function withStartLock<T>(work: () => Promise<T>): Promise<T> {
-  const lock = join(ROOT, 'out', '.e2e-start.lock')
+  // (not under out/: the packaging test packs out/ as it is)
+  const lock = join(ROOT, 'test-results', '.e2e-start.lock')
   await mkdir(dirname(lock), { recursive: true })
   const deadline = Date.now() + STARTUP_MS
   for (;;) {
