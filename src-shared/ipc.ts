@@ -486,6 +486,8 @@ export const selectionViewSchema = z.strictObject({
   candidates: z.array(z.array(z.number().int())),
   projection: z.array(z.tuple([z.number(), z.number()])),
   explained: z.tuple([z.number(), z.number()]),
+  /** the largest L2 distance between two distinct candidate maps (what dedup is compared with) */
+  distanceMax: z.number().optional(),
 })
 
 export const eventSchemas = {

@@ -29,6 +29,7 @@ import { batchSizeSchema, generateRequestSchema, PREVIEW_MODES } from './engine/
 import type { SamplingParams as EngineSampling } from './engine/sampling'
 import { SettingsError, type StrategyConfig } from './engine/strategies'
 import type { SelectionView } from './ipc'
+import type { SearchSummary } from './engine/search-summary'
 import type { GraphName, VarManifest } from './manifest'
 
 export const requestIdSchema = z.string().min(1).max(200)
@@ -197,6 +198,8 @@ export interface GenerateResult {
   readonly provider: ProviderReport
   readonly sampling: EngineSampling
   readonly strategy: StrategyConfig
+  /** What the search did at each search scale, with notes when it did nothing (search-summary.ts). */
+  readonly search?: readonly SearchSummary[]
   /** Engine timings summed over batches, plus loading (0 when the model was already open). */
   readonly timings: Timings & { readonly loadMs: number; readonly batches: number }
 }

@@ -22,6 +22,8 @@ import { readManifest } from '../storage/model-folder'
 import { type RunResult, writeRun } from '../storage/run-output'
 import { matchNotes, readBatchFile } from './batch'
 import { checkBeforeUse } from './model-commands'
+import { reportSearch, reportSearchDefaults, withSearchDefaults } from './search-report'
+import { loadCalibration } from '../storage/calibration-file'
 import { resolveClass } from './classes'
 import { type CliContext, modelOptions, resolveModelDir } from './context'
 import {
@@ -30,6 +32,7 @@ import {
   KNOB_OPTIONS,
   numberFlag,
   samplingFromFlags,
+  type SearchKnobDefaults,
   strategyFromFlags,
 } from './knobs'
 import { ProgressBar } from './progress'
@@ -169,7 +172,13 @@ interface Part {
  * Groups the images by strategy, as the studio queues a batch file: a row's strategy runs with the
  * flags' knobs when it is --strategy's kind, else with its own defaults (checked against the model).
  */
-function strategyParts(wanted: readonly Seeded[], base: StrategyConfig, m: VarManifest, file = ''): Part[] {
+function strategyParts(
+  wanted: readonly Seeded[],
+  base: StrategyConfig,
+  m: VarManifest,
+  defaults: SearchKnobDefaults,
+  file = '',
+): Part[] {
   const parts = new Map<string, Part>()
   for (const [i, w] of wanted.entries()) {
     const kind = w.strategy ?? base.kind
@@ -178,7 +187,10 @@ function strategyParts(wanted: readonly Seeded[], base: StrategyConfig, m: VarMa
       let strategy = base
       if (kind !== base.kind) {
         try {
-          strategy = validateForModel(parseStrategy({ kind }), m.patch_nums.length)
+          strategy = validateForModel(
+            parseStrategy(withSearchDefaults({ kind }, defaults)),
+            m.patch_nums.length,
+          )
         } catch (error) {
           if (!(error instanceof SettingsError)) throw error
           const why = error.issues.map((x) => `${x.path}: ${x.message}`).join('; ')
@@ -217,7 +229,8 @@ function mergeParts(
   for (const r of rest) {
     for (const key of Object.keys(timings) as (keyof typeof timings)[]) timings[key] += r.timings[key]
   }
-  return { ...first, images, strategy: base, timings }
+  const search = results.flatMap((r) => r.search ?? [])
+  return { ...first, images, strategy: base, timings, ...(search.length > 0 ? { search } : {}) }
 }
 
 /** Runs every check and reports all bad flags at once, not just the first. */
@@ -267,8 +280,10 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
   }
   const dir = await resolveModelDir(v)
   const manifest = await readManifest(dir)
+  // the model's calibrated search defaults (or the paper's), used where no flag gives them
+  const calibration = await loadCalibration(dir)
   const [strategy, sampling, device] = allOrErrors(
-    () => strategyFromFlags(v, manifest),
+    () => strategyFromFlags(v, manifest, calibration.defaults),
     () => samplingFromFlags(v, manifest),
     () => deviceFromFlags(v),
   )
@@ -279,7 +294,13 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
   }
   const policy = seedPolicy(v['seed-policy'], v.seed !== undefined)
   const items = assignSeeds(wanted, policy, baseSeed)
-  const parts = strategyParts(items, strategy, manifest, file)
+  const parts = strategyParts(items, strategy, manifest, calibration.defaults, file)
+  reportSearchDefaults(
+    ctx,
+    parts.map((p) => p.strategy),
+    calibration.defaults,
+    v,
+  )
   const batchSize = v['batch-size'] === undefined ? 16 : numberFlag('--batch-size', v['batch-size'], true)
   // the request schema with the model's refinement, as the studio and the host check it
   for (const part of parts) {
@@ -346,7 +367,9 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
       command: ['var-studio', 'generate', ...args],
       version: ctx.version,
       metadata: v['no-metadata'] !== true,
+      searchDefaults: calibration.defaults,
     })
+    reportSearch(ctx, result.search)
     const p = result.provider
     ctx.io.err(
       `provider: ${p.provider}${p.fallbackNote ? ` (fallback: ${p.requested} could not be used)` : ''}`,

@@ -11,6 +11,7 @@ import {
 import { generateRequestFor, type GenerateRequestInput, modelFacts } from '../../src-shared/engine/request'
 import type { SamplingParams } from '../../src-shared/engine/sampling'
 import type { StrategyConfig } from '../../src-shared/engine/strategies'
+import type { SearchDefaults } from '../../src-shared/engine/calibration'
 import { InvalidRequestError } from '../../src-shared/errors'
 import { formatIssuePath, type VarManifest } from '../../src-shared/manifest'
 import { type DeviceChoice, PROVIDER_NAMES } from '../../src-shared/protocol'
@@ -110,10 +111,26 @@ function asFlagError(error: unknown, given: Record<string, unknown>, strategy: s
   throw new InvalidRequestError(first ? flagOf(first.path) : '--strategy', lines.join('\n'), { cause: error })
 }
 
-/** The strategy config of the flags, validated against the model's schedule. */
-export function strategyFromFlags(v: KnobValues, manifest: VarManifest): StrategyConfig {
+/** Search knobs a model supplies when the flags leave them out (its calibration, or the paper's). */
+export type SearchKnobDefaults = Pick<SearchDefaults, 'alpha' | 'dedup' | 'searchScales'>
+
+/**
+ * The strategy config of the flags, validated against the model's schedule. With `defaults` (the
+ * model's calibrated values, see storage/calibration-file.ts), a search strategy takes alpha, dedup
+ * and the search scales from them unless a flag gives them.
+ */
+export function strategyFromFlags(
+  v: KnobValues,
+  manifest: VarManifest,
+  defaults?: SearchKnobDefaults,
+): StrategyConfig {
   const kind = typeof v.strategy === 'string' ? v.strategy : 'var-scaling'
   const raw: Record<string, unknown> = { kind }
+  if (defaults && (kind === 'var-scaling' || kind === 'topk-only' || kind === 'randomk-only')) {
+    raw.alpha = defaults.alpha
+    raw.dedup = defaults.dedup
+    raw.searchScales = [...defaults.searchScales]
+  }
   const num = (key: keyof KnobValues, field: string, integer: boolean): void => {
     const value = v[key]
     if (typeof value === 'string') raw[field] = numberFlag(`--${key}`, value, integer)

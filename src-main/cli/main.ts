@@ -9,6 +9,7 @@ import { CancelledError, StudioError } from '../../src-shared/errors'
 import { HostClient } from '../host/client'
 import { packageRoot } from '../storage/model-registry'
 import type { CliContext, CliIo } from './context'
+import { CALIBRATE_HELP, calibrateCommand } from './calibrate'
 import { EVAL_HELP, evalCommand } from './eval'
 import { GENERATE_HELP, generateCommand } from './generate'
 import {
@@ -31,6 +32,9 @@ Commands:
   generate [options]                Generate images (see: var-studio generate --help).
   eval [options]                    Class accuracy, IS and FID per strategy and N, with a chart
                                     (see: var-studio eval --help).
+  calibrate [--model M] [options]   Measure a model's density ratios and candidate distances and
+                                    store its search defaults (alpha, dedup) beside it
+                                    (see: var-studio calibrate --help).
   models list [--models-dir DIR]    List the shipped model, your registered models and those in
                                     your models directory.
   models show [dir|id] [--hashes]   Show a model's manifest and check its files (alias: inspect).
@@ -58,6 +62,7 @@ messages).
 
 ${GENERATE_HELP}
 ${EVAL_HELP}
+${CALIBRATE_HELP}
 ${SERVE_HELP}`
 
 export interface CliDeps {
@@ -112,6 +117,7 @@ async function dispatch(argv: readonly string[], ctx: CliContext): Promise<numbe
   }
   if (command === 'generate') return generateCommand(argv.slice(1), ctx)
   if (command === 'eval') return evalCommand(argv.slice(1), ctx)
+  if (command === 'calibrate') return calibrateCommand(argv.slice(1), ctx)
   if (command === 'info') return hostInfo(ctx)
   if (command === 'models' && sub === 'list') return modelsList(rest, ctx)
   if (command === 'models' && sub === 'show') return modelsShow(rest, ctx)

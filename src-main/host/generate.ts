@@ -4,12 +4,7 @@
  * the KDE in a worker thread, and returns every image with its selections ready to show (the PCA
  * map of the candidates needs the codebook, which only the host holds).
  */
-import {
-  generate,
-  type GenerateRequest,
-  type ScaleEvent,
-  type Timings,
-} from '../../src-shared/engine/loop'
+import { generate, type GenerateRequest, type ScaleEvent, type Timings } from '../../src-shared/engine/loop'
 import { generateRequestFor, modelFacts } from '../../src-shared/engine/request'
 import { parseSampling } from '../../src-shared/engine/strategies'
 import type { KdeFn } from '../../src-shared/engine/kde'
@@ -19,6 +14,8 @@ import type { GeneratedImage, GenerateResult, Params, ScaleProgress } from '../.
 import { type JobContext, throwIfCancelled } from './host'
 import type { LoadedModel, ModelCache } from './model-cache'
 import { SelectionViews } from './selection-view'
+import { type SearchSummary, summarizeSearch } from '../../src-shared/engine/search-summary'
+import { loadCalibration } from '../storage/calibration-file'
 
 export interface GenerateDeps {
   readonly models: ModelCache
@@ -63,6 +60,24 @@ const addTimings = (a: Timings, b: Timings): Timings => ({
   previewMs: a.previewMs + b.previewMs,
   totalMs: a.totalMs + b.totalMs,
 })
+
+/** One summary per search scale over every image, with the model's calibrated values as the hint. */
+async function searchSummaries(
+  dir: string,
+  strategy: Params<'generate'>['strategy'],
+  images: readonly GeneratedImage[],
+): Promise<SearchSummary[]> {
+  if (strategy.kind === 'baseline' || strategy.kind === 'best-of-n') return []
+  const { defaults } = await loadCalibration(dir)
+  return [...new Set(strategy.searchScales)].map((si) =>
+    summarizeSearch(
+      si,
+      images.flatMap((img) => img.selections.filter((s) => s.si === si)),
+      strategy,
+      defaults,
+    ),
+  )
+}
 
 export async function handleGenerate(
   params: Params<'generate'>,
@@ -131,6 +146,7 @@ export async function handleGenerate(
         })
       }
     }
+    const search = await searchSummaries(model.dir, strategy, images)
     return {
       modelId: m.id,
       modelDir: model.dir,
@@ -143,6 +159,7 @@ export async function handleGenerate(
       provider: model.opened.provider,
       sampling,
       strategy,
+      ...(search.length > 0 ? { search } : {}),
       timings: { ...timings, loadMs: cached ? 0 : model.loadMs, batches },
     }
   } finally {

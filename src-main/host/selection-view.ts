@@ -7,6 +7,7 @@
 import type { SelectionRecord } from '../../src-shared/engine/selection'
 import type { SelectionView } from '../../src-shared/ipc'
 import { pca2 } from '../../src-shared/metrics/pca'
+import { LARGEST_DISTANCE_WORK, largestDistance } from '../../src-shared/engine/search-summary'
 
 /** Candidate n's features: the codebook row of each of its l token ids, concatenated. */
 function features(
@@ -63,6 +64,10 @@ export function selectionView(
     candidates,
     projection: projected.points,
     explained: projected.explained,
+    // the largest distance between distinct candidates: what a dedup threshold is compared with
+    ...(whole && (N * (N - 1) * l * cvae) / 2 <= LARGEST_DISTANCE_WORK
+      ? { distanceMax: largestDistance(flat, N, l, codebook, cvae) }
+      : {}),
   }
 }
 

@@ -10,6 +10,7 @@ import type { VarManifest } from '../../src-shared/manifest'
 import type { GeneratedImage, GenerateResult } from '../../src-shared/protocol'
 import { composeGrid } from './grid'
 import { encodePng, toRaw } from './png'
+import type { SearchDefaults } from '../../src-shared/engine/calibration'
 
 export const RUN_FORMAT = 'var-studio-run/1'
 
@@ -21,6 +22,8 @@ export interface RunContext {
   readonly version: string
   /** embed parameters in the PNGs (default true) */
   readonly metadata?: boolean
+  /** the model's search defaults and where they come from (its calibration or the paper's) */
+  readonly searchDefaults?: SearchDefaults
 }
 
 /** An image of a run; `strategy` is set when the run mixes strategies (a batch file's rows). */
@@ -149,6 +152,9 @@ export async function writeRun(dir: string, result: RunResult, ctx: RunContext):
     provider: result.provider,
     sampling: result.sampling,
     strategy: result.strategy,
+    ...(ctx.searchDefaults ? { searchDefaults: ctx.searchDefaults } : {}),
+    // what each search scale did, with notes in words when it did nothing (search-summary.ts)
+    ...(result.search ? { search: result.search } : {}),
     seedPolicy: ctx.seedPolicy,
     timings: result.timings,
     grid: 'grid.png',
