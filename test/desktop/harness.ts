@@ -97,6 +97,35 @@ export function builtApp(): string {
   return main
 }
 
+/**
+ * Starts the built app a second time with the same HOME, as a user double-clicking it again would;
+ * resolves with its exit code and what the stand-in reported, without waiting for a window.
+ */
+export async function secondInstance(
+  main: string,
+  userHome: string,
+): Promise<{ code: number | null; messages: StandinMessage[]; log: string }> {
+  const messages: StandinMessage[] = []
+  let log = ''
+  const child = fork(main, [], {
+    cwd: userHome,
+    env: { PATH: process.env.PATH, HOME: userHome, LANG: 'C.UTF-8', ELECTRON_STANDIN_CHROMIUM: CHROMIUM },
+    execArgv: ['--import', pathToFile(join(STANDIN, 'register.mjs'))],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  })
+  child.stdout?.on('data', (b: Buffer) => (log += b.toString('utf8')))
+  child.stderr?.on('data', (b: Buffer) => (log += b.toString('utf8')))
+  child.on('message', (m: StandinMessage) => messages.push(m))
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+  const code = await new Promise<number | null>((done) => {
+    child.once('exit', (c) => {
+      done(c)
+    })
+  })
+  clearTimeout(timer)
+  return { code, messages, log }
+}
+
 /** Starts the app process and connects to its first window. */
 export async function launchDesktop(options: LaunchOptions): Promise<DesktopApp> {
   const userHome = await mkdtemp(join(tmpdir(), `var-desktop-${options.prefix}-`))

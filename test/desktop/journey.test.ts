@@ -12,12 +12,22 @@ import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { fillGenerate, go, item, JOB_MS, queueBy, tid } from '../e2e/harness'
-import { alive, BOOT_MS, builtApp, type DesktopApp, dropFiles, launchDesktop, ROOT } from './harness'
+import {
+  alive,
+  BOOT_MS,
+  builtApp,
+  type DesktopApp,
+  dropFiles,
+  launchDesktop,
+  ROOT,
+  secondInstance,
+} from './harness'
 
 let app: DesktopApp
 let page: Page
 /** set once the app is up: afterEach and afterAll must not touch what never started */
 let launched: DesktopApp | undefined
+let mainEntry: string
 let scratch: string
 const problems: string[] = []
 
@@ -42,7 +52,8 @@ async function finished(jobId: string): Promise<void> {
 
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'var-desktop-files-'))
-  app = await launchDesktop({ main: builtApp(), prefix: 'journey' })
+  mainEntry = builtApp()
+  app = await launchDesktop({ main: mainEntry, prefix: 'journey' })
   launched = app
   page = app.page
   page.setDefaultTimeout(20_000)
@@ -205,6 +216,22 @@ describe('the desktop app (built, under the electron stand-in)', () => {
     }
   })
 
+  it('runs menu commands in the page', async () => {
+    await go(page, 'generate')
+    await app.control({ type: 'menu', path: 'File/Settings…' })
+    await expect.poll(() => tid(page, 'nav-settings').getAttribute('aria-current')).toBe('page')
+  })
+
+  it('a second launch with the same profile exits at once and leaves the first running', async () => {
+    const second = await secondInstance(mainEntry, app.userHome)
+    expect(second.code, second.log).toBe(0)
+    expect(second.messages.some((m) => m.type === 'window' || m.type === 'devtools')).toBe(false)
+    // the first was told, and still holds its home and answers
+    await expect.poll(() => app.messages.some((m) => m.type === 'second-instance')).toBe(true)
+    expect(existsSync(join(studioHome(), 'studio.lock'))).toBe(true)
+    await go(page, 'generate')
+  }, 90_000)
+
   it('quits: the inference host ends first, then the app, and the home folder is released', async () => {
     const hosts = (await app.report()).utility.map((u) => u.pid)
     expect(existsSync(join(studioHome(), 'studio.lock'))).toBe(true)
@@ -215,6 +242,7 @@ describe('the desktop app (built, under the electron stand-in)', () => {
     expect(order.at(-1)).toBe('exiting')
     expect(order.filter((t) => t === 'utility-exit')).toHaveLength(hosts.length)
     expect(existsSync(join(studioHome(), 'studio.lock'))).toBe(false)
+    expect(existsSync(join(userData(), 'StandinSingletonLock'))).toBe(false)
     expect(existsSync(join(userData(), 'SingletonLock'))).toBe(false)
     expect(problems).toEqual([])
   }, 90_000)

@@ -141,8 +141,9 @@ class App extends EventEmitter {
   requestSingleInstanceLock() {
     const dir = this.getPath('userData')
     fs.mkdirSync(dir, { recursive: true })
-    const socket = path.join(dir, 'SingletonSocket')
-    const lockFile = path.join(dir, 'SingletonLock')
+    // (Chromium's own SingletonLock and SingletonSocket sit in the same folder: it shares the profile)
+    const socket = path.join(dir, 'StandinSingletonSocket')
+    const lockFile = path.join(dir, 'StandinSingletonLock')
     let holder = NaN
     try {
       holder = Number(fs.readFileSync(lockFile, 'utf8'))
@@ -168,6 +169,7 @@ class App extends EventEmitter {
         } catch {
           // a stray connection
         }
+        tell({ type: 'second-instance', argv: data.argv || [] })
         this.emit('second-instance', {}, data.argv || [], data.cwd || '', {})
       })
     })
