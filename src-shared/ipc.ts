@@ -279,7 +279,12 @@ export const imageEntrySchema = z.strictObject({
   strategyKind: z.string(),
   /** the full strategy config the engine ran (knobs with defaults filled in) */
   strategy: z.record(z.string(), z.unknown()),
-  sampling: z.strictObject({ cfg: z.number(), top_k: z.number(), top_p: z.number() }),
+  sampling: z.strictObject({
+    cfg: z.number(),
+    top_k: z.number(),
+    top_p: z.number(),
+    more_smooth: z.boolean().optional(),
+  }),
   /** candidates per search scale (1 for baseline), the grid's N axis */
   N: z.number().int().min(1),
   provider: z.string(),
@@ -385,7 +390,12 @@ export interface ImageParams {
   readonly classId: number
   readonly seed: number
   readonly strategy: Readonly<Record<string, unknown>>
-  readonly sampling: { readonly cfg: number; readonly top_k: number; readonly top_p: number }
+  readonly sampling: {
+    readonly cfg: number
+    readonly top_k: number
+    readonly top_p: number
+    readonly more_smooth?: boolean
+  }
   readonly parameters: string
 }
 

@@ -80,7 +80,8 @@ const baseSchema = z.strictObject({
   sampling_defaults: z.strictObject({
     cfg: z.number().nonnegative(),
     top_k: nonNegInt,
-    top_p: z.number().gt(0).max(1),
+    // 0 turns top-p off, as in the official sampler (older readers want (0, 1])
+    top_p: z.number().min(0).max(1),
   }),
   /** How the graphs store their weights; float16 weights are cast to float32 inside the graph. */
   weight_dtype: z.enum(['float32', 'float16', 'int8']).optional(),

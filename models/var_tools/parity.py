@@ -68,38 +68,78 @@ def teacher_forced_parity(vae, var, model_dir, ids, labels):
     return diffs
 
 
-def filter_and_draw(z, u, top_k, top_p):
-    """z [l, V] guided float32 logits, u [l] uniform doubles -> ids [l], by the engine's rule: keep
-    entries >= the top_k-th largest; top-p drops the longest prefix, in ascending (value, id) order,
-    whose cumulative softmax mass is <= 1 - top_p, never the largest; then the first id (in id order)
-    whose cumulative weight exp(z - max) passes u * total."""
+class Stream:
+    """One row's uniform doubles (the engine's stream), consumed in order."""
+
+    def __init__(self, doubles):
+        self.doubles = doubles
+        self.at = 0
+
+    def next(self):
+        if self.at >= len(self.doubles):
+            raise IndexError(f'the stream ran out after {self.at} doubles')
+        self.at += 1
+        return float(self.doubles[self.at - 1])
+
+
+def filter_token(zp, top_k, top_p):
+    """zp [V] float64 guided logits -> the same with filtered entries at -inf, by the engine's rule:
+    keep entries >= the top_k-th largest; top-p (0 < top_p < 1; 0 and 1 are off) drops the longest
+    prefix, in ascending (value, id) order, whose cumulative softmax mass is <= 1 - top_p, never the
+    largest."""
+    zp = zp.clone()
+    V = zp.shape[0]
+    if top_k and 0 < top_k < V:
+        kth = zp.topk(top_k).values[-1]
+        zp[zp < kth] = -float('inf')
+    if 0 < top_p < 1:
+        order = sorted(range(V), key=lambda i: (float(zp[i]), i))
+        w = torch.exp(zp - zp.max())
+        cum = torch.cumsum(w[order], 0) / w.sum()
+        drop = cum <= (1 - top_p)
+        drop[-1] = False
+        zp[torch.tensor(order)[drop]] = -float('inf')
+    return zp
+
+
+def gumbel_from_uniform(u):
+    """The engine's Gumbel noise from a uniform double: -log(-log1p(-u)), u = 0 read as 2^-54."""
+    u = u if u > 0 else 2.0 ** -54
+    return -np.log(-np.log1p(-u))
+
+
+def filter_and_draw(z, stream, top_k, top_p, smooth=None):
+    """z [l, V] guided float32 logits, `stream` the row's doubles -> ids [l] (and with `smooth` =
+    (ratio, codebook [V, Cvae]) the embeddings [l, Cvae]), by the engine's rule: filter
+    (`filter_token`), then the first id (in id order) whose cumulative weight exp(z - max) passes
+    u * total; with smoothing, one double per surviving id (ascending) gives its Gumbel noise, and
+    the embedding is sample.smooth_embedding of the filtered logits (in float64)."""
+    from .sample import smooth_embedding
     z = z.double()
     l, V = z.shape
-    ids = []
+    ids, embs = [], []
     for p in range(l):
-        zp = z[p].clone()
-        if top_k and 0 < top_k < V:
-            kth = zp.topk(top_k).values[-1]
-            zp[zp < kth] = -float('inf')
-        if top_p < 1:
-            order = sorted(range(V), key=lambda i: (float(zp[i]), i))
-            w = torch.exp(zp - zp.max())
-            cum = torch.cumsum(w[order], 0) / w.sum()
-            drop = cum <= (1 - top_p)
-            drop[-1] = False
-            zp[torch.tensor(order)[drop]] = -float('inf')
+        zp = filter_token(z[p], top_k, top_p)
         w = torch.exp(zp - zp.max())
         cum = torch.cumsum(w, 0)
-        target = float(u[p]) * float(cum[-1])
+        target = stream.next() * float(cum[-1])
         above = torch.nonzero(cum > target)
         ids.append(int(above[0]) if len(above) else int(torch.nonzero(w > 0)[-1]))
-    return torch.tensor(ids)
+        if smooth is not None:
+            ratio, codebook = smooth
+            g = torch.zeros(V, dtype=torch.float64)
+            for i in torch.nonzero(torch.isfinite(zp)).flatten().tolist():
+                g[i] = gumbel_from_uniform(stream.next())
+            embs.append(smooth_embedding(zp, ratio, g, codebook.double()).float())
+    return torch.tensor(ids), (torch.stack(embs) if smooth is not None else None)
 
 
 @torch.no_grad()
-def free_running_reference(vae, var, labels, draws, cfg, top_k, top_p):
-    """PyTorch baseline generation with given draws [B, L] (one double per token, scales in order).
-    Returns the token map of every scale [B, l] and the image [B, C, H, W] in [0, 1]."""
+def free_running_reference(vae, var, labels, draws, cfg, top_k, top_p, more_smooth=False):
+    """PyTorch baseline generation with given draws [B, n] (each row's stream: one double per token,
+    scales in order, and with more_smooth one more per surviving id of each token). Returns the token
+    map of every scale [B, l], the image [B, C, H, W] in [0, 1] and the doubles each row consumed."""
+    from .sample import smooth_ratio
     B = len(labels)
     S = len(var.patch_nums)
     labels = torch.as_tensor(labels)
@@ -108,6 +148,8 @@ def free_running_reference(vae, var, labels, draws, cfg, top_k, top_p):
     hw = var.patch_nums[-1]
     f_hat = torch.zeros(B, var.Cvae, hw, hw)
     x = torch.zeros(2 * B, 1, var.Cvae)
+    streams = [Stream(draws[r]) for r in range(B)]
+    codebook = vae.quantize.embedding.weight
     tokens = []
     for si, pn in enumerate(var.patch_nums):
         b, l = var.begin[si], pn * pn
@@ -115,28 +157,37 @@ def free_running_reference(vae, var, labels, draws, cfg, top_k, top_p):
         t = cfg * si / (S - 1)
         # the engine's float32 rounding of (1+t)*cond - t*uncond, computed in double
         z = ((1 + t) * logits[:B].double() - t * logits[B:].double()).float()
-        idx = torch.stack([filter_and_draw(z[r], draws[r, b:b + l], top_k, top_p) for r in range(B)])
+        smooth = (smooth_ratio(si, S), codebook) if more_smooth else None
+        drawn = [filter_and_draw(z[r], streams[r], top_k, top_p, smooth) for r in range(B)]
+        idx = torch.stack([d[0] for d in drawn])
         tokens.append(idx)
-        h = vae.quantize.embedding(idx).transpose(1, 2).reshape(B, var.Cvae, pn, pn)
+        emb = torch.stack([d[1] for d in drawn]) if more_smooth else vae.quantize.embedding(idx)
+        h = emb.transpose(1, 2).reshape(B, var.Cvae, pn, pn)
         f_hat = f_hat + vae.quantize.phi(si)(vae.quantize._upsample(h, si))
         if si + 1 < S:
             nxt = F.interpolate(f_hat, size=(var.patch_nums[si + 1],) * 2, mode='area')
             x = nxt.flatten(2).transpose(1, 2).repeat(2, 1, 1)
-    return tokens, ((vae.fhat_to_img(f_hat) + 1) / 2)
+    return tokens, ((vae.fhat_to_img(f_hat) + 1) / 2), [s.at for s in streams]
+
+
+def stream_bound(var, sampling):
+    """Doubles a row can consume in a baseline generation: one per token, and with more_smooth one
+    more per vocabulary entry."""
+    L = sum(pn * pn for pn in var.patch_nums)
+    return L * (var.V + 1) if sampling.get('more_smooth') else L
 
 
 def free_running_parity(vae, var, model_dir, labels, seeds, sampling, host=True):
     """The engine's baseline loop (in process and, with `host`, through the host process) against
     PyTorch drawing with the same doubles. Returns {'tokens_equal', 'host_tokens_equal', 'image',
     'host_image', 'tokens', 'draws', 'ref_image'}."""
-    L = sum(pn * pn for pn in var.patch_nums)
-    got = ort_node.free_running(model_dir, labels, seeds, sampling, L, host=host)
-    tokens, img = free_running_reference(vae, var, labels, got['draws'], sampling['cfg'], sampling['top_k'],
-                                         sampling['top_p'])
+    got = ort_node.free_running(model_dir, labels, seeds, sampling, stream_bound(var, sampling), host=host)
+    tokens, img, used = free_running_reference(vae, var, labels, got['draws'], sampling['cfg'], sampling['top_k'],
+                                               sampling['top_p'], sampling.get('more_smooth', False))
     S = len(var.patch_nums)
     out = {'tokens_equal': all(np.array_equal(got[f'tokens_{si}'], tokens[si].numpy()) for si in range(S)),
            'image': float(np.abs(got['image'] - img.numpy()).max()),
-           'tokens': [t.numpy() for t in tokens], 'draws': got['draws'], 'ref_image': img.numpy()}
+           'tokens': [t.numpy() for t in tokens], 'draws': got['draws'], 'ref_image': img.numpy(), 'used': used}
     if host:
         out['host_tokens_equal'] = all(np.array_equal(got[f'host_tokens_{si}'], tokens[si].numpy())
                                        for si in range(S))
@@ -180,7 +231,7 @@ def write_tiny_fixture(out):
     labels, seeds = [3, 7, 0], [11, 12, 2024]
     L = sum(pn * pn for pn in var.patch_nums)
     draws = ort_node.free_running(model, labels, seeds, TINY_SAMPLING, L, host=False)['draws']
-    tokens, img = free_running_reference(vae, var, labels, draws, **TINY_SAMPLING)
+    tokens, img, _used = free_running_reference(vae, var, labels, draws, **TINY_SAMPLING)
     fixture = {
         'about': 'PyTorch baseline generation (var_tools.parity.free_running_reference) of model/ with '
                  'the draws of each seed; made by `python -m var_tools.parity tiny-fixture`',
@@ -192,6 +243,40 @@ def write_tiny_fixture(out):
     }
     with open(os.path.join(out, 'free_running.json'), 'w') as f:
         json.dump(fixture, f)
+    write_smooth_fixture(out, vae, var)
+    return fixture
+
+
+# more_smooth on, and top_p 0 (off, as in the official sampler) with top_k doing the filtering
+TINY_SMOOTH_SAMPLING = {'cfg': 2.0, 'top_k': 40, 'top_p': 0.0, 'more_smooth': True}
+
+
+def write_smooth_fixture(out, vae=None, var=None):
+    """free_running_smooth.json: PyTorch's token maps and image of out/model with more_smooth, drawn
+    and smoothed with the doubles each seed gives the engine (and how many each image consumed)."""
+    if vae is None:
+        vae, var = tiny_models()
+    model = os.path.join(out, 'model')
+    labels, seeds = [3, 7, 0], [11, 12, 2024]
+    draws = ort_node.free_running(model, labels, seeds, TINY_SMOOTH_SAMPLING,
+                                  stream_bound(var, TINY_SMOOTH_SAMPLING), host=False)['draws']
+    tokens, img, used = free_running_reference(vae, var, labels, draws, **TINY_SMOOTH_SAMPLING)
+    plain_tokens, plain_img, _ = free_running_reference(vae, var, labels, draws, **dict(TINY_SMOOTH_SAMPLING,
+                                                                                          more_smooth=False))
+    fixture = {
+        'about': 'PyTorch generation with more_smooth (var_tools.parity.free_running_reference) of model/ '
+                 'with the doubles of each seed; made by `python -m var_tools.parity tiny-fixture`',
+        'labels': labels, 'seeds': seeds, 'sampling': TINY_SMOOTH_SAMPLING, 'draws_used': used,
+        'tokens': [t.reshape(-1).tolist() for t in tokens],
+        'image': [float(f'{v:.8g}') for v in img.numpy().ravel()], 'image_shape': list(img.shape),
+        # how far the same settings without smoothing land, so a test can tell the two apart
+        'unsmoothed_image_diff': float((img - plain_img).abs().max()),
+        # the last scale's temperature (0.0135) multiplies the ~1e-6 logit differences between ORT and
+        # PyTorch by about 150 inside the softmax: 1.5e-4 measured, against 1.5e-6 without smoothing
+        'tolerance': {'image': 5e-4},
+    }
+    with open(os.path.join(out, 'free_running_smooth.json'), 'w') as f:
+        json.dump(fixture, f)
     return fixture
 
 
@@ -202,10 +287,15 @@ def main(argv=None):
     sub = p.add_subparsers(dest='cmd', required=True)
     tiny = sub.add_parser('tiny-fixture')
     tiny.add_argument('--out', required=True)
+    tiny.add_argument('--smooth-only', action='store_true',
+                      help='keep out/model and free_running.json; rewrite free_running_smooth.json only')
     args = p.parse_args(argv)
     if args.cmd == 'tiny-fixture':
         os.makedirs(args.out, exist_ok=True)
-        write_tiny_fixture(args.out)
+        if args.smooth_only:
+            write_smooth_fixture(args.out)
+        else:
+            write_tiny_fixture(args.out)
         print(f'wrote {args.out}')
     return 0
 

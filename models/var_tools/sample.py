@@ -4,8 +4,9 @@
     /usr/bin/python3 -m var_tools.sample eval --run runs/fashion --classifier runs/classifier/classifier.pt
 
 Sampling follows the generation loop of the var-onnx/1 contract (guidance ramp t = cfg*si/(S-1),
-top-k then top-p filtering) but draws with torch's RNG, so its images are not bit-identical to the
-TypeScript engine's.
+top-k then top-p filtering; top_k 0 and top_p 0 turn them off, as in the official sampler) but draws
+with torch's RNG, so its images are not bit-identical to the TypeScript engine's. `--more-smooth` is
+the official sampler's Gumbel-softmax smoothing of the token embeddings (`smooth_embedding`).
 """
 import argparse
 import json
@@ -39,9 +40,32 @@ def filter_logits(z, top_k, top_p):
     return z
 
 
+def smooth_ratio(si, S):
+    """more_smooth's progress ratio si/(S-1) (0 for a single scale)."""
+    return si / (S - 1) if S > 1 else 0.0
+
+
+def smooth_tau(ratio):
+    """more_smooth's Gumbel-softmax temperature: 0.27 at the first scale down to 0.0135 at the last."""
+    return max(0.27 * (1 - ratio * 0.95), 0.005)
+
+
+def smooth_embedding(z, ratio, gumbels, codebook):
+    """more_smooth: z [..., V] guided logits with filtered entries at -inf, gumbels [..., V] Gumbel
+    noise -> [..., Cvae], the softmax of ((1 + ratio) z + g) / tau mixing the codebook rows."""
+    w = ((z * (1 + ratio) + gumbels) / smooth_tau(ratio)).softmax(-1)
+    return w @ codebook
+
+
+def torch_gumbels(like, generator):
+    """Gumbel noise as the official sampler draws it: -log of an Exp(1) draw of torch's RNG."""
+    return -torch.empty_like(like).exponential_(generator=generator).log()
+
+
 @torch.no_grad()
-def generate(vae: VQVAE, var: VAR, labels, cfg=3.0, top_k=0, top_p=0.95, seed=0):
-    """labels [B] -> images [B, C, H, W] in [0, 1]."""
+def generate(vae: VQVAE, var: VAR, labels, cfg=3.0, top_k=0, top_p=0.95, seed=0, more_smooth=False):
+    """labels [B] -> images [B, C, H, W] in [0, 1]. With `more_smooth` the tokens of every scale
+    enter f_hat as Gumbel-softmax mixtures of codebook rows (the ids are still drawn first)."""
     g = torch.Generator().manual_seed(seed)
     B = labels.shape[0]
     S = len(var.patch_nums)
@@ -57,7 +81,11 @@ def generate(vae: VQVAE, var: VAR, labels, cfg=3.0, top_k=0, top_p=0.95, seed=0)
         z = (1 + t) * logits[:B] - t * logits[B:]
         z = filter_logits(z, top_k, top_p)
         idx = torch.multinomial(z.softmax(-1).reshape(-1, var.V), 1, generator=g).view(B, l)
-        h = vae.quantize.embedding(idx).transpose(1, 2).reshape(B, var.Cvae, pn, pn)
+        if more_smooth:
+            emb = smooth_embedding(z, smooth_ratio(si, S), torch_gumbels(z, g), vae.quantize.embedding.weight)
+        else:
+            emb = vae.quantize.embedding(idx)
+        h = emb.transpose(1, 2).reshape(B, var.Cvae, pn, pn)
         f_hat = f_hat + vae.quantize.phi(si)(vae.quantize._upsample(h, si))
         if si + 1 < S:
             nxt = F.interpolate(f_hat, size=(var.patch_nums[si + 1],) * 2, mode='area')
@@ -99,13 +127,14 @@ def load_run(run):
     return vae, var
 
 
-def class_accuracy(vae, var, classifier, per_class, cfg, top_k, top_p, seed, batch=50):
+def class_accuracy(vae, var, classifier, per_class, cfg, top_k, top_p, seed, batch=50, more_smooth=False):
     correct = np.zeros(var.num_classes, int)
     for c in range(var.num_classes):
         done = 0
         while done < per_class:
             n = min(batch, per_class - done)
-            imgs = generate(vae, var, torch.full((n,), c, dtype=torch.long), cfg, top_k, top_p, seed + c * 1000 + done)
+            imgs = generate(vae, var, torch.full((n,), c, dtype=torch.long), cfg, top_k, top_p, seed + c * 1000 + done,
+                            more_smooth=more_smooth)
             logits, _feat = classifier(imgs)
             correct[c] += int((logits.argmax(-1) == c).sum())
             done += n
@@ -123,6 +152,8 @@ def main(argv=None):
     common.add_argument('--top-k', type=int, default=0)
     common.add_argument('--top-p', type=float, default=0.95)
     common.add_argument('--seed', type=int, default=0)
+    common.add_argument('--more-smooth', action='store_true',
+                        help="the official sampler's Gumbel-softmax smoothing of the token embeddings")
     a = sub.add_parser('grid', parents=[common])
     a.add_argument('--out', required=True)
     a.add_argument('--per-class', type=int, default=10)
@@ -136,7 +167,7 @@ def main(argv=None):
     if args.cmd == 'grid':
         n = args.per_class
         labels = torch.arange(var.num_classes).repeat_interleave(n)
-        imgs = generate(vae, var, labels, args.cfg, args.top_k, args.top_p, args.seed)
+        imgs = generate(vae, var, labels, args.cfg, args.top_k, args.top_p, args.seed, more_smooth=args.more_smooth)
         write_png(args.out, grid(imgs, var.num_classes, n))
         print(f'wrote {args.out}: {var.num_classes} rows (classes) x {n} samples, cfg {args.cfg}')
         return 0
@@ -146,14 +177,15 @@ def main(argv=None):
     for cfg in (args.cfgs or [args.cfg]):
         t0 = time.time()
         with torch.no_grad():
-            acc = class_accuracy(vae, var, clf, args.per_class, cfg, args.top_k, args.top_p, args.seed)
+            acc = class_accuracy(vae, var, clf, args.per_class, cfg, args.top_k, args.top_p, args.seed,
+                                 more_smooth=args.more_smooth)
         results[str(cfg)] = {'mean': float(acc.mean()), 'per_class': acc.round(3).tolist()}
         print(f'cfg {cfg}: class accuracy {acc.mean() * 100:.1f}% per class {np.round(acc * 100).astype(int).tolist()} '
               f'({time.time() - t0:.0f}s)', flush=True)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({'per_class_samples': args.per_class, 'top_k': args.top_k, 'top_p': args.top_p,
-                       'results': results}, f, indent=1)
+                       'more_smooth': args.more_smooth, 'results': results}, f, indent=1)
     return 0
 
 

@@ -28,7 +28,12 @@ const chunkSchema = z.looseObject({
   classId: z.number().int().min(0),
   seed: z.number().int().min(0),
   strategy: z.record(z.string(), z.unknown()),
-  sampling: z.object({ cfg: z.number(), top_k: z.number(), top_p: z.number() }),
+  sampling: z.object({
+    cfg: z.number(),
+    top_k: z.number(),
+    top_p: z.number(),
+    more_smooth: z.boolean().optional(),
+  }),
 })
 
 /** Reads the exact JSON chunk of the PNG; when it was left out (or the file is gone), the record. */

@@ -28,7 +28,7 @@ const storedJobSchema = z.object({
   modelId: z.string(),
   label: z.string(),
   strategy: z.record(z.string(), z.unknown()),
-  sampling: z.record(z.string(), z.number()),
+  sampling: z.record(z.string(), z.union([z.number(), z.boolean()])),
   items: z.array(z.object({ classId: z.number(), seed: z.number() })),
   seedPolicy: z.string(),
   source: z.object({ kind: z.string(), file: z.string().optional(), line: z.number().optional() }).optional(),

@@ -16,7 +16,7 @@ import {
 import { residualStep } from './residual'
 import { createRng, type Rng } from './rng'
 import type { StepRunner } from './runner'
-import { guidanceScale, guideRow, TokenSampler, type SamplingParams } from './sampling'
+import { guidanceScale, guideRow, smoothRatio, TokenSampler, type SamplingParams } from './sampling'
 import type { SelectionRecord } from './selection'
 import type { Strategy } from './strategies'
 
@@ -185,14 +185,17 @@ export class Engine {
       const tokenMap = new Int32Array(B * l)
       let selection: SelectionRecord[] | undefined
       const forced = this.req.forcedIds?.[si]
+      // more_smooth: the draws also fill h_tok with Gumbel-softmax embeddings (ordinary scales only;
+      // forced maps and a search scale's chosen map enter as their codebook rows)
+      const smoothed = !forced && this.sampling.more_smooth === true && !this.strategy.search(si)
       if (forced) {
         for (let i = 0; i < B * l; i++) tokenMap[i] = forced[i]
       } else {
-        selection = await this.drawScale(si, l, step.logits, rngs, tokenMap)
+        selection = await this.drawScale(si, l, step.logits, rngs, tokenMap, smoothed ? hToks[si] : undefined)
       }
 
       const vq = await this.model(() =>
-        residualStep(runner, m, k, codebook, si, B, fHat, tokenMap, hToks[si]),
+        residualStep(runner, m, k, codebook, si, B, fHat, smoothed ? null : tokenMap, hToks[si]),
       )
       fHat = vq.fHatOut
       const pnNext = m.patch_nums[si + 1] ?? hw
@@ -209,7 +212,14 @@ export class Engine {
       }
       const onStep = this.hooks.onStep
       if (onStep) {
-        const outputs: StepOutputs = { si, generation, logits: step.logits, fHat, nextTok: vq.nextTok }
+        const outputs: StepOutputs = {
+          si,
+          generation,
+          logits: step.logits,
+          hTok: hToks[si],
+          fHat,
+          nextTok: vq.nextTok,
+        }
         await this.clock.time('hookMs', () => {
           onStep(outputs)
         })
@@ -239,7 +249,8 @@ export class Engine {
   /**
    * Guidance, then either one draw per token or the strategy's candidate search. The sampler reads
    * the guided logits straight from var_step's output (see `sampleGuided`); only the legacy nuclei,
-   * which re-filter the filtered logits in place, need a guided copy of each row.
+   * which re-filter the filtered logits in place, need a guided copy of each row. With `smoothInto`
+   * (more_smooth, ordinary scales) the draws also write each token's smoothed embedding there.
    */
   private async drawScale(
     si: number,
@@ -247,15 +258,19 @@ export class Engine {
     logits: Float32Array,
     rngs: Rng[],
     tokenMap: Int32Array,
+    smoothInto?: Float32Array,
   ): Promise<SelectionRecord[] | undefined> {
     const { B, k, sampler } = this
-    const { V } = k
+    const { V, C } = k
     const { top_k: topK, top_p: topP } = this.sampling
     const t = guidanceScale(this.sampling.cfg, si, k.S)
     const spec = this.strategy.search(si)
     if (!spec) {
-      for (let b = 0; b < B; b++)
-        sampler.sampleGuided(logits, B, l, t, b, topK, topP, rngs[b], tokenMap, b * l)
+      const ratio = smoothRatio(si, k.S)
+      for (let b = 0; b < B; b++) {
+        const smooth = smoothInto && { ratio, codebook: this.codebook, C, out: smoothInto, outOff: b * l * C }
+        sampler.sampleGuided(logits, B, l, t, b, topK, topP, rngs[b], tokenMap, b * l, smooth)
+      }
       return undefined
     }
     const N = spec.N

@@ -233,6 +233,8 @@ export interface StepOutputs {
   generation: number
   /** [2B, l, V] before guidance */
   logits: Float32Array
+  /** [B, l, Cvae] the embeddings vq_step got: the token map's codebook rows, or more_smooth's mixtures */
+  hTok: Float32Array
   /** [B, Cvae, HW, HW] after this scale */
   fHat: Float32Array
   /** [B, pn_next², Cvae] */

@@ -11,7 +11,8 @@ import type { StepRunner, VqStepResult } from './runner'
 
 /**
  * vq_step for scale si of B images: fills `hTok` [B, l, Cvae] with the codebook rows of `tokenMap`
- * [B, l] and adds them into `fHat`. Checks the returned f_hat's size.
+ * [B, l] (or, with `tokenMap` null, takes `hTok` as already filled: more_smooth's embeddings) and
+ * adds them into `fHat`. Checks the returned f_hat's size.
  */
 export async function residualStep(
   runner: StepRunner,
@@ -21,12 +22,12 @@ export async function residualStep(
   si: number,
   B: number,
   fHat: Float32Array,
-  tokenMap: ArrayLike<number>,
+  tokenMap: ArrayLike<number> | null,
   hTok: Float32Array,
 ): Promise<VqStepResult> {
   const C = k.C
   const pn = m.patch_nums[si]
-  for (let i = 0; i < B * pn * pn; i++) {
+  for (let i = 0; tokenMap && i < B * pn * pn; i++) {
     const row = tokenMap[i] * C
     for (let j = 0; j < C; j++) hTok[i * C + j] = codebook[row + j]
   }
@@ -56,6 +57,8 @@ export interface DecodeScalesHooks {
  * The partial decode after every scale of one image, from its token maps (one [pn²] map per scale):
  * f_hat rebuilt scale by scale and decoded. The loop's previews run the same graphs on the same
  * inputs, so these are the images it would have shown. Returns one [C, H, W] image per scale.
+ * (An image made with more_smooth mixed codebook rows at its ordinary scales: its token maps hold
+ * the drawn ids, so their replay is the unsmoothed counterpart, not the image itself.)
  */
 export async function decodeScales(
   runner: StepRunner,

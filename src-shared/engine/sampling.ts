@@ -26,8 +26,51 @@ export interface SamplingParams {
   cfg: number
   /** keep the top_k largest logits; 0 turns it off */
   top_k: number
-  /** nucleus mass in (0, 1]; 1 turns it off */
+  /** nucleus mass in [0, 1]; 0 and 1 turn it off (0 is the official sampler's "off") */
   top_p: number
+  /**
+   * VAR's `more_smooth`: a scale's tokens enter f_hat as Gumbel-softmax mixtures of codebook rows
+   * instead of the drawn ids' rows (see `TokenSampler.sampleGuided`); off when left out
+   */
+  more_smooth?: boolean
+}
+
+/** Whether top_p filters at all: 0 (the official sampler's "off") and 1 keep every entry. */
+export function topPActive(topP: number): boolean {
+  return topP > 0 && topP < 1
+}
+
+/** more_smooth's progress ratio si/(S-1) (0 for a single-scale schedule), as VAR's loop computes it. */
+export function smoothRatio(si: number, S: number): number {
+  return S > 1 ? si / (S - 1) : 0
+}
+
+/**
+ * more_smooth's Gumbel-softmax temperature at progress ratio r: max(0.27·(1 - 0.95·r), 0.005), the
+ * official sampler's schedule (0.27 at the first scale, 0.0135 at the last).
+ */
+export function smoothTau(ratio: number): number {
+  return Math.max(0.27 * (1 - ratio * 0.95), 0.005)
+}
+
+/**
+ * Gumbel noise from a uniform double u in [0, 1): g = -ln(E) with E = -ln(1 - u) an Exp(1) draw
+ * (u = 0, which would give E = 0, is read as u = 2^-54).
+ */
+export function gumbelFromUniform(u: number): number {
+  return -Math.log(-Math.log1p(-(u > 0 ? u : 2 ** -54)))
+}
+
+/**
+ * Where `sampleGuided` writes the smoothed embeddings of a row: token p's Cvae values go to
+ * out[outOff + p·C ..]. `ratio` is `smoothRatio(si, S)`.
+ */
+export interface Smoothing {
+  ratio: number
+  codebook: Float32Array
+  C: number
+  out: Float32Array
+  outOff: number
 }
 
 /** t = cfg·si/(S-1); 0 for a single-scale schedule. */
@@ -134,6 +177,8 @@ export class TokenSampler {
   private masses: Float64Array
   /** kept ids of the last `keep` */
   private count = 0
+  /** more_smooth's float64 sum of one embedding */
+  private smoothAcc = new Float64Array(0)
 
   constructor(V: number) {
     if (!Number.isInteger(V) || V < 1) throw new RangeError(`vocabulary size must be a positive integer`)
@@ -195,6 +240,13 @@ export class TokenSampler {
    * `sampleMap` for row b straight from var_step's raw logits [2B, l, V]: token p is drawn from
    * z = (1+t)·logits[b, p] - t·logits[B+b, p] (exactly `guideRow`'s float32 values) without writing
    * guided or filtered logits anywhere. Same draws as `guideRow` then `sampleMap`.
+   *
+   * With `smooth` (VAR's more_smooth) each token also gets its embedding, written to `smooth.out`:
+   * after the token's own draw, one uniform double per surviving id (finite after top-k / top-p, in
+   * ascending id order) gives Gumbel noise g_i (`gumbelFromUniform`), and the embedding is
+   * Σ_i softmax_i(((1 + r)·z_i + g_i) / τ) · codebook[i] with r = `smooth.ratio`, τ = `smoothTau(r)`:
+   * the official sampler's Gumbel-softmax over its filtered logits. The drawn id is still returned
+   * (the token map records it), as the official sampler also draws it.
    */
   sampleGuided(
     logits: Float32Array,
@@ -207,16 +259,55 @@ export class TokenSampler {
     rng: Rng,
     out: Int32Array,
     outOff: number,
+    smooth?: Smoothing,
   ): void {
     const V = this.V
     const n = checkRows(logits, B, l, V)
     const { keptIds, keptCum } = this
+    if (smooth) checkSmoothing(smooth, V, l)
     for (let p = 0; p < l; p++) {
       this.loadGuided(logits, b * n + p * V, (B + b) * n + p * V, t)
       const total = this.keep(topK, topP, keptIds, keptCum, 0)
       this.keptCount = this.count
       out[outOff + p] = keptIds[draw(keptCum, 0, this.count, rng.nextDouble(), total)]
+      if (smooth) this.smoothToken(keptIds, this.count, smooth, smooth.outOff + p * smooth.C, rng)
     }
+  }
+
+  /**
+   * The Gumbel-softmax embedding of the token in `vals` (filtered by the last `keep`, whose listed
+   * ids are ids[0 .. n)) into out[o .. o+C); see `sampleGuided`. Computed in float64, stored as float32.
+   */
+  private smoothToken(ids: Int32Array, n: number, s: Smoothing, o: number, rng: Rng): void {
+    const { vals } = this
+    const y = this.exactW
+    const which = this.listIds
+    const a = 1 + s.ratio
+    const tau = smoothTau(s.ratio)
+    let m = 0
+    let yMax = -Infinity
+    for (let j = 0; j < n; j++) {
+      const id = ids[j]
+      const z = vals[id]
+      if (z === -Infinity) continue
+      const v = (a * z + gumbelFromUniform(rng.nextDouble())) / tau
+      which[m] = id
+      y[m++] = v
+      if (v > yMax) yMax = v
+    }
+    const C = s.C
+    const acc = (this.smoothAcc = this.smoothAcc.length === C ? this.smoothAcc : new Float64Array(C))
+    acc.fill(0)
+    const cb = s.codebook
+    let total = 0
+    for (let j = 0; j < m; j++) {
+      const w = Math.exp(y[j] - yMax)
+      if (w === 0) continue
+      total += w
+      const row = which[j] * C
+      for (let c = 0; c < C; c++) acc[c] += w * cb[row + c]
+    }
+    for (let c = 0; c < C; c++) s.out[o + c] = acc[c] / total
   }
 
   /**
@@ -352,7 +443,7 @@ export class TokenSampler {
     const { V, vals, max } = this
     if (topK > 0 && topK < V) this.applyTopK(topK)
     let total = 0
-    if (!(topP < 1)) {
+    if (!topPActive(topP)) {
       for (let i = 0; i < V; i++) {
         total += Math.exp(vals[i] - max)
         ids[at + i] = i
@@ -556,6 +647,14 @@ export class TokenSampler {
     const kth = kthLargest(vals, V, k, this.max, this.kthBins, this.values)
     for (let i = 0; i < V; i++) if (vals[i] < kth) vals[i] = -Infinity
   }
+}
+
+function checkSmoothing(s: Smoothing, V: number, l: number): void {
+  if (!(s.C >= 1) || s.codebook.length !== V * s.C)
+    throw new RangeError(`codebook has ${s.codebook.length} values, [${V}, ${s.C}] expected`)
+  if (s.out.length < s.outOff + l * s.C)
+    throw new RangeError(`embedding buffer has ${s.out.length} values, ${s.outOff + l * s.C} needed`)
+  if (!(s.ratio >= 0 && s.ratio <= 1)) throw new RangeError(`smoothing ratio ${s.ratio} is not in [0, 1]`)
 }
 
 /** The row length l·V of raw logits [2B, l, V], checked. */

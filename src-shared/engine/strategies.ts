@@ -105,16 +105,20 @@ export const STRATEGY_KINDS = [
   'best-of-n',
 ] as const satisfies readonly StrategyKind[]
 
+const TOP_P_RANGE = 'must be a number in [0, 1] (0 and 1 turn it off)'
+
+/**
+ * Sampling settings. top_k 0 and top_p 0 mean "off" as in the official sampler (top_p 1 keeps every
+ * entry too); more_smooth is VAR's Gumbel-softmax smoothing of the token embeddings (sampling.ts).
+ */
 export const samplingSchema = z.strictObject({
   cfg: z
     .number({ error: 'must be a number >= 0' })
     .min(0, { error: 'must be a number >= 0' })
     .max(MAX_CFG, { error: `must be a number in [0, ${MAX_CFG}]` }),
   top_k: int(0, 'an integer >= 0 (0 turns it off)'),
-  top_p: z
-    .number({ error: 'must be a number in (0, 1]' })
-    .gt(0, { error: 'must be a number in (0, 1]' })
-    .max(1, { error: 'must be a number in (0, 1]' }),
+  top_p: z.number({ error: TOP_P_RANGE }).min(0, { error: TOP_P_RANGE }).max(1, { error: TOP_P_RANGE }),
+  more_smooth: z.boolean({ error: 'must be true or false' }).optional(),
 })
 
 function toError(what: string, issues: z.core.$ZodIssue[]): SettingsError {

@@ -68,6 +68,20 @@ export interface FreeRunningFixture {
   tolerance: { image: number }
 }
 
+/** The same model with more_smooth (free_running_smooth.json): draws are not stored, only how many. */
+export interface SmoothFixture extends Omit<FreeRunningFixture, 'draws'> {
+  /** per image, the doubles of its stream PyTorch consumed (ids and Gumbel noise) */
+  draws_used: number[]
+  /** max abs difference between this image and the same draws without smoothing */
+  unsmoothed_image_diff: number
+}
+
+export function loadSmooth(): SmoothFixture {
+  return JSON.parse(
+    readFileSync(resolve(ROOT, 'test/fixtures/tiny-var/free_running_smooth.json'), 'utf8'),
+  ) as SmoothFixture
+}
+
 export function loadFreeRunning(): FreeRunningFixture {
   return JSON.parse(
     readFileSync(resolve(ROOT, 'test/fixtures/tiny-var/free_running.json'), 'utf8'),

@@ -8,9 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generate } from '../../src-shared/engine/loop'
 import { createRng } from '../../src-shared/engine/rng'
-import { loadFreeRunning, maxAbsDiff, openShipped, TINY_DIR, type ShippedModel } from './fixtures'
+import { loadFreeRunning, loadSmooth, maxAbsDiff, openShipped, TINY_DIR, type ShippedModel } from './fixtures'
 
 const fx = loadFreeRunning()
+const smooth = loadSmooth()
 let model: ShippedModel
 
 beforeAll(async () => {
@@ -48,3 +49,31 @@ describe('free-running generation against PyTorch', { timeout: 120_000 }, () => 
     expect(new Set(fx.tokens.at(-1)).size).toBeGreaterThan(20)
   })
 })
+
+describe(
+  'more_smooth against PyTorch (the same doubles for ids and Gumbel noise)',
+  { timeout: 120_000 },
+  () => {
+    it('draws PyTorch’s token maps and decodes its smoothed image; top_p 0 is off', async () => {
+      expect(smooth.sampling).toMatchObject({ more_smooth: true, top_p: 0 })
+      const result = await generate(model.runner, model.manifest, model.codebook, {
+        classes: smooth.labels,
+        seeds: smooth.seeds,
+        sampling: smooth.sampling,
+        strategy: { kind: 'baseline' },
+      })
+      smooth.tokens.forEach((want, si) => {
+        const got = result.records.flatMap((r) => Array.from(r.tokenMaps[si]))
+        expect(got, `token maps at scale ${si}`).toEqual(want)
+      })
+      expect(result.records[0].sampling.more_smooth).toBe(true)
+      const diff = maxAbsDiff(result.images, smooth.image)
+      expect(diff).toBeLessThanOrEqual(smooth.tolerance.image)
+      // smoothing moves the image far more than the tolerance: a run without it cannot pass
+      expect(smooth.unsmoothed_image_diff).toBeGreaterThan(100 * smooth.tolerance.image)
+      // every surviving id of every token got one double: 40 (top_k) + 1 per token
+      const L = model.manifest.L
+      expect(smooth.draws_used).toEqual(smooth.labels.map(() => L * 41))
+    })
+  },
+)

@@ -196,6 +196,51 @@ describe('generation', { timeout }, () => {
     expect(again.records[1].selections[0].record.chosen).toBe(result.records[1].selections[0].record.chosen)
   })
 
+  it('more_smooth: ordinary scales feed mixtures to vq_step; a search scale’s chosen map and forced maps their codebook rows', async () => {
+    const { codebook, manifest } = model
+    const C = manifest.Cvae
+    const rows = (map: ArrayLike<number>): number[] =>
+      Array.from(map).flatMap((id) => Array.from(codebook.subarray(id * C, (id + 1) * C)))
+    const run = async (over: Partial<GenerateRequest>) => {
+      const steps: { hTok: number[]; ids: number[] }[] = []
+      const events: ScaleEvent[] = []
+      const result = await generate(
+        model.runner,
+        manifest,
+        codebook,
+        request({ sampling: { ...manifest.sampling_defaults, more_smooth: true }, ...over }),
+        {
+          onStep: (s) => steps.push({ hTok: Array.from(s.hTok), ids: [] }),
+          onScale: (e) => {
+            events.push(e)
+          },
+        },
+      )
+      steps.forEach((s, si) => (s.ids = Array.from(events[si].tokenMap)))
+      return { result, steps }
+    }
+    const search = await run({ strategy: { kind: 'var-scaling', searchScales: [1], N: 8, k: 4, dedup: 0.5 } })
+    search.steps.forEach((s, si) => {
+      const hard = rows(s.ids)
+      if (si === 1) expect(s.hTok, `search scale ${si}`).toEqual(hard)
+      else expect(maxAbsDiff(s.hTok, hard), `scale ${si}`).toBeGreaterThan(1e-3)
+    })
+    const plain = await generate(model.runner, manifest, codebook, request())
+    const smooth = await run({})
+    // the same seeds draw the same first-scale ids; the smoothed image differs from the plain one
+    expect(Array.from(smooth.result.records[0].tokenMaps[0])).toEqual(
+      Array.from(plain.records[0].tokenMaps[0]),
+    )
+    expect(maxAbsDiff(smooth.result.images, plain.images)).toBeGreaterThan(1e-2)
+    const forced = await run({
+      forcedIds: plain.records[0].tokenMaps.map((m, si) => [...m, ...plain.records[1].tokenMaps[si]]),
+    })
+    forced.steps.forEach((s, si) => {
+      expect(s.hTok, `forced scale ${si}`).toEqual(rows(s.ids))
+    })
+    expect(maxAbsDiff(forced.result.images, plain.images)).toBeLessThan(1e-5)
+  })
+
   it('runs the ablations, the legacy nucleus and the exactMatch kernel', async () => {
     for (const strategy of [
       { kind: 'topk-only', N: 6, k: 3 },

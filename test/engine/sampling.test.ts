@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { createRng } from '../../src-shared/engine/rng'
+import { createRng, type Rng } from '../../src-shared/engine/rng'
 import {
+  gumbelFromUniform,
   guidanceScale,
   guideRow,
   kthLargest,
   quickselect,
+  smoothRatio,
+  smoothTau,
   TokenSampler,
 } from '../../src-shared/engine/sampling'
 
@@ -391,5 +394,175 @@ describe('guidance fused into the sampler', () => {
     expect(() => {
       sampler.sampleGuided(inf, 1, 1, 0, 0, 0, 0.9, createRng(1), out, 0)
     }).toThrow(/\+Infinity/)
+  })
+})
+
+/** An Rng that hands out the given doubles in order (and records how many were taken). */
+function listRng(doubles: number[]): Rng & { taken: number } {
+  const r = {
+    taken: 0,
+    nextDouble(): number {
+      if (r.taken >= doubles.length) throw new Error('list exhausted')
+      return doubles[r.taken++]
+    },
+    nextInt: () => {
+      throw new Error('not used')
+    },
+    jump: () => undefined,
+    clone: () => r,
+    state: () => [],
+  }
+  return r
+}
+
+describe('top_p 0 and top_k 0 are off, as in the official sampler', () => {
+  it('top_p 0 keeps every entry: the draws of top_p 1, and top_k 0 those of top_k V', () => {
+    const V = 64
+    const l = 5
+    const rng = createRng(21)
+    const logits = Float32Array.from({ length: 2 * l * V }, () => (rng.nextDouble() - 0.5) * 10)
+    const sampler = new TokenSampler(V)
+    const draw = (topK: number, topP: number): number[] => {
+      const out = new Int32Array(l * 50)
+      const r = createRng(5)
+      for (let i = 0; i < 50; i++) sampler.sampleGuided(logits, 1, l, 1.5, 0, topK, topP, r, out, i * l)
+      return Array.from(out)
+    }
+    expect(draw(0, 0)).toEqual(draw(0, 1))
+    expect(draw(0, 0)).toEqual(draw(V, 1))
+    // and it is not what a small nucleus draws (top_p 0 read as "keep only the largest" would be)
+    expect(new Set(draw(0, 0)).size).toBeGreaterThan(new Set(draw(0, 1e-9)).size)
+    const z = Float32Array.from(logits.subarray(0, V))
+    sampler.filter(z, 0, 0, 0)
+    expect(z.every((v) => v > -Infinity)).toBe(true)
+  })
+})
+
+describe('more_smooth (Gumbel-softmax embeddings)', () => {
+  it('uses the official temperature schedule and ratio', () => {
+    expect(smoothTau(0)).toBeCloseTo(0.27, 15)
+    expect(smoothTau(1)).toBeCloseTo(0.0135, 15)
+    expect(smoothTau(0.5)).toBeCloseTo(0.27 * (1 - 0.475), 15)
+    expect(smoothRatio(3, 10)).toBeCloseTo(1 / 3, 15)
+    expect(smoothRatio(0, 1)).toBe(0)
+    // Gumbel noise -ln(-ln(1 - u)); u = 0 read as 2^-54 stays finite
+    expect(gumbelFromUniform(0.5)).toBeCloseTo(-Math.log(Math.LN2), 14)
+    expect(Number.isFinite(gumbelFromUniform(0))).toBe(true)
+  })
+
+  it('mixes the codebook rows with softmax(((1+r)·z + g)/τ) over the surviving ids, after the id draw', () => {
+    const V = 6
+    const C = 3
+    // B = 1, l = 2; guidance t = 0.5 over conditional and null rows
+    const logits = Float32Array.from([
+      ...[2, 1.5, -1, 0.3, 2.2, -4],
+      ...[0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+      ...[1, 0, 0, 1, 0, 0],
+      ...[0, 0, 0, 0, 0, 0],
+    ])
+    const codebook = Float32Array.from({ length: V * C }, (_, i) => Math.sin(i + 1))
+    const t = 0.5
+    const ratio = 0.4
+    const topK = 4
+    const doubles = Array.from({ length: 40 }, (_, i) => ((i * 0.37) % 1) + 0.01)
+    const rng = listRng(doubles)
+    const ids = new Int32Array(2)
+    const emb = new Float32Array(2 * C + 1).fill(9)
+    new TokenSampler(V).sampleGuided(logits, 1, 2, t, 0, topK, 0, rng, ids, 0, {
+      ratio,
+      codebook,
+      C,
+      out: emb,
+      outOff: 1,
+    })
+    expect(emb[0]).toBe(9)
+    // the definition, token by token: one double for the id, then one per surviving id in id order
+    let at = 0
+    const tau = 0.27 * (1 - 0.95 * ratio)
+    for (let p = 0; p < 2; p++) {
+      const z = Array.from({ length: V }, (_, i) =>
+        Math.fround((1 + t) * logits[p * V + i] - t * logits[2 * V + p * V + i]),
+      )
+      const kth = [...z].sort((a, b) => b - a)[topK - 1]
+      const kept = z.map((v, i) => i).filter((i) => z[i] >= kth)
+      const max = Math.max(...kept.map((i) => z[i]))
+      const total = kept.reduce((sum, i) => sum + Math.exp(z[i] - max), 0)
+      const u = doubles[at++]
+      let cum = 0
+      const drawn = kept.find((i) => (cum += Math.exp(z[i] - max)) > u * total)
+      expect(ids[p]).toBe(drawn)
+      const y = kept.map((i) => ((1 + ratio) * z[i] - Math.log(-Math.log(1 - doubles[at++]))) / tau)
+      const yMax = Math.max(...y)
+      const w = y.map((v) => Math.exp(v - yMax))
+      const W = w.reduce((a, b) => a + b, 0)
+      for (let c = 0; c < C; c++) {
+        const want = kept.reduce((sum, i, j) => sum + (w[j] / W) * codebook[i * C + c], 0)
+        expect(emb[1 + p * C + c]).toBeCloseTo(want, 6)
+      }
+    }
+    expect(rng.taken).toBe(at)
+    expect(at).toBe(2 * (1 + topK))
+  })
+
+  it('the heaviest id of the mixture follows softmax((1+r)·z) over the nucleus (Gumbel-max)', () => {
+    const V = 12
+    const C = V // one-hot codebook: the embedding is the weight vector itself
+    const codebook = new Float32Array(V * C)
+    for (let i = 0; i < V; i++) codebook[i * C + i] = 1
+    const z = Float32Array.from([0.5, 1.2, -0.3, 2, 1.9, 0, -2, 0.8, 1.1, -1, 0.2, 1.5])
+    const logits = new Float32Array(2 * V)
+    logits.set(z)
+    const ratio = 0.25
+    const topP = 0.9
+    const sampler = new TokenSampler(V)
+    const kept = new Float32Array(z)
+    sampler.filter(kept, 0, 0, topP)
+    const n = 20000
+    const counts = new Array<number>(V).fill(0)
+    const mean = new Float64Array(V)
+    const rng = createRng(99)
+    const ids = new Int32Array(1)
+    const emb = new Float32Array(C)
+    for (let k = 0; k < n; k++) {
+      sampler.sampleGuided(logits, 1, 1, 0, 0, 0, topP, rng, ids, 0, {
+        ratio,
+        codebook,
+        C,
+        out: emb,
+        outOff: 0,
+      })
+      let best = 0
+      for (let i = 0; i < V; i++) {
+        mean[i] += emb[i] / n
+        if (emb[i] > emb[best]) best = i
+      }
+      counts[best]++
+    }
+    const e = Array.from(kept, (v) => (v === -Infinity ? 0 : Math.exp((1 + ratio) * v)))
+    const total = e.reduce((a, b) => a + b, 0)
+    e.forEach((w, i) => {
+      const p = w / total
+      if (p === 0) {
+        expect(counts[i], `filtered id ${i}`).toBe(0)
+        expect(mean[i]).toBe(0)
+      } else {
+        expect(Math.abs(counts[i] / n - p), `id ${i}`).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / n) + 1e-3)
+      }
+    })
+  })
+
+  it('refuses a codebook of the wrong size', () => {
+    const sampler = new TokenSampler(4)
+    const logits = new Float32Array(8)
+    const out = new Float32Array(2)
+    expect(() => {
+      sampler.sampleGuided(logits, 1, 1, 0, 0, 0, 0, createRng(1), new Int32Array(1), 0, {
+        ratio: 0,
+        codebook: new Float32Array(7),
+        C: 2,
+        out,
+        outOff: 0,
+      })
+    }).toThrow(/codebook has 7 values/)
   })
 })

@@ -98,13 +98,23 @@ describe('sampling settings', () => {
   it('accepts the manifest defaults and names bad fields with their ranges', () => {
     expect(parseSampling({ cfg: 3, top_k: 0, top_p: 0.95 }, 512)).toEqual({ cfg: 3, top_k: 0, top_p: 0.95 })
     expect(parseSampling({ cfg: 0, top_k: 512, top_p: 1 }, 512).top_k).toBe(512)
-    expect(issuesOf(() => parseSampling({ cfg: -1, top_k: 1.5, top_p: 0 }))).toEqual([
+    expect(issuesOf(() => parseSampling({ cfg: -1, top_k: 1.5, top_p: -0.1 }))).toEqual([
       { path: 'cfg', message: 'must be a number >= 0' },
       { path: 'top_k', message: 'must be an integer >= 0 (0 turns it off)' },
-      { path: 'top_p', message: 'must be a number in (0, 1]' },
+      { path: 'top_p', message: 'must be a number in [0, 1] (0 and 1 turn it off)' },
     ])
     expect(issuesOf(() => parseSampling({ cfg: 1, top_k: 0, top_p: 1.01 }))).toEqual([
-      { path: 'top_p', message: 'must be a number in (0, 1]' },
+      { path: 'top_p', message: 'must be a number in [0, 1] (0 and 1 turn it off)' },
+    ])
+    // the official sampler's "off" values, and its more_smooth switch
+    expect(parseSampling({ cfg: 4, top_k: 0, top_p: 0, more_smooth: true }, 512)).toEqual({
+      cfg: 4,
+      top_k: 0,
+      top_p: 0,
+      more_smooth: true,
+    })
+    expect(issuesOf(() => parseSampling({ cfg: 1, top_k: 0, top_p: 0.9, more_smooth: 'yes' }))).toEqual([
+      { path: 'more_smooth', message: 'must be true or false' },
     ])
     expect(issuesOf(() => parseSampling({ cfg: 1, top_k: 513, top_p: 0.9 }, 512))).toEqual([
       { path: 'top_k', message: 'must be an integer in [0, 512] (the vocabulary size; 0 turns it off)' },

@@ -125,10 +125,10 @@ describe('generate knobs', () => {
       /--N: must be an integer, got "lots"/,
     ],
     [
-      'top_p outside (0, 1]',
+      'top_p outside [0, 1]',
       () => samplingFromFlags({ 'top-p': '1.5' }, manifest),
       '--top-p',
-      /--top-p: must be a number in \(0, 1\] \(got 1.5\)/,
+      /--top-p: must be a number in \[0, 1\] \(0 and 1 turn it off\) \(got 1.5\)/,
     ],
     [
       'negative cfg',

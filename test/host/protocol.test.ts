@@ -40,7 +40,13 @@ describe('parseParams', () => {
       'generate',
       { dir: '/m', items: [{ classId: 0, seed: 1 }], sampling: { top_p: 1.5 } },
       'sampling.top_p',
-      /\(0, 1\]/,
+      /\[0, 1\] \(0 and 1 turn it off\)/,
+    ],
+    [
+      'generate',
+      { dir: '/m', items: [{ classId: 0, seed: 1 }], sampling: { more_smooth: 1 } },
+      'sampling.more_smooth',
+      /must be true or false/,
     ],
     [
       'generate',

@@ -66,6 +66,9 @@ describe('manifestSchema', () => {
     const m = validManifest()
     m.sampling_defaults = { cfg: 0, top_k: 0, top_p: 1 }
     expect(() => parseManifest(m)).not.toThrow()
+    // 0 is the official sampler's "off" too
+    m.sampling_defaults = { cfg: 0, top_k: 0, top_p: 0 }
+    expect(() => parseManifest(m)).not.toThrow()
   })
 
   const cases: [string, (m: Mutable) => void, string][] = [
@@ -121,7 +124,7 @@ describe('manifestSchema', () => {
       (m) => (m.graphs.vae_decode.outputs[0].dtype = 'float16' as 'float32'),
       'graphs.vae_decode.outputs[0].dtype',
     ],
-    ['top_p = 0', (m) => (m.sampling_defaults.top_p = 0), 'sampling_defaults.top_p'],
+    ['top_p < 0', (m) => (m.sampling_defaults.top_p = -0.5), 'sampling_defaults.top_p'],
     ['top_k > vocab', (m) => (m.sampling_defaults.top_k = 513), 'sampling_defaults.top_k'],
     ['source kind', (m) => (m.source = { kind: 'downloaded' as 'trained' }), 'source.kind'],
     [
