@@ -1,7 +1,14 @@
 /**
- * `var-studio eval`: n images per class for every strategy and every N, scored with the model's
- * classifier (class accuracy, Inception Score, FID against the Fashion-MNIST test set). Writes
- * eval.json, eval.csv and eval-chart.png (FID and IS against N, as in the paper's Figure 4).
+ * `var-studio eval`: n images per class for every strategy (and every N and alpha), scored with the
+ * model's classifier: class accuracy, Inception Score, FID against the Fashion-MNIST test set,
+ * precision and recall (k-NN manifolds on the classifier features). Every strategy runs on the same
+ * classes and seeds (so the same candidate draws: paired); bootstrap resamples of the image indices
+ * give 95 % intervals for each metric and for the paired difference to the baseline. Beside every
+ * difference stand two noise floors: the baseline on a second seed block, and the FID of n real test
+ * images at the same n. Writes eval.json, eval.csv, eval.md and eval-chart.png.
+ *
+ * The strategy knobs come from the same option table as `generate` (knobs.ts); --strategy, --N and
+ * --alpha take lists here.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
@@ -9,51 +16,108 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { InvalidRequestError, StudioError } from '../../src-shared/errors'
 import { SEED_MAX } from '../../src-shared/engine/rng'
+import type { SearchSummary } from '../../src-shared/engine/search-summary'
 import type { StrategyConfig, StrategyKind } from '../../src-shared/engine/strategies'
 import {
-  classAccuracy,
+  bootstrapIndices,
+  gatherRows,
+  type Interval,
+  centredInterval,
+  precisionRecall,
+} from '../../src-shared/metrics/bootstrap'
+import { toUnitFloats } from '../../src-shared/metrics/idx'
+import {
   frechetDistance,
   gaussianStats,
+  type GaussianStats,
   inceptionScore,
   softmaxRows,
 } from '../../src-shared/metrics/metrics'
+import type { VarManifest } from '../../src-shared/manifest'
+import type { DeviceChoice } from '../../src-shared/protocol'
+import type { HostClient } from '../host/client'
+import { loadCalibration } from '../storage/calibration-file'
 import { writeChart } from '../eval/chart'
-import { DEFAULT_TEST_IMAGES, referenceStats } from '../eval/reference'
+import { DEFAULT_TEST_IMAGES, readIdxImages, referenceStats } from '../eval/reference'
 import { readManifest } from '../storage/model-folder'
 import { type CliContext, modelOptions, resolveModelDir } from './context'
-import { deviceFromFlags, numberFlag, samplingFromFlags, strategyFromFlags } from './knobs'
+import {
+  deviceFromFlags,
+  KNOB_OPTIONS,
+  type KnobValues,
+  numberFlag,
+  samplingFromFlags,
+  strategyFromFlags,
+} from './knobs'
 import { ProgressBar } from './progress'
 
 export const EVAL_HELP = `Usage: var-studio eval [options]
 
-  --per-class n          images per class for every strategy and N (default 20)
-  --strategies LIST      default baseline,var-scaling,topk-only,randomk-only (best-of-n also works)
-  --N LIST               candidates per search scale, e.g. 1,10,25,50 (default); the baseline ignores it
-  --k K                  kept candidates (default min(10, N))  --search-scales 1,2 (default 1)
-  --alpha A              var-scaling's density threshold (default from the engine, 2.3)
+  --per-class n          images per class for every strategy, N and alpha (default 20)
+  --strategy LIST        default baseline,var-scaling,topk-only,randomk-only (best-of-n also works;
+                         --strategies is the same); the baseline always runs
+  --N LIST               candidates per search scale, e.g. 1,10,25,50 (default 50); best-of-n's N too
+  --alpha LIST           density thresholds, one run each (default: the model's calibrated alpha)
+  --k K (default min(10, N))  --dedup D  --search-scales 1  --final-pick ...  --kernel ...
+  --legacy-progressive-nucleus  --pool-bandwidth   as for generate; alpha, dedup and the search
+                         scales default to the model's calibration (var-studio calibrate), else the paper's
   --cfg X  --top-k K  --top-p P   sampling overrides (defaults from the model)
-  --seed S               first seed (default 0); image i of every run uses seed S + i
+  --seed S               first seed (default 0); image i of every run uses seed S + i, the second
+                         baseline block S + n + i
+  --bootstrap B          bootstrap resamples for the 95 % intervals (default 100; 0 turns them off)
+  --no-noise             skip the noise floors (second baseline block, real test images)
   --out DIR              output folder (default ./var-studio-out/eval-<time>)
   --data FILE            Fashion-MNIST test images (default ${DEFAULT_TEST_IMAGES})
   --cache-dir DIR        where the test set's feature statistics are cached (default ~/.cache/var-studio)
   --device auto|cuda|dml|coreml|webgpu|cpu  --batch-size B (default 16)
   --model DIR|ID  --models-dir DIR
 
-Writes eval.json, eval.csv (strategy, N, n_images, class_accuracy, IS, FID, seconds) and eval-chart.png.
-IS uses one split; FID compares the classifier's feature Gaussians (few images give a biased, higher FID).
+Writes eval.json, eval.csv, eval.md (the table with intervals) and eval-chart.png. IS uses one split;
+FID compares the classifier's feature Gaussians (few images give a biased, higher FID: compare with the
+real-image floor at the same n). A difference whose interval holds 0 is reported "within noise".
 `
 
 const DEFAULT_STRATEGIES = ['baseline', 'var-scaling', 'topk-only', 'randomk-only']
 const KINDS: readonly StrategyKind[] = ['baseline', 'var-scaling', 'topk-only', 'randomk-only', 'best-of-n']
+const SEARCH = new Set<StrategyKind>(['var-scaling', 'topk-only', 'randomk-only'])
+/** Knob flags a search strategy takes as given (single values); N and alpha are the lists. */
+const SEARCH_FLAGS = [
+  'dedup',
+  'search-scales',
+  'final-pick',
+  'kernel',
+  'legacy-progressive-nucleus',
+  'pool-bandwidth',
+] as const
+
+export interface Metric {
+  readonly value: number
+  readonly ci?: Interval
+}
 
 export interface EvalRow {
-  readonly strategy: StrategyKind
+  readonly label: string
+  readonly strategy: StrategyKind | 'real'
   readonly N: number | null
+  readonly alpha: number | null
+  readonly dedup: number | null
+  /** 1: seeds S.., 2: the baseline's second block S + n.., 0: real test images */
+  readonly block: number
   readonly n_images: number
-  readonly class_accuracy: number
-  readonly IS: number
-  readonly FID: number
+  readonly class_accuracy: Metric
+  readonly IS: Metric
+  readonly FID: Metric
+  readonly precision: number
+  readonly recall: number
+  /** paired difference to the baseline (row minus baseline); absent for the baseline itself */
+  readonly diff?: { readonly class_accuracy: Metric; readonly IS: Metric; readonly FID: Metric }
+  /** "within noise" or the metrics whose interval excludes 0 */
+  readonly verdict: string
   readonly seconds: number
+  readonly secondsPerImage: number
+  readonly topkShare: number | null
+  readonly keptMean: number | null
+  readonly notes: readonly string[]
 }
 
 function list(flag: string, value: string): string[] {
@@ -77,22 +141,251 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
 }
 
-const num = (v: number, digits: number): string => (Number.isFinite(v) ? v.toFixed(digits) : '')
+const num = (v: number | null | undefined, digits: number): string =>
+  v !== null && v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : ''
+
+const CSV_HEAD = [
+  'label',
+  'strategy',
+  'N',
+  'alpha',
+  'dedup',
+  'block',
+  'n_images',
+  'class_accuracy',
+  'acc_lo',
+  'acc_hi',
+  'IS',
+  'IS_lo',
+  'IS_hi',
+  'FID',
+  'FID_lo',
+  'FID_hi',
+  'precision',
+  'recall',
+  'd_acc',
+  'd_acc_lo',
+  'd_acc_hi',
+  'd_IS',
+  'd_IS_lo',
+  'd_IS_hi',
+  'd_FID',
+  'd_FID_lo',
+  'd_FID_hi',
+  'verdict',
+  'seconds_per_image',
+  'topk_share',
+  'kept_mean',
+]
+
+const cells = (m: Metric | undefined, digits: number): string[] => [
+  num(m?.value, digits),
+  num(m?.ci?.lo, digits),
+  num(m?.ci?.hi, digits),
+]
 
 export function evalCsv(rows: readonly EvalRow[]): string {
-  const head = 'strategy,N,n_images,class_accuracy,IS,FID,seconds'
   const lines = rows.map((r) =>
     [
+      r.label,
       r.strategy,
       r.N ?? '',
+      r.alpha ?? '',
+      r.dedup ?? '',
+      r.block,
       r.n_images,
-      num(r.class_accuracy, 4),
-      num(r.IS, 4),
-      num(r.FID, 4),
-      num(r.seconds, 2),
+      ...cells(r.class_accuracy, 4),
+      ...cells(r.IS, 4),
+      ...cells(r.FID, 4),
+      num(r.precision, 4),
+      num(r.recall, 4),
+      ...cells(r.diff?.class_accuracy, 4),
+      ...cells(r.diff?.IS, 4),
+      ...cells(r.diff?.FID, 4),
+      r.verdict,
+      num(r.secondsPerImage, 4),
+      num(r.topkShare, 3),
+      num(r.keptMean, 2),
     ].join(','),
   )
-  return `${[head, ...lines].join('\n')}\n`
+  return `${[CSV_HEAD.join(','), ...lines].join('\n')}\n`
+}
+
+const show = (m: Metric | undefined, digits: number, signed = false): string => {
+  if (!m || !Number.isFinite(m.value)) return ''
+  const f = (x: number): string => (signed && x > 0 ? '+' : '') + x.toFixed(digits)
+  return m.ci && Number.isFinite(m.ci.lo) ? `${f(m.value)} [${f(m.ci.lo)}, ${f(m.ci.hi)}]` : f(m.value)
+}
+
+/** The table as Markdown, intervals in brackets (95 % bootstrap). */
+export function evalMarkdown(rows: readonly EvalRow[]): string {
+  const head =
+    '| run | n | accuracy | IS | FID | precision / recall | Δ accuracy | Δ IS | Δ FID | vs baseline | Top-k / kept | s per image |'
+  const rule = '|---|---|---|---|---|---|---|---|---|---|---|---|'
+  const lines = rows.map((r) =>
+    [
+      r.label,
+      r.n_images,
+      show(r.class_accuracy, 3),
+      show(r.IS, 2),
+      show(r.FID, 2),
+      r.strategy === 'real' ? '' : `${num(r.precision, 3)} / ${num(r.recall, 3)}`,
+      show(r.diff?.class_accuracy, 3, true),
+      show(r.diff?.IS, 2, true),
+      show(r.diff?.FID, 2, true),
+      r.verdict,
+      r.topkShare === null ? '' : `${Math.round(r.topkShare * 100)} % / ${num(r.keptMean, 1)}`,
+      r.strategy === 'real' ? '' : num(r.secondsPerImage, 3),
+    ].join(' | '),
+  )
+  return `${[head, rule, ...lines.map((l) => `| ${l} |`)].join('\n')}\n`
+}
+
+interface Run {
+  readonly label: string
+  readonly kind: StrategyKind
+  readonly N: number | null
+  readonly strategy: StrategyConfig
+  readonly block: number
+}
+
+interface Scored {
+  readonly run: Run
+  readonly n: number
+  readonly K: number
+  readonly dim: number
+  readonly features: Float32Array
+  readonly probs: Float64Array
+  /** 1 where the classifier's argmax is the image's class */
+  readonly correct: Uint8Array
+  readonly seconds: number
+  readonly search: readonly SearchSummary[]
+}
+
+interface Values {
+  readonly acc: number
+  readonly is: number
+  readonly fid: number
+}
+
+function valuesOn(s: Scored, ref: GaussianStats, idx: ArrayLike<number> | undefined): Values {
+  const n = idx ? idx.length : s.n
+  const at = (i: number): number => (idx ? (idx[i] ?? 0) : i)
+  let hits = 0
+  for (let i = 0; i < n; i++) hits += s.correct[at(i)] ?? 0
+  const probs = idx ? Float64Array.from(gatherRows(s.probs, s.K, idx)) : s.probs
+  const features = idx ? gatherRows(s.features, s.dim, idx) : s.features
+  return {
+    acc: hits / n,
+    is: inceptionScore(probs, n, s.K),
+    fid: frechetDistance(gaussianStats(features, n, s.dim), ref),
+  }
+}
+
+function strategyLabel(run: Omit<Run, 'label'>): string {
+  const s = run.strategy
+  if (s.kind === 'baseline') return run.block === 2 ? 'baseline (seed block 2)' : 'baseline'
+  if (s.kind === 'best-of-n') return `best-of-n N=${s.N}`
+  return `${s.kind} N=${s.N} k=${s.k} alpha=${s.alpha} dedup=${s.dedup}`
+}
+
+/** Every run, validated before anything is generated. */
+function planRuns(
+  v: KnobValues & { strategies?: string },
+  manifest: VarManifest,
+  defaults: Parameters<typeof strategyFromFlags>[2],
+  noNoise: boolean,
+): Run[] {
+  const asked = v.strategies ?? (typeof v.strategy === 'string' ? v.strategy : DEFAULT_STRATEGIES.join(','))
+  const kinds = list('--strategy', asked).map((s) => {
+    if (!(KINDS as readonly string[]).includes(s)) {
+      throw new InvalidRequestError(
+        '--strategies',
+        `--strategies: unknown strategy "${s}"; use ${KINDS.join(', ')}`,
+      )
+    }
+    return s as StrategyKind
+  })
+  if (!kinds.includes('baseline')) kinds.unshift('baseline')
+  const Ns = [
+    ...new Set(list('--N', typeof v.N === 'string' ? v.N : '50').map((s) => numberFlag('--N', s, true))),
+  ]
+  for (const n of Ns) if (n < 1) throw new InvalidRequestError('--N', `--N: must be integers >= 1, got ${n}`)
+  const alphas: (string | undefined)[] = typeof v.alpha === 'string' ? list('--alpha', v.alpha) : [undefined]
+  const runs: Run[] = []
+  const add = (r: Omit<Run, 'label'>): void => {
+    runs.push({ ...r, label: strategyLabel(r) })
+  }
+  for (const kind of [...new Set(kinds)]) {
+    if (kind === 'baseline') {
+      add({ kind, N: null, strategy: strategyFromFlags({ strategy: kind }, manifest), block: 1 })
+      continue
+    }
+    for (const N of Ns) {
+      if (kind === 'best-of-n') {
+        add({ kind, N, strategy: strategyFromFlags({ strategy: kind, N: String(N) }, manifest), block: 1 })
+        continue
+      }
+      for (const alpha of kind === 'var-scaling' ? alphas : [alphas[0]]) {
+        const flags: KnobValues = {
+          strategy: kind,
+          N: String(N),
+          k: typeof v.k === 'string' ? v.k : String(Math.min(10, N)),
+        }
+        if (alpha !== undefined) flags.alpha = alpha
+        for (const f of SEARCH_FLAGS) if (v[f] !== undefined) flags[f] = v[f]
+        add({ kind, N, strategy: strategyFromFlags(flags, manifest, defaults), block: 1 })
+      }
+    }
+  }
+  if (!noNoise) {
+    add({
+      kind: 'baseline',
+      N: null,
+      strategy: strategyFromFlags({ strategy: 'baseline' }, manifest),
+      block: 2,
+    })
+  }
+  return runs
+}
+
+interface RealSet {
+  readonly features: Float32Array
+  readonly count: number
+  readonly dim: number
+}
+
+/** n real test images (a seeded choice), through the classifier. */
+async function realImages(
+  client: HostClient,
+  dir: string,
+  device: DeviceChoice,
+  data: string,
+  n: number,
+  seed: number,
+  signal: AbortSignal,
+): Promise<RealSet> {
+  const idx = await readIdxImages(data)
+  const pick = bootstrapIndices(idx.count, 1, seed + 7919)[0] ?? new Int32Array(0)
+  // without replacement: the first n distinct indices of a seeded stream
+  const chosen: number[] = []
+  const seen = new Set<number>()
+  for (const i of pick) {
+    if (!seen.has(i)) {
+      seen.add(i)
+      chosen.push(i)
+      if (chosen.length === n) break
+    }
+  }
+  for (let i = 0; chosen.length < n && i < idx.count; i++) if (!seen.has(i)) chosen.push(i)
+  const size = idx.rows * idx.cols
+  const all = toUnitFloats(idx.pixels)
+  const images = new Float32Array(chosen.length * size)
+  chosen.forEach((src, i) => {
+    images.set(all.subarray(src * size, (src + 1) * size), i * size)
+  })
+  const out = await client.call('classify', { dir, device, images, count: chosen.length }, { signal })
+  return { features: out.features, count: out.count, dim: out.featureDim }
 }
 
 export async function evalCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -100,22 +393,15 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
     args,
     options: {
       ...modelOptions,
-      'per-class': { type: 'string' },
+      ...KNOB_OPTIONS,
       strategies: { type: 'string' },
-      N: { type: 'string' },
-      k: { type: 'string' },
-      alpha: { type: 'string' },
-      'search-scales': { type: 'string' },
-      cfg: { type: 'string' },
-      'top-k': { type: 'string' },
-      'top-p': { type: 'string' },
+      'per-class': { type: 'string' },
       seed: { type: 'string' },
+      bootstrap: { type: 'string' },
+      'no-noise': { type: 'boolean' },
       out: { type: 'string' },
       data: { type: 'string' },
       'cache-dir': { type: 'string' },
-      device: { type: 'string' },
-      'device-id': { type: 'string' },
-      fallback: { type: 'boolean' },
       'batch-size': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -131,52 +417,37 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
   if (perClass < 1 || perClass > 1000) {
     throw new InvalidRequestError('--per-class', `--per-class: must be in [1, 1000], got ${perClass}`)
   }
-  const kinds = list('--strategies', v.strategies ?? DEFAULT_STRATEGIES.join(',')).map((s) => {
-    if (!(KINDS as readonly string[]).includes(s)) {
-      throw new InvalidRequestError(
-        '--strategies',
-        `--strategies: unknown strategy "${s}"; use ${KINDS.join(', ')}`,
-      )
-    }
-    return s as StrategyKind
-  })
-  const Ns = [...new Set(list('--N', v.N ?? '1,10,25,50').map((s) => numberFlag('--N', s, true)))]
-  for (const n of Ns) if (n < 1) throw new InvalidRequestError('--N', `--N: must be integers >= 1, got ${n}`)
-  const baseSeed = v.seed === undefined ? 0 : numberFlag('--seed', v.seed, true)
+  const noNoise = v['no-noise'] === true
+  const calibration = await loadCalibration(dir)
+  if (calibration.defaults.warning) ctx.io.err(`warning: ${calibration.defaults.warning}`)
+  const runs = planRuns(v, manifest, calibration.defaults, noNoise)
   const total = perClass * manifest.num_classes
-  if (baseSeed < 0 || baseSeed + total > SEED_MAX) {
-    throw new InvalidRequestError('--seed', `--seed: must be in [0, ${SEED_MAX - total}], got ${baseSeed}`)
+  const baseSeed = v.seed === undefined ? 0 : numberFlag('--seed', v.seed, true)
+  if (baseSeed < 0 || baseSeed + 2 * total > SEED_MAX) {
+    throw new InvalidRequestError(
+      '--seed',
+      `--seed: must be in [0, ${SEED_MAX - 2 * total}], got ${baseSeed}`,
+    )
   }
+  const B = v.bootstrap === undefined ? 100 : numberFlag('--bootstrap', v.bootstrap, true)
+  if (B < 0 || B > 10_000)
+    throw new InvalidRequestError('--bootstrap', `--bootstrap: must be in [0, 10000], got ${B}`)
   const batchSize = v['batch-size'] === undefined ? 16 : numberFlag('--batch-size', v['batch-size'], true)
   if (batchSize < 1 || batchSize > 256) {
     throw new InvalidRequestError('--batch-size', `--batch-size: must be in [1, 256], got ${batchSize}`)
   }
   const sampling = samplingFromFlags(v, manifest)
   const device = deviceFromFlags(v)
-  // Every (strategy, N) run, validated before anything is generated.
-  const runs: { kind: StrategyKind; N: number | null; strategy: StrategyConfig }[] = kinds.flatMap((kind) => {
-    const ns: (number | null)[] = kind === 'baseline' ? [null] : Ns
-    return ns.map((N) => {
-      const flags: Record<string, string> = { strategy: kind }
-      if (N !== null) flags.N = String(N)
-      if (N !== null && kind !== 'best-of-n') {
-        flags.k = v.k ?? String(Math.min(10, N))
-        if (v['search-scales'] !== undefined) flags['search-scales'] = v['search-scales']
-        if (v.alpha !== undefined) flags.alpha = v.alpha
-      }
-      return { kind, N, strategy: strategyFromFlags(flags, manifest) }
-    })
-  })
   const out = resolve(v.out ?? join('var-studio-out', `eval-${timestamp()}`))
   const data = resolve(v.data ?? DEFAULT_TEST_IMAGES)
   const cacheDir = resolve(v['cache-dir'] ?? join(cacheBase(), 'var-studio'))
   const log = (line: string): void => {
     ctx.progress.write(`${line}\n`)
   }
+  if (runs.some((r) => SEARCH.has(r.kind))) log(`search defaults: ${calibration.defaults.source}`)
 
   const classes = manifest.class_names.map((_, i) => i)
-  const items = classes.flatMap((classId) => Array.from({ length: perClass }, () => classId))
-  const seeded = items.map((classId, i) => ({ classId, seed: baseSeed + i }))
+  const classOf = classes.flatMap((classId) => Array.from({ length: perClass }, () => classId))
   const client = ctx.client()
   const abort = new AbortController()
   const stop = (): void => {
@@ -195,15 +466,17 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
       cacheFile: join(cacheDir, `fid-ref-${manifest.id}.json`),
       log,
     })
-    const rows: EvalRow[] = []
+    const scored: Scored[] = []
     let provider = ''
     for (const [ri, run] of runs.entries()) {
-      const label = `eval ${ri + 1}/${runs.length} ${run.kind}${run.N === null ? '' : ` N=${run.N}`}`
+      const first = baseSeed + (run.block === 2 ? total : 0)
+      const items = classOf.map((classId, i) => ({ classId, seed: first + i }))
+      const label = `eval ${ri + 1}/${runs.length} ${run.label}`
       const bar = new ProgressBar(ctx.progress, label)
       const t0 = performance.now()
       const result = await client.call(
         'generate',
-        { dir, items: seeded, device, sampling, strategy: run.strategy, batchSize },
+        { dir, items, device, sampling, strategy: run.strategy, batchSize },
         {
           signal: abort.signal,
           onProgress: (p) => {
@@ -227,45 +500,207 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
         { signal: abort.signal },
       )
       const K = cls.numClasses
-      const labels = result.images.map((img) => img.classId)
-      const stats = gaussianStats(cls.features, cls.count, cls.featureDim)
-      const row: EvalRow = {
-        strategy: run.kind,
-        N: run.N,
-        n_images: cls.count,
-        class_accuracy: classAccuracy(cls.logits, labels, K),
-        IS: inceptionScore(softmaxRows(cls.logits, cls.count, K), cls.count, K),
-        FID: frechetDistance(stats, ref),
+      const probs = softmaxRows(cls.logits, cls.count, K)
+      const correct = new Uint8Array(cls.count)
+      result.images.forEach((img, i) => {
+        let best = 0
+        for (let c = 1; c < K; c++) if ((probs[i * K + c] ?? 0) > (probs[i * K + best] ?? 0)) best = c
+        correct[i] = best === img.classId ? 1 : 0
+      })
+      scored.push({
+        run,
+        n: cls.count,
+        K,
+        dim: cls.featureDim,
+        features: cls.features,
+        probs,
+        correct,
         seconds,
+        search: result.search ?? [],
+      })
+      for (const note of (result.search ?? []).flatMap((s) => s.notes)) log(`note: ${run.label}: ${note}`)
+      log(`${label}: ${seconds.toFixed(1)} s`)
+    }
+    const real = noNoise
+      ? undefined
+      : await realImages(client, dir, device, data, total, baseSeed, abort.signal)
+
+    // Bootstrap: the same resamples of image index i for every run (paired by seed and class).
+    log(`bootstrap: ${B} resamples of ${total} images per run`)
+    const resamples = bootstrapIndices(total, B, baseSeed + 1)
+    const baseline = scored.find((s) => s.run.kind === 'baseline' && s.run.block === 1)
+    if (!baseline) throw new StudioError('the baseline did not run')
+    const perResample = (s: Scored): Values[] => resamples.map((idx) => valuesOn(s, ref, idx))
+    const baseValues = perResample(baseline)
+    const realScored: Scored | undefined = real
+      ? {
+          run: {
+            label: 'real test images',
+            kind: 'baseline',
+            N: null,
+            strategy: baseline.run.strategy,
+            block: 0,
+          },
+          n: real.count,
+          K: 0,
+          dim: real.dim,
+          features: real.features,
+          probs: new Float64Array(0),
+          correct: new Uint8Array(0),
+          seconds: 0,
+          search: [],
+        }
+      : undefined
+    const rows: EvalRow[] = []
+    const interval = (point: number, xs: number[]): Interval | undefined =>
+      B > 0 ? centredInterval(point, xs) : undefined
+    for (const s of scored) {
+      const point = valuesOn(s, ref, undefined)
+      const values = s === baseline ? baseValues : perResample(s)
+      const isBase = s === baseline
+      const basePoint = valuesOn(baseline, ref, undefined)
+      const paired = (key: keyof Values): Metric => {
+        const value = point[key] - basePoint[key]
+        const ci = interval(
+          value,
+          values.map((x, b) => x[key] - (baseValues[b]?.[key] ?? 0)),
+        )
+        return { value, ...(ci ? { ci } : {}) }
       }
-      rows.push(row)
+      const diff = isBase
+        ? undefined
+        : { class_accuracy: paired('acc'), IS: paired('is'), FID: paired('fid') }
+      const differs = diff
+        ? (['class_accuracy', 'IS', 'FID'] as const).filter((m) => {
+            const ci = diff[m].ci
+            return ci !== undefined && (ci.lo > 0 || ci.hi < 0)
+          })
+        : []
+      const pr = real
+        ? precisionRecall(real.features, real.count, s.features, s.n, s.dim)
+        : { precision: Number.NaN, recall: Number.NaN }
+      const search = s.search.at(0)
+      const strategy = s.run.strategy
+      const accCi = interval(
+        point.acc,
+        values.map((x) => x.acc),
+      )
+      const isCi = interval(
+        point.is,
+        values.map((x) => x.is),
+      )
+      const fidCi = interval(
+        point.fid,
+        values.map((x) => x.fid),
+      )
+      rows.push({
+        label: s.run.label,
+        strategy: s.run.kind,
+        N: s.run.N,
+        alpha: 'alpha' in strategy ? strategy.alpha : null,
+        dedup: 'dedup' in strategy ? strategy.dedup : null,
+        block: s.run.block,
+        n_images: s.n,
+        class_accuracy: {
+          value: point.acc,
+          ...(accCi ? { ci: { lo: Math.max(0, accCi.lo), hi: Math.min(1, accCi.hi) } } : {}),
+        },
+        IS: { value: point.is, ...(isCi ? { ci: isCi } : {}) },
+        FID: { value: point.fid, ...(fidCi ? { ci: fidCi } : {}) },
+        precision: pr.precision,
+        recall: pr.recall,
+        ...(diff ? { diff } : {}),
+        verdict: isBase
+          ? 'reference'
+          : B === 0
+            ? ''
+            : differs.length === 0
+              ? 'within noise'
+              : `differs: ${differs.map((m) => (m === 'class_accuracy' ? 'accuracy' : m)).join(', ')}`,
+        seconds: s.seconds,
+        secondsPerImage: s.seconds / s.n,
+        topkShare: search ? search.topkRows / search.rows : null,
+        keptMean: search ? search.keptMean : null,
+        notes: s.search.flatMap((x) => x.notes),
+      })
+    }
+    if (realScored) {
+      const fids = resamples.map((idx) =>
+        frechetDistance(
+          gaussianStats(gatherRows(realScored.features, realScored.dim, idx), idx.length, realScored.dim),
+          ref,
+        ),
+      )
+      const fid = frechetDistance(gaussianStats(realScored.features, realScored.n, realScored.dim), ref)
+      const ci = interval(fid, fids)
+      rows.push({
+        label: `real test images (FID floor at n = ${realScored.n})`,
+        strategy: 'real',
+        N: null,
+        alpha: null,
+        dedup: null,
+        block: 0,
+        n_images: realScored.n,
+        class_accuracy: { value: Number.NaN },
+        IS: { value: Number.NaN },
+        FID: { value: fid, ...(ci ? { ci } : {}) },
+        precision: Number.NaN,
+        recall: Number.NaN,
+        verdict: 'noise floor',
+        seconds: 0,
+        secondsPerImage: 0,
+        topkShare: null,
+        keptMean: null,
+        notes: [],
+      })
+    }
+    for (const r of rows) {
       log(
-        `${label}: accuracy ${row.class_accuracy.toFixed(3)}, IS ${row.IS.toFixed(3)}, FID ${row.FID.toFixed(3)}, ${seconds.toFixed(1)} s`,
+        `${r.label}: accuracy ${show(r.class_accuracy, 3)}, IS ${show(r.IS, 3)}, FID ${show(r.FID, 3)}` +
+          (r.diff
+            ? `; vs baseline: ΔFID ${show(r.diff.FID, 3, true)}, ΔIS ${show(r.diff.IS, 3, true)} (${r.verdict})`
+            : ''),
       )
     }
     await mkdir(out, { recursive: true })
     const record = {
-      format: 'var-studio-eval/1',
+      format: 'var-studio-eval/2',
       version: ctx.version,
       command: ['var-studio', 'eval', ...args],
       model: { id: manifest.id, dir },
       provider,
       perClass,
-      seeds: { first: baseSeed, last: baseSeed + total - 1 },
+      seeds: { first: baseSeed, last: baseSeed + total - 1, secondBlock: noNoise ? null : baseSeed + total },
       sampling,
-      strategies: runs.map((r) => ({ N: r.N, ...r.strategy })),
+      searchDefaults: calibration.defaults,
+      strategies: runs.map((r) => ({ label: r.label, block: r.block, ...r.strategy })),
       reference: { source: ref.source, count: ref.count, featureDim: ref.dim },
-      notes: 'IS: one split over all images. FID: Frechet distance between classifier feature Gaussians.',
+      bootstrap: { resamples: B, level: 0.95, seed: baseSeed + 1 },
+      notes:
+        'IS: one split over all images. FID: Frechet distance between classifier feature Gaussians. ' +
+        'Intervals: 95 % bootstrap percentiles over resampled image indices, the same resamples for every ' +
+        'run, so differences are paired by seed and class. Precision/recall: k-NN (k = 3) manifolds on the ' +
+        'classifier features against the real test images of the floor row.',
       rows,
     }
     await writeFile(join(out, 'eval.json'), `${JSON.stringify(record, null, 2)}\n`)
     await writeFile(join(out, 'eval.csv'), evalCsv(rows))
+    await writeFile(join(out, 'eval.md'), evalMarkdown(rows))
     await writeChart(
       join(out, 'eval-chart.png'),
-      rows.map((r) => ({ strategy: r.strategy, N: r.N ?? undefined, fid: r.FID, is: r.IS })),
-      `${manifest.id}: ${perClass} images per class, ${total} per point, seeds ${baseSeed}..${baseSeed + total - 1}`,
+      rows
+        .filter((r) => r.strategy !== 'real' && r.block === 1)
+        .map((r) => ({
+          strategy: r.strategy,
+          N: r.strategy === 'baseline' ? undefined : (r.N ?? undefined),
+          fid: r.FID.value,
+          is: r.IS.value,
+          ...(r.FID.ci ? { fidCi: r.FID.ci } : {}),
+          ...(r.IS.ci ? { isCi: r.IS.ci } : {}),
+        })),
+      `${manifest.id}: ${perClass} images per class, ${total} per point, seeds ${baseSeed}..${baseSeed + total - 1}, 95 % bootstrap intervals`,
     )
-    for (const f of ['eval.csv', 'eval.json', 'eval-chart.png']) ctx.io.out(join(out, f))
+    for (const f of ['eval.csv', 'eval.json', 'eval.md', 'eval-chart.png']) ctx.io.out(join(out, f))
     return 0
   } finally {
     process.off('SIGINT', stop)

@@ -11,6 +11,9 @@ export interface ChartRow {
   readonly N: number | undefined
   readonly fid: number
   readonly is: number
+  /** 95 % intervals, drawn as error bars (a band for the baseline) */
+  readonly fidCi?: { readonly lo: number; readonly hi: number }
+  readonly isCi?: { readonly lo: number; readonly hi: number }
 }
 
 const COLOURS = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b']
@@ -53,7 +56,10 @@ function panel(
   strategies: readonly string[],
   offsetX: number,
 ): string {
-  const values = rows.map((r) => r[metric]).filter((v) => Number.isFinite(v))
+  const ciOf = (r: ChartRow): { lo: number; hi: number } | undefined => (metric === 'fid' ? r.fidCi : r.isCi)
+  const values = rows
+    .flatMap((r) => [r[metric], ciOf(r)?.lo ?? Number.NaN, ciOf(r)?.hi ?? Number.NaN])
+    .filter((v) => Number.isFinite(v))
   const ticks = niceTicks(Math.min(...values), Math.max(...values))
   const digits = decimalsFor(ticks)
   const yLo = ticks[0] ?? 0
@@ -86,6 +92,12 @@ function panel(
     `<text x="${offsetX + 16}" y="${M.top + h / 2}" text-anchor="middle" font-size="13" transform="rotate(-90 ${offsetX + 16} ${M.top + h / 2})">${metric === 'fid' ? 'FID' : 'IS'}</text>`,
   )
   for (const r of rows.filter((r) => r.N === undefined && Number.isFinite(r[metric]))) {
+    const ci = ciOf(r)
+    if (ci && Number.isFinite(ci.lo) && Number.isFinite(ci.hi)) {
+      parts.push(
+        `<rect x="${offsetX + M.left}" y="${y(ci.hi)}" width="${w}" height="${Math.max(0, y(ci.lo) - y(ci.hi))}" fill="${BASELINE_COLOUR}" fill-opacity="0.12"/>`,
+      )
+    }
     parts.push(
       `<line x1="${offsetX + M.left}" x2="${offsetX + M.left + w}" y1="${y(r[metric])}" y2="${y(r[metric])}" stroke="${BASELINE_COLOUR}" stroke-width="2" stroke-dasharray="6 4"/>`,
     )
@@ -94,7 +106,7 @@ function panel(
     const colour = COLOURS[si % COLOURS.length] ?? '#000'
     const pts = rows
       .filter((r) => r.strategy === s && r.N !== undefined && Number.isFinite(r[metric]))
-      .map((r) => ({ i: xs.indexOf(r.N ?? -1), v: r[metric] }))
+      .map((r) => ({ i: xs.indexOf(r.N ?? -1), v: r[metric], ci: ciOf(r) }))
       .filter((p) => p.i >= 0)
       .sort((a, b) => a.i - b.i)
     if (pts.length > 1) {
@@ -102,6 +114,12 @@ function panel(
       parts.push(`<polyline points="${d}" fill="none" stroke="${colour}" stroke-width="2"/>`)
     }
     for (const p of pts) {
+      if (p.ci && Number.isFinite(p.ci.lo) && Number.isFinite(p.ci.hi)) {
+        const cx = x(p.i) + (si - (strategies.length - 1) / 2) * 3
+        parts.push(
+          `<line x1="${cx}" x2="${cx}" y1="${y(p.ci.lo)}" y2="${y(p.ci.hi)}" stroke="${colour}" stroke-width="1.5"/>`,
+        )
+      }
       parts.push(`<circle cx="${x(p.i)}" cy="${y(p.v)}" r="4" fill="${colour}"/>`)
     }
   })

@@ -57,9 +57,12 @@ export const MODE_NOTE_ROWS = 10
 
 const r3 = (x: number): string => String(Math.round(x * 1000) / 1000)
 
-function hintText(hint: SearchHint | undefined, what: 'dedup' | 'alpha'): string {
+function hintText(hint: SearchHint | undefined, what: 'dedup' | 'alpha', knobs: SearchKnobs): string {
   if (hint?.from === 'calibrated') {
     const value = what === 'dedup' ? hint.dedup : hint.alpha
+    if (value === knobs[what]) {
+      return `${what} ${r3(value)} is this model's calibrated value, measured at another N, k or cfg: calibrate at these settings (var-studio calibrate --N ${knobs.N} --k ${Math.min(knobs.k, knobs.N)} --cfg ...)`
+    }
     return `this model's calibrated ${what} is ${r3(value)}`
   }
   return 'calibrate this model (var-studio calibrate, or Calibrate in Models) to get values that search'
@@ -99,7 +102,7 @@ export function summarizeSearch(
           : ': the search is plain sampling'
         : ''
     notes.push(
-      `scale ${si}: the search ${what}${keptMax === 1 ? ` (k = ${k1})` : ''}: ${why}${effect}; ${hintText(hint, 'dedup')}`,
+      `scale ${si}: the search ${what}${keptMax === 1 ? ` (k = ${k1})` : ''}: ${why}${effect}; ${hintText(hint, 'dedup', knobs)}`,
     )
   }
   if (knobs.kind === 'var-scaling' && rows.length >= MODE_NOTE_ROWS) {
@@ -107,12 +110,12 @@ export function summarizeSearch(
       notes.push(
         `scale ${si}: the mode test never fired in ${rows.length} rows: max/mean density reached at most ` +
           `${r3(ratioMax)}, below alpha ${r3(alpha)}, so every row took Random-k (VAR-Scaling ran as Random-k only); ` +
-          hintText(hint, 'alpha'),
+          hintText(hint, 'alpha', knobs),
       )
     } else if (topkRows === rows.length) {
       notes.push(
         `scale ${si}: the mode test fired in all ${rows.length} rows (alpha ${r3(alpha)} is below every row's ` +
-          `max/mean density), so VAR-Scaling ran as Top-k only; ${hintText(hint, 'alpha')}`,
+          `max/mean density), so VAR-Scaling ran as Top-k only; ${hintText(hint, 'alpha', knobs)}`,
       )
     }
   }
