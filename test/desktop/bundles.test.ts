@@ -5,9 +5,9 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { builtinModules } from 'node:module'
 import { join } from 'node:path'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CHROMIUM } from '../e2e/harness'
+import { launchBrowser } from '../e2e/harness'
 import { builtApp, ROOT } from './harness'
 // the harness's page runtime (plain JavaScript, shared with the stand-in)
 import { preloadScript, runtimeScript } from './standin/renderer-runtime.cjs'
@@ -73,16 +73,7 @@ describe('the built bundles', () => {
 describe("the harness's sandbox", () => {
   let browser: Browser
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--no-first-run',
-      ],
-    })
+    browser = await launchBrowser()
   }, 60_000)
   afterAll(async () => {
     await browser.close()

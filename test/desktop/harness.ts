@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Browser, type CDPSession, chromium, type Page } from 'playwright-core'
-import { CHROMIUM } from '../e2e/harness'
+import { CHROMIUM, CHROMIUM_FLAGS } from '../e2e/harness'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const STANDIN = join(ROOT, 'test', 'desktop', 'standin')
@@ -109,7 +109,13 @@ export async function secondInstance(
   let log = ''
   const child = fork(main, [], {
     cwd: userHome,
-    env: { PATH: process.env.PATH, HOME: userHome, LANG: 'C.UTF-8', ELECTRON_STANDIN_CHROMIUM: CHROMIUM },
+    env: {
+      PATH: process.env.PATH,
+      HOME: userHome,
+      LANG: 'C.UTF-8',
+      ELECTRON_STANDIN_CHROMIUM: CHROMIUM,
+      ELECTRON_STANDIN_CHROMIUM_FLAGS: JSON.stringify(CHROMIUM_FLAGS),
+    },
     execArgv: ['--import', pathToFile(join(STANDIN, 'register.mjs'))],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
@@ -138,6 +144,7 @@ export async function launchDesktop(options: LaunchOptions): Promise<DesktopApp>
     LANG: 'C.UTF-8',
     NO_COLOR: '1',
     ELECTRON_STANDIN_CHROMIUM: CHROMIUM,
+    ELECTRON_STANDIN_CHROMIUM_FLAGS: JSON.stringify(CHROMIUM_FLAGS),
     ...(options.resourcesPath
       ? { ELECTRON_STANDIN_PACKAGED: '1', ELECTRON_STANDIN_RESOURCES: options.resourcesPath }
       : {}),

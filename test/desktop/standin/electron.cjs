@@ -253,12 +253,8 @@ const chromiumBrowser = {
         headless: true,
         viewport: { width: 1280, height: 860 },
         args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--no-first-run',
-          '--disable-sync',
+          // the machine's flags, from the harness (test/e2e/harness.ts CHROMIUM_FLAGS)
+          ...JSON.parse(process.env.ELECTRON_STANDIN_CHROMIUM_FLAGS || '[]'),
           '--remote-debugging-port=0',
           // Electron's file:// pages load their own scripts, ES modules included; plain Chromium
           // refuses module scripts across file:// without this.
