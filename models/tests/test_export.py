@@ -11,7 +11,8 @@ from var_tools import ort_node
 from var_tools.export import (ExportError, GraphOptions, check_state_dict, load_official, sha256_file,
                               write_model_folder)
 from var_tools.manifest import validate_manifest
-from var_tools.parity import free_running_parity, random_ids, teacher_forced_parity
+from var_tools.parity import (blocks_effect, exercise_every_block, free_running_parity, random_ids,
+                              teacher_forced_parity)
 from var_tools.var_model import VAR
 from var_tools.vqvae import VQVAE, resample_matrices
 from var_tools.train import EMBEDDED_VAE
@@ -25,7 +26,8 @@ def tiny_models(seed=0):
     vae = VQVAE(**EMBEDDED_VAE).eval()
     var = VAR(Cvae=16, vocab_size=512, num_classes=10, depth=2, embed_dim=128, num_heads=2,
               patch_nums=EMBEDDED_VAE['patch_nums']).eval()
-    var.init_weights(init_adaln_gamma=0.3, init_head=0.5)  # visible contributions from every block
+    # attention, MLP, AdaLN and the temperature cap all move the logits; a head of 0.2 keeps the draws varied
+    exercise_every_block(var, seed, init_head=0.2)
     with torch.no_grad():
         vae.quantize.embedding.weight.normal_()
     return vae, var
@@ -98,6 +100,36 @@ def test_cached_steps_vq_step_and_decode_match_pytorch(exported):
     assert d['image'] <= TOL
     assert 0 <= d['image_range'][0] and d['image_range'][1] <= 1
     assert d['top1_agreement'] == 1.0  # float32 end to end: the same token ranks first everywhere
+    # the blocks matter (test_random_weights_exercise_every_block), and a 1 % error in an attention or MLP layer, or
+    # an ignored temperature cap, would move the comparison far past the tolerance
+    assert d['blocks_off_logits'] >= 8
+    for what, moved in d['sensitivity'].items():
+        assert moved >= 100 * TOL, (what, moved)
+
+
+def test_random_weights_exercise_every_block():
+    """Measured with tiny_models(0) (depth 2, C 128, two images): switching every block off moves the
+    teacher-forced logits by 11.5 (max |logit| 8.9; the head is scaled by 0.2 so that draws stay
+    varied: with 1.0, 57.4 of 43.8). The weights these tests used before
+    (init_weights(init_adaln_gamma=0.3, init_head=0.5)) moved them by 0.027 of 25.4, training's init
+    by 3e-7 of 0.9."""
+    vae, var = tiny_models()
+    ids, labels = random_ids(vae, var.patch_nums, 2), torch.tensor([1, 7])
+    moved, absmax = blocks_effect(vae, var, ids, labels)
+    print(f'blocks off: {moved:.3f} of {absmax:.3f}')
+    assert moved >= 8 and moved >= 0.5 * absmax
+    # every part counts: the temperatures differ per head, one head past the log(100) cap
+    for b in var.blocks:
+        temps = b.attn.scale_mul_1H11.flatten()
+        assert temps[0] > b.attn.max_scale_mul and temps[1] < 0
+        g = b.ada_lin[-1].bias[:2 * var.C]
+        assert 0.5 < float(g.mean()) < 1.5  # gammas on
+    # training's init leaves the blocks nearly silent: the reason for these weights
+    torch.manual_seed(0)
+    quiet = VAR(Cvae=16, vocab_size=512, num_classes=10, depth=2, embed_dim=128, num_heads=2,
+                patch_nums=EMBEDDED_VAE['patch_nums']).eval()
+    quiet.init_weights()
+    assert blocks_effect(vae, quiet, ids, labels)[0] < 0.1
 
 
 def test_free_running_tokens_match_pytorch_in_process_and_through_the_host(exported):
@@ -110,6 +142,24 @@ def test_free_running_tokens_match_pytorch_in_process_and_through_the_host(expor
         assert d['image'] <= TOL and d['host_image'] <= TOL
         # the draws are not degenerate: many distinct tokens at the last scale
         assert len(np.unique(d['tokens'][-1])) > 20
+
+
+def test_more_smooth_matches_pytorch_with_the_engines_doubles(exported):
+    """more_smooth through the studio's code (in process and through the host): the ids and the
+    Gumbel noise of every token come from the engine's doubles, PyTorch (sample.smooth_embedding)
+    mixes the codebook rows with them; the same token maps and the same image. The last scale's
+    temperature 0.0135 multiplies the ~1e-6 logit differences by ~150 inside the softmax, hence the
+    wider image tolerance."""
+    vae, var, out, _man = exported
+    for sampling in ({'cfg': 4.0, 'top_k': 0, 'top_p': 0.95, 'more_smooth': True},
+                     {'cfg': 1.5, 'top_k': 30, 'top_p': 0.0, 'more_smooth': True}):
+        d = free_running_parity(vae, var, out, [1, 7], [5, 6], sampling)
+        assert d['tokens_equal'] and d['host_tokens_equal'], sampling
+        assert d['image'] <= 1e-3 and d['host_image'] <= 1e-3, (d['image'], d['host_image'])
+        plain = free_running_parity(vae, var, out, [1, 7], [5, 6], dict(sampling, more_smooth=False), host=False)
+        # smoothing changes the image far beyond the tolerance, and it consumed a double per surviving id
+        assert np.abs(plain['ref_image'] - d['ref_image']).max() > 0.05
+        assert min(d['used']) > 2 * var.L
 
 
 def test_manifest_describes_the_folder(exported):

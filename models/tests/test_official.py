@@ -22,6 +22,16 @@ def test_official_shapes_export_and_match_pytorch(tmp_path, capsys):
     assert report['max_abs_logits'] <= TOL
     assert report['max_abs_f_hat'] <= TOL
     assert report['max_abs_image'] <= TOL
+    # The weights exercise every block (parity.exercise_every_block): switching every block off moves
+    # these logits by 49.9 (max |logit| 51.3, std 12.5; measured at depth 2), where training's init
+    # moved them by 0.0027 of 11.8. A 1 % error in the last block's attention projection or MLP output
+    # layer, or an ignored log(100) temperature cap, moves the comparison by 0.13, 0.21 and 0.67:
+    # over a thousand times the tolerance, so such an error in the export fails this test.
+    assert report['blocks_off_logits'] >= 20
+    assert report['blocks_off_logits'] >= 0.5 * report['logits_absmax']
+    for what, moved in report['sensitivity'].items():
+        assert moved >= 100 * TOL, (what, moved)
+    assert set(report['sensitivity']) == {'attention', 'mlp', 'temperature_cap'}
     man = json.load(open(tmp_path / 'var-d2' / 'manifest.json'))
     assert man['source']['kind'] == 'official'
     files = {f['name']: f for f in man['source']['files']}

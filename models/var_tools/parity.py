@@ -24,6 +24,81 @@ import torch.nn.functional as F
 from . import ort_node
 
 
+def exercise_every_block(var, seed=0, init_head=1.0):
+    """Random weights under which every part of every block moves the logits, so that an error in the
+    exported attention or MLP shows in a parity check (training's init leaves the blocks almost
+    silent: AdaLN gammas ~1e-5, zero biases, equal temperatures). On top of `init_weights`:
+    - AdaLN: gamma1/gamma2 biased to ~1 (the residual branches are fully on), scale and shift biased;
+    - biases: q_bias, v_bias, attention proj, both MLP layers, word_embed and the head perturbed;
+    - attention temperatures: per head log-uniform in [1, 30]; in every block head 0 sits past the
+      log(100) cap (exp(6) = 403 before the clamp) and head 1 low (0.5), a scaled head;
+    - the logit head scaled by `init_head` (1: logits spread over tens of units).
+    Returns `var`."""
+    import math
+    g = torch.Generator().manual_seed(seed)
+
+    def normal(t, std, mean=0.0):
+        t.copy_(torch.randn(t.shape, generator=g) * std + mean)
+
+    var.init_weights(init_adaln_gamma=0.05, init_head=init_head)
+    C = var.C
+    with torch.no_grad():
+        for b in var.blocks:
+            bias = b.ada_lin[-1].bias
+            normal(bias[:2 * C], 0.2, 1.0)  # gamma1, gamma2
+            normal(bias[2 * C:4 * C], 0.2)  # scale1, scale2
+            normal(bias[4 * C:], 0.2)  # shift1, shift2
+            normal(b.attn.q_bias, 0.5)
+            normal(b.attn.v_bias, 0.5)
+            normal(b.attn.proj.bias, 0.1)
+            normal(b.ffn.fc1.bias, 0.5)
+            normal(b.ffn.fc2.bias, 0.1)
+            b.attn.proj.weight.mul_(math.sqrt(2 * var.depth))  # undo init's depth damping
+            b.ffn.fc2.weight.mul_(math.sqrt(2 * var.depth))
+            if b.attn.attn_l2_norm:
+                H = var.num_heads
+                temps = torch.rand(H, generator=g) * math.log(30.0)
+                temps[0] = 6.0  # past the cap: only the clamp keeps it at log(100)
+                if H > 1:
+                    temps[1] = math.log(0.5)
+                b.attn.scale_mul_1H11.copy_(temps.view(1, H, 1, 1))
+        normal(var.word_embed.bias, 0.2)
+        normal(var.head.bias, 0.5)
+        normal(var.head_nm.ada_lin[-1].bias, 0.2)
+    return var
+
+
+class blocks_off:
+    """Within the context every transformer block passes its input through unchanged (teacher-forced
+    forward only), to measure how much the blocks move the logits."""
+
+    def __init__(self, var):
+        self.var = var
+
+    def __enter__(self):
+        for b in self.var.blocks:
+            b.forward = lambda x, cond_BD, attn_bias: x
+        return self.var
+
+    def __exit__(self, *exc):
+        for b in self.var.blocks:
+            del b.forward
+
+
+@torch.no_grad()
+def blocks_effect(vae, var, ids, labels):
+    """Max abs change of the teacher-forced logits (conditional and null rows) when every block is
+    switched off, and the logits' max abs value."""
+    B = labels.shape[0]
+    cond = torch.cat([labels, torch.full_like(labels, var.num_classes)])
+    x_in = vae.quantize.idx_to_var_input(ids).repeat(2, 1, 1)
+    on = var(cond, x_in, drop_labels=False)
+    with blocks_off(var):
+        off = var(cond, x_in, drop_labels=False)
+    assert B > 0
+    return float((on - off).abs().max()), float(on.abs().max())
+
+
 def random_ids(vae, patch_nums, B, seed=1):
     g = torch.Generator().manual_seed(seed)
     return [torch.randint(vae.V, (B, pn * pn), generator=g) for pn in patch_nums]
@@ -65,7 +140,37 @@ def teacher_forced_parity(vae, var, model_dir, ids, labels):
     diffs['logits_absmax'] = float(np.abs(ref_logits).max())
     diffs['logits_std'] = float(ref_logits.std())
     diffs['image_range'] = [float(img.min()), float(img.max())]
+    # how much the transformer blocks matter here: logits with every block switched off
+    diffs['blocks_off_logits'] = blocks_effect(vae, var, ids, labels)[0]
+    # the exported graph against small errors in the PyTorch side's attention, MLP and temperature cap:
+    # each must move the comparison far past the tolerance, or the check could not see such an error
+    got_logits = np.concatenate([got[f'logits_{si}'] for si in range(S)], axis=1)
+    diffs['sensitivity'] = {name: float(np.abs(got_logits - logits).max())
+                            for name, logits in perturbed_logits(var, cond, x_in).items()}
     return diffs
+
+
+@torch.no_grad()
+def perturbed_logits(var, cond, x_in):
+    """Teacher-forced logits of `var` with one small error each: the last block's attention output
+    projection 1 % off, its MLP's output layer 1 % off, and the log(100) temperature cap ignored."""
+    cond = torch.from_numpy(np.asarray(cond))
+    x = x_in.repeat(2, 1, 1)
+    b = var.blocks[-1]
+    out = {}
+    for name, w in (('attention', b.attn.proj.weight), ('mlp', b.ffn.fc2.weight)):
+        saved = w.clone()
+        w.mul_(1.01)
+        out[name] = var(cond, x, drop_labels=False).numpy()
+        w.copy_(saved)
+    if b.attn.attn_l2_norm:
+        caps = [blk.attn.max_scale_mul for blk in var.blocks]
+        for blk in var.blocks:
+            blk.attn.max_scale_mul = float('inf')
+        out['temperature_cap'] = var(cond, x, drop_labels=False).numpy()
+        for blk, cap in zip(var.blocks, caps):
+            blk.attn.max_scale_mul = cap
+    return out
 
 
 class Stream:

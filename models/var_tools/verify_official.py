@@ -2,9 +2,13 @@
 
     /usr/bin/python3 -m var_tools.verify_official --depth 16 --work /tmp/official-d16 [--weights fp16]
 
-Writes random `vae_ch160v4096z32.pth` and `var_d{depth}.pth` (the official architecture and key names),
-exports them with `var_tools.export official` (strict load), then compares teacher-forced logits,
-f_hat and the decoded image between PyTorch and onnxruntime-node. Prints one JSON line.
+Writes random `vae_ch160v4096z32.pth` and `var_d{depth}.pth` (the official architecture and key names;
+VAR weights from `parity.exercise_every_block`, so attention, MLP, AdaLN and the temperature cap all
+move the logits), exports them with `var_tools.export official` (strict load), then compares
+teacher-forced logits, f_hat and the decoded image between PyTorch and onnxruntime-node. Prints one
+JSON line, with `blocks_off_logits` (how far the logits move with every block switched off) and
+`sensitivity` (how far a 1 % error in the last block's attention or MLP, or an ignored temperature
+cap, on the PyTorch side moves the comparison).
 """
 import argparse
 import json
@@ -15,7 +19,7 @@ import time
 import torch
 
 from .export import WEIGHT_CHOICES, load_official, main as export_main
-from .parity import random_ids, teacher_forced_parity
+from .parity import exercise_every_block, random_ids, teacher_forced_parity
 from .var_model import VAR, official_var_config
 from .vqvae import VQVAE, official_vae_config
 
@@ -27,8 +31,7 @@ def make_random_checkpoints(work, depth, seed=0):
     vae = VQVAE(**official_vae_config()).eval()
     with torch.no_grad():
         vae.quantize.embedding.weight.normal_(0, 0.5)
-    var = VAR(**official_var_config(depth)).eval()
-    var.init_weights(init_adaln_gamma=0.1, init_head=0.2)  # every block contributes visibly
+    var = exercise_every_block(VAR(**official_var_config(depth)).eval(), seed)
     vae_path = os.path.join(work, 'vae_ch160v4096z32.pth')
     var_path = os.path.join(work, f'var_d{depth}.pth')
     torch.save(vae.state_dict(), vae_path)
@@ -66,7 +69,8 @@ def main(argv=None):
     print(json.dumps({'depth': args.depth, 'max_abs_logits': max(d['logits']), 'max_abs_f_hat': max(d['f_hat']),
                       'max_abs_next_tok': max(d['next_tok']), 'max_abs_image': d['image'],
                       'weights': args.weights, 'logits_absmax': d['logits_absmax'], 'logits_std': d['logits_std'],
-                      'top1_agreement': d['top1_agreement'],
+                      'top1_agreement': d['top1_agreement'], 'blocks_off_logits': d['blocks_off_logits'],
+                      'sensitivity': d['sensitivity'],
                       'bytes': sizes, 'seconds': {'checkpoints': round(t1 - t0, 1), 'export': round(t2 - t1, 1),
                                                   'parity': round(t3 - t2, 1)}}))
     return 0
