@@ -69,7 +69,12 @@ YAML list of such rows (or { items: [...] }), or TXT with one class or prompt a 
                          kind, else with S's defaults; rows without one use --strategy
   Bad rows stop the command before any model loads, each named by file and line.
 
-Sampling (defaults from the model): --cfg X  --top-k K  --top-p P
+Sampling (defaults from the model): --cfg X  --top-k K (0: off)  --top-p P (0 or 1: off)
+  --more-smooth          the official sampler's Gumbel-softmax smoothing of the token embeddings
+  --preset fid|demo      the official release's settings (official exports, vocabulary >= 900):
+                         fid  = FID (official README): cfg 1.5, top-k 900, top-p 0.96
+                         demo = demo (official notebook): cfg 4, top-k 900, top-p 0.95, more_smooth
+                         flags given beside it win
 Device: --device auto|cuda|dml|coreml|webgpu|cpu  --device-id I  --fallback
 Output: --out DIR (default ./var-studio-out/<time>)  --no-metadata  --batch-size B (default 16;
         at most 256, and what the model's KV cache allows: 16 at VAR-d30, see limits.ts)

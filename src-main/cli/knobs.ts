@@ -8,6 +8,7 @@ import {
   parseStrategy,
   validateForModel,
 } from '../../src-shared/engine/strategies'
+import { PRESET_IDS, presetById, presetIssue } from '../../src-shared/engine/presets'
 import { generateRequestFor, type GenerateRequestInput, modelFacts } from '../../src-shared/engine/request'
 import type { SamplingParams } from '../../src-shared/engine/sampling'
 import type { StrategyConfig } from '../../src-shared/engine/strategies'
@@ -31,6 +32,8 @@ export const KNOB_OPTIONS = {
   cfg: { type: 'string' },
   'top-k': { type: 'string' },
   'top-p': { type: 'string' },
+  'more-smooth': { type: 'boolean' },
+  preset: { type: 'string' },
   device: { type: 'string' },
   'device-id': { type: 'string' },
   fallback: { type: 'boolean' },
@@ -53,6 +56,7 @@ const FLAG_OF: Record<string, string> = {
   cfg: '--cfg',
   top_k: '--top-k',
   top_p: '--top-p',
+  more_smooth: '--more-smooth',
   items: '--count',
   batchSize: '--batch-size',
 }
@@ -153,9 +157,25 @@ export function strategyFromFlags(
   }
 }
 
-/** The model's sampling defaults with the flags applied, validated (top_k also against the vocabulary). */
+/**
+ * The model's sampling defaults, then `--preset`'s settings, then the flags, validated (top_k also
+ * against the vocabulary).
+ */
 export function samplingFromFlags(v: KnobValues, manifest: VarManifest): SamplingParams {
   const raw: Record<string, unknown> = { ...manifest.sampling_defaults }
+  if (typeof v.preset === 'string') {
+    const preset = presetById(v.preset)
+    if (!preset) {
+      throw new InvalidRequestError(
+        '--preset',
+        `--preset: must be one of ${PRESET_IDS.join(', ')}, got "${v.preset}"`,
+      )
+    }
+    const issue = presetIssue(preset, manifest.vocab_size)
+    if (issue) throw new InvalidRequestError('--preset', `--preset: ${issue}`)
+    Object.assign(raw, preset.sampling)
+  }
+  if (v['more-smooth'] === true) raw.more_smooth = true
   if (typeof v.cfg === 'string') raw.cfg = numberFlag('--cfg', v.cfg)
   if (typeof v['top-k'] === 'string') raw.top_k = numberFlag('--top-k', v['top-k'], true)
   if (typeof v['top-p'] === 'string') raw.top_p = numberFlag('--top-p', v['top-p'])

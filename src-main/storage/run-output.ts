@@ -87,6 +87,7 @@ export function parametersText(image: RunImage, result: RunResult, ctx: RunConte
     `Model: ${m.id}`,
     `Top-k: ${result.sampling.top_k}`,
     `Top-p: ${result.sampling.top_p}`,
+    ...(result.sampling.more_smooth ? ['More smooth: true'] : []),
     `Strategy: ${strategyText(image.strategy ?? result.strategy)}`,
     `Provider: ${result.provider.provider}`,
     `Version: var-studio ${ctx.version}`,

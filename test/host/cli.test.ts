@@ -78,6 +78,34 @@ describe('generate knobs', () => {
     expect(s).toMatchObject({ kind: 'var-scaling', N: 20, k: 5, searchScales: [1, 2], kernel: 'exactMatch' })
     expect(strategyFromFlags({}, manifest).kind).toBe('var-scaling')
     expect(samplingFromFlags({ cfg: '1.5' }, manifest)).toEqual({ ...manifest.sampling_defaults, cfg: 1.5 })
+    // the official sampler's "off" values and its smoothing switch
+    expect(samplingFromFlags({ 'top-p': '0', 'top-k': '0', 'more-smooth': true }, manifest)).toEqual({
+      ...manifest.sampling_defaults,
+      top_k: 0,
+      top_p: 0,
+      more_smooth: true,
+    })
+  })
+
+  it('--preset fills the official settings on an official-size vocabulary; flags beside it win', () => {
+    const official = { ...manifest, vocab_size: 4096 }
+    expect(samplingFromFlags({ preset: 'fid' }, official)).toEqual({
+      cfg: 1.5,
+      top_k: 900,
+      top_p: 0.96,
+      more_smooth: false,
+    })
+    expect(samplingFromFlags({ preset: 'demo' }, official)).toEqual({
+      cfg: 4,
+      top_k: 900,
+      top_p: 0.95,
+      more_smooth: true,
+    })
+    expect(samplingFromFlags({ preset: 'demo', cfg: '2', 'top-p': '0' }, official)).toMatchObject({
+      cfg: 2,
+      top_p: 0,
+      more_smooth: true,
+    })
     expect(deviceFromFlags({ device: 'cuda', 'device-id': '1', fallback: true })).toEqual({
       provider: 'cuda',
       deviceId: 1,
@@ -149,6 +177,18 @@ describe('generate knobs', () => {
       /--device: must be one of auto, cuda/,
     ],
     ['device id', () => deviceFromFlags({ 'device-id': '99' }), '--device-id', /\[0, 63\]/],
+    [
+      'an unknown preset',
+      () => samplingFromFlags({ preset: 'best' }, manifest),
+      '--preset',
+      /--preset: must be one of fid, demo, got "best"/,
+    ],
+    [
+      'a preset on a small vocabulary',
+      () => samplingFromFlags({ preset: 'demo' }, manifest),
+      '--preset',
+      /--preset: the demo preset is for official VAR exports: its top-k 900 exceeds this model's vocabulary of \d+/,
+    ],
   ]
   it.each(cases)('rejects %s naming the flag and range', (_label, f, field, message) => {
     const e = failure(f)
