@@ -12,6 +12,7 @@
  */
 import { z } from 'zod'
 import type { VarManifest } from './manifest'
+import type { SearchDefaults } from './engine/calibration'
 import {
   batchSizeSchema,
   classIdSchema,
@@ -155,6 +156,19 @@ export const callSchemas = {
   }),
   /** one model's details: its list entry plus the manifest's architecture, files and source */
   'models:show': z.strictObject({ id }),
+  /**
+   * Calibrates a model's search defaults on the inference host (progress: models:progress, phase
+   * `calibrate`) and stores them in calibration.json in its folder; answers the model's new list entry
+   */
+  'models:calibrate': z.strictObject({
+    id,
+    /** the default search scale (default 1) */
+    scale: z.number().int().min(0).max(63).optional(),
+    /** the cfg measured (default: the model's) */
+    cfg: z.number().min(0).max(100).optional(),
+    /** share of rows that take Top-k, in (0, 1) */
+    topkShare: z.number().gt(0, 'must be in (0, 1)').lt(1, 'must be in (0, 1)').optional(),
+  }),
   'diagnostics:get': none,
   'queue:get': none,
   'queue:add': z.strictObject({ jobs: z.array(jobSpecSchema).min(1).max(1000) }),
@@ -221,6 +235,11 @@ export interface ModelView {
   readonly vocabSize: number
   readonly samplingDefaults: { readonly cfg: number; readonly top_k: number; readonly top_p: number }
   readonly bytes: number
+  /**
+   * alpha, dedup and the search scale strategies use when the form leaves them to the model: its
+   * calibration (calibration.json beside it), else the paper's constants; `source` says which
+   */
+  readonly searchDefaults?: SearchDefaults
 }
 
 /** What the manifest says about a model, for the details panel. */
@@ -408,6 +427,7 @@ export interface IpcResults {
   'models:remove': { removed: boolean }
   'models:dir': { dir: string | null }
   'models:show': ModelDetails
+  'models:calibrate': ModelView
   'diagnostics:get': Diagnostics
   'queue:get': QueueSnapshot
   'queue:add': { jobIds: string[] }

@@ -21,6 +21,8 @@ import {
   UserModelsError,
 } from '../storage/user-models'
 import { NotFoundError } from './errors'
+import { calibrateModel } from '../eval/calibrate'
+import { loadCalibration } from '../storage/calibration-file'
 import type { StudioEvents } from './events'
 
 export interface ResolvedModel {
@@ -141,7 +143,11 @@ export class Models {
     for (const s of await this.summaries()) {
       const m = s.ok ? await readManifest(s.dir).catch(() => undefined) : undefined
       const problem = m ? await filesProblem(s.dir, m) : undefined
-      out.push(problem ? { ...toView(s, m), ok: false, error: problem } : toView(s, m))
+      const view = toView(s, m)
+      // the search defaults strategies get: the model's calibration, else the paper's constants
+      const searchDefaults = m ? (await loadCalibration(s.dir)).defaults : undefined
+      const withDefaults = searchDefaults ? { ...view, searchDefaults } : view
+      out.push(problem ? { ...withDefaults, ok: false, error: problem } : withDefaults)
     }
     return out
   }
@@ -223,6 +229,42 @@ export class Models {
     } catch (error) {
       throw inStudioWords(error)
     }
+  }
+
+  /**
+   * Calibrates a model's search defaults on the inference host (src-main/eval/calibrate.ts) and stores
+   * them beside it; progress goes out as `models:progress` with phase `calibrate`.
+   */
+  async calibrate(
+    id: string,
+    options: { scale?: number | undefined; cfg?: number | undefined; topkShare?: number | undefined },
+    version: string,
+  ): Promise<ModelView> {
+    const { dir } = await this.resolve(id)
+    await calibrateModel(
+      this.client(),
+      dir,
+      {
+        ...(options.scale !== undefined ? { scales: [options.scale] } : {}),
+        ...(options.cfg !== undefined ? { cfgs: [options.cfg] } : {}),
+        ...(options.topkShare !== undefined ? { topkShare: options.topkShare } : {}),
+      },
+      {
+        command: ['studio', 'models:calibrate', id],
+        version,
+        onProgress: (p) => {
+          this.events.emit('models:progress', {
+            dir,
+            phase: 'calibrate',
+            file: `scale ${p.si}, cfg ${p.cfg}: ${p.done} of ${p.images} images`,
+            fraction: Math.min(1, (p.run * p.images + p.done) / (p.runs * p.images)),
+          })
+        },
+      },
+    )
+    const view = (await this.list()).find((v) => v.dir === dir)
+    if (!view) throw new NotFoundError(`${dir} was calibrated but is no longer listed; reload the models`)
+    return view
   }
 
   /** A model's list entry with its manifest's facts; a broken model comes back with its error. */

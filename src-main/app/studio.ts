@@ -194,6 +194,8 @@ async function openStudio(
     'models:remove': ({ id }) => models.remove(id),
     'models:dir': ({ dir }) => models.dir(dir),
     'models:show': ({ id }) => models.show(id),
+    'models:calibrate': ({ id, scale, cfg, topkShare }) =>
+      models.calibrate(id, { scale, cfg, topkShare }, options.version),
     'diagnostics:get': () => diagnostics.get(getClient(), settings.get(), { ...options.versions }),
     'queue:get': () => queue.snapshot(),
     'queue:add': async ({ jobs }) => {

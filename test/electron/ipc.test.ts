@@ -22,6 +22,7 @@ const CONTRACT = {
   'models:remove': true,
   'models:dir': true,
   'models:show': true,
+  'models:calibrate': true,
   'diagnostics:get': true,
   'queue:get': true,
   'queue:add': true,

@@ -48,3 +48,50 @@ export function keptNote(
     : `Kept k = ${k}; on the way the scan ${scan} skipped ${skipped.length} as ${why}.`
   return { text, skipped, kind: short ? 'short' : 'info' }
 }
+
+/** The model's search defaults as the note offers them (a ModelView's `searchDefaults`). */
+export interface DefaultsHint {
+  readonly alpha: number
+  readonly dedup: number
+  readonly from: 'calibrated' | 'paper'
+  /** the largest max/mean density of the model's calibration batch */
+  readonly ratioMax?: number
+}
+
+/**
+ * A search that did nothing, in words: one candidate kept (dedup larger than any distance between the
+ * candidates: plain sampling), or an alpha above every ratio the model's calibration batch showed (the
+ * mode test never fires: VAR-Scaling is Random-k only). Undefined when the search did its work.
+ */
+export function degeneracyNote(
+  sel: Pick<SelectionView, 'N' | 'kept' | 'ratio' | 'alpha' | 'distanceMax'>,
+  strategy: Readonly<Record<string, unknown>>,
+  defaults?: DefaultsHint,
+): string | undefined {
+  const { k, dedup, kind } = strategy
+  if (typeof k !== 'number' || typeof dedup !== 'number') return undefined
+  const calibrated = defaults?.from === 'calibrated'
+  const hint = calibrated
+    ? `This model's calibrated values: α ${num(defaults.alpha)}, dedup ${num(defaults.dedup)} (Generate › Calibrated values).`
+    : 'Calibrate the model (Models › Calibrate) for values that search.'
+  const parts: string[] = []
+  if (sel.kept.length === 1 && sel.N > 1 && k > 1) {
+    const d = sel.distanceMax
+    parts.push(
+      d !== undefined && dedup > d
+        ? `The search kept 1 of ${candidates(sel.N)}: dedup ${num(dedup)} is larger than any distance between this image's candidates (largest ${num(d)}), so the search was plain sampling.`
+        : `The search kept 1 of ${candidates(sel.N)}: every other one was within dedup ${num(dedup)} of it.`,
+    )
+  }
+  const ratioMax = defaults?.ratioMax
+  if (kind === 'var-scaling' && ratioMax !== undefined && sel.alpha > ratioMax) {
+    parts.push(
+      `α ${num(sel.alpha)} is above every max/mean density of this model's calibration batch (largest ${num(ratioMax)}): the mode test never fires, so VAR-Scaling runs as Random-k only.`,
+    )
+  }
+  if (parts.length === 0) return undefined
+  if (calibrated && defaults.dedup === dedup && defaults.alpha === sel.alpha) {
+    return `${parts.join(' ')} These are the model's calibrated values, measured at other settings: calibrate again at this N and cfg.`
+  }
+  return `${parts.join(' ')} ${hint}`
+}

@@ -11,6 +11,8 @@ import {
   type StrategyKind,
 } from '../../../src-shared/engine/strategies'
 
+import { PAPER_SEARCH } from '../../../src-shared/engine/calibration'
+
 export { STRATEGY_KINDS, type StrategyConfig, type StrategyKind }
 
 export const STRATEGY_LABELS = {
@@ -41,6 +43,37 @@ export function shortLabel(kind: string): string {
 export function defaultConfigs(): Record<StrategyKind, StrategyConfig> {
   const entries = STRATEGY_KINDS.map((kind) => [kind, strategySchema.parse({ kind })] as const)
   return Object.fromEntries(entries) as Record<StrategyKind, StrategyConfig>
+}
+
+/** What a model supplies to the search kinds (its calibrated values, or the paper's). */
+export interface SearchDefaultsLike {
+  readonly alpha: number
+  readonly dedup: number
+  readonly searchScales: readonly number[]
+}
+
+/** The search knobs of the paper (VAR-d30, ImageNet): one click away in the form. */
+export const PAPER_KNOBS: SearchDefaultsLike = {
+  alpha: PAPER_SEARCH.alpha,
+  dedup: PAPER_SEARCH.dedup,
+  searchScales: PAPER_SEARCH.searchScales,
+}
+
+/** A config with a model's alpha, dedup and search scales (search kinds only). */
+export function withSearchDefaults(
+  config: StrategyConfig,
+  d: SearchDefaultsLike | undefined,
+): StrategyConfig {
+  if (!d || !isSearch(config)) return config
+  return { ...config, alpha: d.alpha, dedup: d.dedup, searchScales: [...d.searchScales] }
+}
+
+/** Every kind with the engine's defaults and the model's search defaults. */
+export function modelConfigs(d: SearchDefaultsLike | undefined): Record<StrategyKind, StrategyConfig> {
+  const base = defaultConfigs()
+  return Object.fromEntries(
+    STRATEGY_KINDS.map((kind) => [kind, withSearchDefaults(base[kind], d)]),
+  ) as Record<StrategyKind, StrategyConfig>
 }
 
 export type SearchConfig = Extract<StrategyConfig, { kind: 'var-scaling' | 'topk-only' | 'randomk-only' }>

@@ -7,7 +7,10 @@ import {
   STRATEGY_KINDS,
   defaultConfigs,
   isStrategyKind,
+  modelConfigs,
+  PAPER_KNOBS,
   withKind,
+  withSearchDefaults,
   type StrategyConfig,
   type StrategyKind,
 } from '../lib/strategy'
@@ -54,9 +57,15 @@ export const useGenerateStore = defineStore('generate', () => {
 
   // A model change brings its own sampling defaults, unless Re-open parameters brought saved ones.
   let restoredSampling: Sampling | undefined
+  let restoredConfig = false
   watch(model, (m, old) => {
-    if (m && m.id !== old?.id) sampling.value = restoredSampling ?? { ...m.samplingDefaults }
+    if (m && m.id !== old?.id) {
+      sampling.value = restoredSampling ?? { ...m.samplingDefaults }
+      // the model's calibrated alpha, dedup and search scale (or the paper's), unless Re-open brought a config
+      if (!restoredConfig) configs.value = modelConfigs(m.searchDefaults)
+    }
     restoredSampling = undefined
+    restoredConfig = false
   })
   watch(
     () => models.defaultId,
@@ -119,7 +128,10 @@ export const useGenerateStore = defineStore('generate', () => {
 
   /** Loads a past image's parameters (Gallery, History: "Re-open parameters"). */
   function load(params: ImageParams): void {
-    if (params.modelId !== modelId.value) restoredSampling = { ...params.sampling }
+    if (params.modelId !== modelId.value) {
+      restoredSampling = { ...params.sampling }
+      restoredConfig = true
+    }
     modelId.value = params.modelId
     sampling.value = { ...params.sampling }
     classIds.value = [params.classId]
@@ -133,7 +145,13 @@ export const useGenerateStore = defineStore('generate', () => {
   }
 
   function resetStrategy(): void {
-    configs.value = { ...configs.value, [kind.value]: defaultConfigs()[kind.value] }
+    configs.value = { ...configs.value, [kind.value]: modelConfigs(model.value?.searchDefaults)[kind.value] }
+  }
+
+  /** The search knobs of the paper (alpha 2.3, dedup 1.8) or the model's own, for the current kind. */
+  function applySearchPreset(preset: 'paper' | 'model'): void {
+    const d = preset === 'paper' ? PAPER_KNOBS : model.value?.searchDefaults
+    configs.value = { ...configs.value, [kind.value]: withSearchDefaults(strategy.value, d) }
   }
 
   function setConfig(config: StrategyConfig): void {
@@ -160,6 +178,7 @@ export const useGenerateStore = defineStore('generate', () => {
     compare,
     load,
     resetStrategy,
+    applySearchPreset,
     setConfig,
   }
 })

@@ -31,6 +31,10 @@ export const useModelsManagerStore = defineStore('models-manager', () => {
   const dirError = ref('')
   const dirBusy = ref(false)
 
+  const calibrating = ref(false)
+  const calibrateProgress = ref<AddProgress>()
+  const calibrateError = ref('')
+
   const removeError = ref('')
   /** after a removal: the same folder may still be listed (it is also in the models directory) */
   const removeNote = ref('')
@@ -50,6 +54,7 @@ export const useModelsManagerStore = defineStore('models-manager', () => {
       // Verification of one folder at a time is started from this page, so any progress is ours.
       getStudioApi().on('models:progress', ({ phase, file, fraction }) => {
         if (adding.value) progress.value = { phase, file, fraction }
+        if (calibrating.value && phase === 'calibrate') calibrateProgress.value = { phase, file, fraction }
       })
     }
     await Promise.all([models.load(), readDir()])
@@ -121,6 +126,24 @@ export const useModelsManagerStore = defineStore('models-manager', () => {
     }
   }
 
+  /** Calibrates a model's search defaults on the host (a calibration batch; about a minute on the shipped model). */
+  async function calibrate(id: string): Promise<void> {
+    if (calibrating.value) return
+    calibrating.value = true
+    calibrateError.value = ''
+    calibrateProgress.value = { phase: 'calibrate', file: '', fraction: 0 }
+    try {
+      await call('models:calibrate', { id })
+      await models.load()
+      await select(id)
+    } catch (error) {
+      calibrateError.value = errorMessage(error)
+    } finally {
+      calibrating.value = false
+      calibrateProgress.value = undefined
+    }
+  }
+
   async function remove(id: string): Promise<boolean> {
     removing.value = true
     removeError.value = ''
@@ -173,6 +196,10 @@ export const useModelsManagerStore = defineStore('models-manager', () => {
     dirInput,
     dirError,
     dirBusy,
+    calibrating,
+    calibrateProgress,
+    calibrateError,
+    calibrate,
     removeError,
     removeNote,
     removing,
