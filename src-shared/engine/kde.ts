@@ -6,13 +6,17 @@
  * + 1e-6. Gaussian kernel exp(-|x_n - x_m|² / (2·bw²)), unnormalised, self term included;
  * D[n] = Σ_p Σ_m K_p[n, m]. `exactMatch` replaces the kernel by "same token id" and counts.
  *
- * Speed: with ids, candidates holding the same id at a position are one group (their features are
- * the same codebook row), so the std costs O(U·d) and the kernel O(U²·d) per position, U <= N the
- * number of distinct ids; `exactMatch` is O(N) per position. Results equal the N² definition up to
- * float64 summation order.
+ * Speed: candidates holding the same vector at a position are one group with a multiplicity (by id
+ * when ids are given: equal ids are equal codebook rows; by hashing the feature bits otherwise), so
+ * the std costs O(U·d) and the kernel O(U²·d) per position, U <= N the number of distinct vectors;
+ * `exactMatch` is O(N) per position. The pairwise sums (kde-pairs.ts) use a popcount for binary
+ * features and a blocked Gram product otherwise, skipping exp where the kernel is below 4.3e-18.
+ * Results equal the N² definition to about 1e-13 relative (see kde-pairs.ts for the bound).
  *
  * Input is plain data (typed arrays and numbers), so it can be sent to a worker thread as is.
  */
+
+import { PairScratch, pairSums, type PairMethod } from './kde-pairs'
 
 export type KdeKernel = 'gaussian' | 'exactMatch'
 
@@ -89,8 +93,9 @@ export function silvermanFactor(N: number, d: number): number {
 
 /**
  * Candidates of one (row, position) grouped by token id: equal ids share a feature vector, so sums
- * over candidates become count-weighted sums over distinct ids. Without ids every candidate is its
- * own group. Scratch arrays are reused from one (row, position) to the next.
+ * over candidates become count-weighted sums over distinct ids. Without ids, candidates whose feature
+ * vectors are bit-for-bit equal are grouped (through a hash of the float32 bits). Scratch arrays are
+ * reused from one (row, position) to the next.
  */
 class Groups {
   /** number of distinct groups */
@@ -102,6 +107,9 @@ class Groups {
   readonly of: Int32Array
   private readonly slot: Int32Array
   private readonly map = new Map<number, number>()
+  /** open-addressing table of groups by feature hash (no ids) */
+  private readonly table: Int32Array
+  private readonly bits: Uint32Array
 
   constructor(
     private readonly view: FeatureView,
@@ -120,6 +128,11 @@ class Groups {
     }
     // a dense id -> group table when ids are small (codebook ids), a Map otherwise
     this.slot = new Int32Array(max >= 0 && max < 1 << 22 ? max + 1 : 0).fill(-1)
+    let size = 16
+    while (size < 2 * N) size *= 2
+    this.table = new Int32Array(ids ? 0 : size)
+    const src = view.src
+    this.bits = new Uint32Array(src.buffer, src.byteOffset, src.length)
   }
 
   load(b: number, p: number): this {
@@ -127,15 +140,7 @@ class Groups {
     const src = this.view.offsets
     const { ids, counts, offsets, of, slot, map } = this
     const from = b * N * P + p
-    if (!ids) {
-      for (let n = 0; n < N; n++) {
-        counts[n] = 1
-        offsets[n] = src[from + n * P]
-        of[n] = n
-      }
-      this.U = N
-      return this
-    }
+    if (!ids) return this.loadByFeatures(from)
     let U = 0
     const dense = slot.length > 0
     for (let n = 0; n < N; n++) {
@@ -153,6 +158,58 @@ class Groups {
     }
     if (dense) for (let n = 0; n < N; n++) slot[ids[from + n * P]] = -1
     else map.clear()
+    this.U = U
+    return this
+  }
+
+  private loadByFeatures(from: number): this {
+    const { N, P, d } = this.view
+    const src = this.view.offsets
+    const { counts, offsets, of, table, bits } = this
+    const mask = table.length - 1
+    table.fill(-1)
+    let U = 0
+    for (let n = 0; n < N; n++) {
+      const o = src[from + n * P]
+      // murmur3's 32-bit mixing: the rotations carry the sign and exponent bits down
+      let h = 0
+      for (let j = 0; j < d; j++) {
+        let k = Math.imul(bits[o + j], 0xcc9e2d51)
+        k = Math.imul((k << 15) | (k >>> 17), 0x1b873593)
+        h ^= k
+        h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0
+      }
+      h ^= h >>> 16
+      h = Math.imul(h, 0x85ebca6b)
+      h ^= h >>> 13
+      let at = h & mask
+      let g = -1
+      for (;;) {
+        const t = table[at]
+        if (t < 0) break
+        const q = offsets[t]
+        let same = true
+        for (let j = 0; j < d; j++) {
+          if (bits[o + j] !== bits[q + j]) {
+            same = false
+            break
+          }
+        }
+        if (same) {
+          g = t
+          break
+        }
+        at = (at + 1) & mask
+      }
+      if (g < 0) {
+        g = U++
+        table[at] = g
+        counts[g] = 0
+        offsets[g] = o
+      }
+      counts[g]++
+      of[n] = g
+    }
     this.U = U
     return this
   }
@@ -209,6 +266,18 @@ export function bandwidths(view: FeatureView, pool: boolean, ids?: Int32Array): 
 
 /** Densities and bandwidths of every candidate of every row. */
 export function kdeDensities(input: KdeInput): KdeResult {
+  return kdeDensitiesWith(input)
+}
+
+/**
+ * `kdeDensities` with a choice of pairwise method for the Gaussian kernel (tests and benches compare
+ * them); `methods`, when given, counts the (row, position) pairs each method ran.
+ */
+export function kdeDensitiesWith(
+  input: KdeInput,
+  force?: PairMethod,
+  methods?: Partial<Record<PairMethod, number>>,
+): KdeResult {
   if (input.kernel === 'exactMatch' && !input.ids) {
     throw new RangeError('KDE input: the exactMatch kernel needs token ids')
   }
@@ -217,8 +286,8 @@ export function kdeDensities(input: KdeInput): KdeResult {
   const bw = bandwidthsOf(view, groups, input.poolBandwidthOverBatch)
   const { B, N, P, d } = view
   const densities = new Float64Array(B * N)
-  const feats = new Float64Array(N * d)
   const sums = new Float64Array(N)
+  const scratch = new PairScratch(d)
   for (let b = 0; b < B; b++) {
     for (let p = 0; p < P; p++) {
       const g = groups.load(b, p)
@@ -226,11 +295,8 @@ export function kdeDensities(input: KdeInput): KdeResult {
         for (let n = 0; n < N; n++) densities[b * N + n] += g.counts[g.of[n]]
         continue
       }
-      for (let u = 0; u < g.U; u++) {
-        const o = g.offsets[u]
-        for (let j = 0; j < d; j++) feats[u * d + j] = view.src[o + j]
-      }
-      pairSums(feats, g.counts, g.U, d, bw[b * P + p], sums)
+      const used = pairSums(view.src, g.offsets, g.counts, g.U, d, bw[b * P + p], sums, scratch, force)
+      if (methods) methods[used] = (methods[used] ?? 0) + 1
       for (let n = 0; n < N; n++) densities[b * N + n] += sums[g.of[n]]
     }
   }
@@ -239,32 +305,3 @@ export function kdeDensities(input: KdeInput): KdeResult {
 
 /** Async wrapper of the pure function: the default `KdeFn`. */
 export const localKde: KdeFn = (input) => Promise.resolve(kdeDensities(input))
-
-/** sums[u] = Σ_v weight[v] · exp(-|f_u - f_v|² / (2·bw²)) over u, v < U (self term: weight[u]). */
-function pairSums(
-  feats: Float64Array,
-  weight: Float64Array,
-  U: number,
-  d: number,
-  bw: number,
-  sums: Float64Array,
-): void {
-  const scale = -1 / (2 * bw * bw)
-  for (let u = 0; u < U; u++) sums[u] = weight[u]
-  for (let u = 0; u < U; u++) {
-    const fu = u * d
-    let acc = 0
-    for (let v = u + 1; v < U; v++) {
-      const fv = v * d
-      let d2 = 0
-      for (let j = 0; j < d; j++) {
-        const x = feats[fu + j] - feats[fv + j]
-        d2 += x * x
-      }
-      const k = Math.exp(d2 * scale)
-      acc += weight[v] * k
-      sums[v] += weight[u] * k
-    }
-    sums[u] += acc
-  }
-}

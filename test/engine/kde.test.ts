@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { BANDWIDTH_EPS, featureView, kdeDensities, silvermanFactor } from '../../src-shared/engine/kde'
+import {
+  BANDWIDTH_EPS,
+  featureView,
+  kdeDensities,
+  kdeDensitiesWith,
+  silvermanFactor,
+  type KdeInput,
+} from '../../src-shared/engine/kde'
+import { EXP_CUTOFF, type PairMethod } from '../../src-shared/engine/kde-pairs'
+import { wasmGram } from '../../src-shared/engine/kde-wasm'
 import { createRng } from '../../src-shared/engine/rng'
 import { kdeInput, loadSelectionFixture } from './selection-fixture'
 
@@ -133,5 +142,133 @@ describe('positions where all N candidates hold the same token (DESIGN section 4
     })
     expect(Array.from(densities)).toEqual(new Array<number>(N).fill(N * P))
     expect(Array.from(bandwidths)).toEqual([BANDWIDTH_EPS, BANDWIDTH_EPS])
+  })
+})
+
+/**
+ * The definition of DESIGN section 4 step 3, written out with no grouping, no symmetry and no
+ * cutoff: every candidate against every candidate, |x - y|² as Σ (x_j - y_j)².
+ */
+function definition(input: KdeInput): Float64Array {
+  const { B, N, P, d } = input
+  const feat = (b: number, n: number, p: number, j: number): number => {
+    const i = (b * N + n) * P + p
+    if (input.features) return input.features[i * d + j]
+    return (input.codebook ?? new Float32Array(0))[(input.ids ?? new Int32Array(0))[i] * d + j]
+  }
+  const factor = Math.pow((N * (d + 2)) / 4, -1 / (d + 4))
+  const h = new Float64Array(B * P)
+  for (let b = 0; b < B; b++) {
+    for (let p = 0; p < P; p++) {
+      let sum = 0
+      for (let j = 0; j < d; j++) {
+        let mean = 0
+        for (let n = 0; n < N; n++) mean += feat(b, n, p, j)
+        mean /= N
+        let sq = 0
+        for (let n = 0; n < N; n++) sq += (feat(b, n, p, j) - mean) ** 2
+        sum += factor * Math.sqrt(sq / N)
+      }
+      h[b * P + p] = sum / d
+    }
+  }
+  const D = new Float64Array(B * N)
+  for (let b = 0; b < B; b++) {
+    for (let p = 0; p < P; p++) {
+      let bw = h[b * P + p]
+      if (input.poolBandwidthOverBatch) {
+        bw = 0
+        for (let c = 0; c < B; c++) bw += h[c * P + p] / B
+      }
+      bw += BANDWIDTH_EPS
+      for (let n = 0; n < N; n++) {
+        for (let m = 0; m < N; m++) {
+          let d2 = 0
+          for (let j = 0; j < d; j++) d2 += (feat(b, n, p, j) - feat(b, m, p, j)) ** 2
+          D[b * N + n] += Math.exp(-d2 / (2 * bw * bw))
+        }
+      }
+    }
+  }
+  return D
+}
+
+describe('KDE at Infinity’s shape (36 positions x 32 features) against the definition', () => {
+  const [B, N, P, d] = [2, 160, 36, 32]
+  const rng = createRng(2024)
+  const base = { B, N, P, d, kernel: 'gaussian', poolBandwidthOverBatch: true } as const
+  // clustered features, so that many pairs have kernels between e^-1 and e^-40 (where a wrong
+  // cutoff or a wrong distance shows), and exact repeats (where the grouping shows)
+  function clustered(spread: number): Float32Array {
+    const centres = Array.from({ length: 6 }, () => Array.from({ length: d }, () => rng.nextDouble() * 2 - 1))
+    const f = new Float32Array(B * N * P * d)
+    for (let i = 0; i < B * N * P; i++) {
+      if (i % 7 === 3 && i >= 2 * P) {
+        f.copyWithin(i * d, (i - 2 * P) * d, (i - 2 * P + 1) * d) // the same position two candidates back
+        continue
+      }
+      const c = centres[Math.floor(rng.nextDouble() * centres.length)]
+      for (let j = 0; j < d; j++) f[i * d + j] = c[j] + spread * (rng.nextDouble() - 0.5)
+    }
+    return f
+  }
+  // ±1 bits, mostly equal to a per-position pattern so that near neighbours are common
+  function bits(lo: number, hi: number, gaps?: number[]): Float32Array {
+    const f = new Float32Array(B * N * P * d)
+    const pattern = Array.from({ length: P * d }, () => rng.nextDouble() < 0.5)
+    for (let i = 0; i < B * N * P; i++) {
+      const p = i % P
+      for (let j = 0; j < d; j++) {
+        const bit = rng.nextDouble() < 0.08 ? !pattern[p * d + j] : pattern[p * d + j]
+        f[i * d + j] = bit ? (gaps ? lo + gaps[j] : hi) : lo
+      }
+    }
+    return f
+  }
+  const V = 96
+  const codebook = Float32Array.from({ length: V * d }, () => rng.nextDouble() * 2 - 1)
+  const ids = Int32Array.from({ length: B * N * P }, () => Math.floor(V * rng.nextDouble() ** 3))
+  const cases: [string, KdeInput, PairMethod][] = [
+    ['clustered floats with repeats', { ...base, features: clustered(0.4) }, 'gram'],
+    ['±1 bits', { ...base, features: bits(-1, 1) }, 'bits'],
+    [
+      '{0, 0.25} bits, bandwidth per row',
+      { ...base, poolBandwidthOverBatch: false, features: bits(0, 0.25) },
+      'bits',
+    ],
+    [
+      'two values per dim with unequal gaps (not bits)',
+      {
+        ...base,
+        features: bits(
+          0,
+          0,
+          Array.from({ length: d }, (_, j) => 0.5 + j / 64),
+        ),
+      },
+      'gram',
+    ],
+    ['codebook rows of peaked ids', { ...base, ids, codebook }, 'gram'],
+  ]
+
+  it('uses WebAssembly SIMD for the Gram product under Node', () => {
+    expect(wasmGram()).toBeDefined()
+  })
+
+  it.each(cases)('%s: every method equals the definition within 1e-12 relative', (_name, input, auto) => {
+    const want = definition(input)
+    const used: Partial<Record<PairMethod, number>> = {}
+    const got = kdeDensitiesWith(input, undefined, used)
+    expect(Object.keys(used)).toEqual([auto])
+    expect(maxRelError(got.densities, Array.from(want))).toBeLessThan(1e-12)
+    for (const force of ['direct', 'gram', 'gram-js', 'bits'] as const) {
+      const other = kdeDensitiesWith(input, force)
+      expect(maxRelError(other.densities, Array.from(want)), force).toBeLessThan(1e-12)
+    }
+    // the kernel mass that the cutoff and the distances decide is not negligible here
+    let spread = 0
+    for (let i = 0; i < want.length; i++) spread = Math.max(spread, want[i] / (P * 1) - 1)
+    expect(spread).toBeGreaterThan(1)
+    expect(EXP_CUTOFF).toBeLessThanOrEqual(-40)
   })
 })

@@ -12,6 +12,7 @@ export interface Sampling {
   cfg: number
   top_k: number
   top_p: number
+  more_smooth?: boolean
 }
 
 /** The form field that shows an issue of the request schema at `path`. */

@@ -1,0 +1,274 @@
+/**
+ * The KDE as it was before the Gram and popcount paths (commit 60b65bb), kept verbatim for the
+ * side-by-side figures in kde.bench.ts. Not used by the app.
+ *
+ *
+ * Candidate densities for VAR-Scaling (DESIGN section 4, step 3), in float64 throughout.
+ *
+ * For row b and position p: sd = population std over the N candidates per feature dim, Silverman's
+ * h = (N·(d+2)/4)^(-1/(d+4)) · sd, bandwidth bw = mean of h over dims (and over rows when pooled)
+ * + 1e-6. Gaussian kernel exp(-|x_n - x_m|² / (2·bw²)), unnormalised, self term included;
+ * D[n] = Σ_p Σ_m K_p[n, m]. `exactMatch` replaces the kernel by "same token id" and counts.
+ *
+ * Speed: with ids, candidates holding the same id at a position are one group (their features are
+ * the same codebook row), so the std costs O(U·d) and the kernel O(U²·d) per position, U <= N the
+ * number of distinct ids; `exactMatch` is O(N) per position. Results equal the N² definition up to
+ * float64 summation order.
+ *
+ * Input is plain data (typed arrays and numbers), so it can be sent to a worker thread as is.
+ */
+
+export type KdeKernel = 'gaussian' | 'exactMatch'
+
+export interface KdeInput {
+  B: number
+  N: number
+  /** positions per candidate map (l at the search scale) */
+  P: number
+  /** feature dims (Cvae) */
+  d: number
+  /** [B, N, P] token ids: needed by `exactMatch`; with `gaussian`, equal ids must mean equal features */
+  ids?: Int32Array
+  /** [V, d]: the features are codebook rows of `ids` ... */
+  codebook?: Float32Array
+  /** ... or [B, N, P, d] explicit features (exactly one of the two) */
+  features?: Float32Array
+  kernel: KdeKernel
+  poolBandwidthOverBatch: boolean
+}
+
+export interface KdeResult {
+  /** [B, N] */
+  densities: Float64Array
+  /** [B, P] */
+  bandwidths: Float64Array
+}
+
+/** A KDE implementation the loop can await: the pure one, or one that runs in a worker. */
+export type KdeFn = (input: KdeInput) => Promise<KdeResult>
+
+export const BANDWIDTH_EPS = 1e-6
+
+/** Where each candidate's feature vector sits: src[offsets[(b·N + n)·P + p] + j], j < d. */
+export interface FeatureView {
+  src: Float32Array
+  offsets: Int32Array
+  B: number
+  N: number
+  P: number
+  d: number
+}
+
+/** The feature view of a KDE input (codebook rows of ids, or explicit features). */
+export function featureView(input: KdeInput): FeatureView {
+  const { B, N, P, d, ids, codebook, features } = input
+  const count = B * N * P
+  const offsets = new Int32Array(count)
+  if (codebook && !features) {
+    if (!ids) throw new RangeError('KDE input: ids are needed with a codebook')
+    if (ids.length !== count)
+      throw new RangeError(`KDE input: ids has ${ids.length} values, ${count} expected`)
+    const V = codebook.length / d
+    for (let i = 0; i < count; i++) {
+      const id = ids[i]
+      if (id < 0 || id >= V) throw new RangeError(`KDE input: token id ${id} outside [0, ${V})`)
+      offsets[i] = id * d
+    }
+    return { src: codebook, offsets, B, N, P, d }
+  }
+  if (features && !codebook) {
+    if (features.length !== count * d) {
+      throw new RangeError(`KDE input: features has ${features.length} values, ${count * d} expected`)
+    }
+    for (let i = 0; i < count; i++) offsets[i] = i * d
+    return { src: features, offsets, B, N, P, d }
+  }
+  throw new RangeError('KDE input: give exactly one of codebook (with ids) or features')
+}
+
+/** Silverman's factor (N·(d+2)/4)^(-1/(d+4)). */
+export function silvermanFactor(N: number, d: number): number {
+  return Math.pow((N * (d + 2)) / 4, -1 / (d + 4))
+}
+
+/**
+ * Candidates of one (row, position) grouped by token id: equal ids share a feature vector, so sums
+ * over candidates become count-weighted sums over distinct ids. Without ids every candidate is its
+ * own group. Scratch arrays are reused from one (row, position) to the next.
+ */
+class Groups {
+  /** number of distinct groups */
+  U = 0
+  readonly counts: Float64Array
+  /** feature offset of each group's vector */
+  readonly offsets: Int32Array
+  /** group of each candidate */
+  readonly of: Int32Array
+  private readonly slot: Int32Array
+  private readonly map = new Map<number, number>()
+
+  constructor(
+    private readonly view: FeatureView,
+    private readonly ids: Int32Array | undefined,
+  ) {
+    const { N } = view
+    this.counts = new Float64Array(N)
+    this.offsets = new Int32Array(N)
+    this.of = new Int32Array(N)
+    let max = -1
+    if (ids) {
+      for (const id of ids) {
+        if (id < 0) throw new RangeError(`KDE input: token id ${id} is negative`)
+        if (id > max) max = id
+      }
+    }
+    // a dense id -> group table when ids are small (codebook ids), a Map otherwise
+    this.slot = new Int32Array(max >= 0 && max < 1 << 22 ? max + 1 : 0).fill(-1)
+  }
+
+  load(b: number, p: number): this {
+    const { N, P } = this.view
+    const src = this.view.offsets
+    const { ids, counts, offsets, of, slot, map } = this
+    const from = b * N * P + p
+    if (!ids) {
+      for (let n = 0; n < N; n++) {
+        counts[n] = 1
+        offsets[n] = src[from + n * P]
+        of[n] = n
+      }
+      this.U = N
+      return this
+    }
+    let U = 0
+    const dense = slot.length > 0
+    for (let n = 0; n < N; n++) {
+      const id = ids[from + n * P]
+      let g = dense ? slot[id] : (map.get(id) ?? -1)
+      if (g < 0) {
+        g = U++
+        if (dense) slot[id] = g
+        else map.set(id, g)
+        counts[g] = 0
+        offsets[g] = src[from + n * P]
+      }
+      counts[g]++
+      of[n] = g
+    }
+    if (dense) for (let n = 0; n < N; n++) slot[ids[from + n * P]] = -1
+    else map.clear()
+    this.U = U
+    return this
+  }
+}
+
+/** Mean over dims of Silverman's h for the loaded groups: population std over the N candidates. */
+function meanH(view: FeatureView, g: Groups, factor: number, mean: Float64Array, sq: Float64Array): number {
+  const { src, N, d } = view
+  const { U, counts, offsets } = g
+  mean.fill(0)
+  sq.fill(0)
+  for (let u = 0; u < U; u++) {
+    const o = offsets[u]
+    const c = counts[u]
+    for (let j = 0; j < d; j++) mean[j] += c * src[o + j]
+  }
+  for (let j = 0; j < d; j++) mean[j] /= N
+  for (let u = 0; u < U; u++) {
+    const o = offsets[u]
+    const c = counts[u]
+    for (let j = 0; j < d; j++) {
+      const x = src[o + j] - mean[j]
+      sq[j] += c * x * x
+    }
+  }
+  let h = 0
+  for (let j = 0; j < d; j++) h += factor * Math.sqrt(sq[j] / N)
+  return h / d
+}
+
+function bandwidthsOf(view: FeatureView, groups: Groups, pool: boolean): Float64Array {
+  const { B, N, P, d } = view
+  const factor = silvermanFactor(N, d)
+  const mean = new Float64Array(d)
+  const sq = new Float64Array(d)
+  const hMean = new Float64Array(B * P)
+  for (let b = 0; b < B; b++) {
+    for (let p = 0; p < P; p++) hMean[b * P + p] = meanH(view, groups.load(b, p), factor, mean, sq)
+  }
+  const bw = new Float64Array(B * P)
+  for (let p = 0; p < P; p++) {
+    let pooled = 0
+    for (let b = 0; b < B; b++) pooled += hMean[b * P + p]
+    pooled /= B
+    for (let b = 0; b < B; b++) bw[b * P + p] = (pool ? pooled : hMean[b * P + p]) + BANDWIDTH_EPS
+  }
+  return bw
+}
+
+/** Bandwidths [B, P] as described at the top of this file (ids, when given, group equal features). */
+export function bandwidths(view: FeatureView, pool: boolean, ids?: Int32Array): Float64Array {
+  return bandwidthsOf(view, new Groups(view, ids), pool)
+}
+
+/** Densities and bandwidths of every candidate of every row. */
+export function kdeDensities(input: KdeInput): KdeResult {
+  if (input.kernel === 'exactMatch' && !input.ids) {
+    throw new RangeError('KDE input: the exactMatch kernel needs token ids')
+  }
+  const view = featureView(input)
+  const groups = new Groups(view, input.ids)
+  const bw = bandwidthsOf(view, groups, input.poolBandwidthOverBatch)
+  const { B, N, P, d } = view
+  const densities = new Float64Array(B * N)
+  const feats = new Float64Array(N * d)
+  const sums = new Float64Array(N)
+  for (let b = 0; b < B; b++) {
+    for (let p = 0; p < P; p++) {
+      const g = groups.load(b, p)
+      if (input.kernel === 'exactMatch') {
+        for (let n = 0; n < N; n++) densities[b * N + n] += g.counts[g.of[n]]
+        continue
+      }
+      for (let u = 0; u < g.U; u++) {
+        const o = g.offsets[u]
+        for (let j = 0; j < d; j++) feats[u * d + j] = view.src[o + j]
+      }
+      pairSums(feats, g.counts, g.U, d, bw[b * P + p], sums)
+      for (let n = 0; n < N; n++) densities[b * N + n] += sums[g.of[n]]
+    }
+  }
+  return { densities, bandwidths: bw }
+}
+
+/** Async wrapper of the pure function: the default `KdeFn`. */
+export const localKde: KdeFn = (input) => Promise.resolve(kdeDensities(input))
+
+/** sums[u] = Σ_v weight[v] · exp(-|f_u - f_v|² / (2·bw²)) over u, v < U (self term: weight[u]). */
+function pairSums(
+  feats: Float64Array,
+  weight: Float64Array,
+  U: number,
+  d: number,
+  bw: number,
+  sums: Float64Array,
+): void {
+  const scale = -1 / (2 * bw * bw)
+  for (let u = 0; u < U; u++) sums[u] = weight[u]
+  for (let u = 0; u < U; u++) {
+    const fu = u * d
+    let acc = 0
+    for (let v = u + 1; v < U; v++) {
+      const fv = v * d
+      let d2 = 0
+      for (let j = 0; j < d; j++) {
+        const x = feats[fu + j] - feats[fv + j]
+        d2 += x * x
+      }
+      const k = Math.exp(d2 * scale)
+      acc += weight[v] * k
+      sums[v] += weight[u] * k
+    }
+    sums[u] += acc
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The inner product of the KDE's Gram path as a small WebAssembly SIMD kernel (f64x2), assembled
+ * here from its opcodes so that no build step or binary file is needed. It computes, for 4 rows
+ * u..u+3 of a transposed feature matrix xt [d][S] (float64, S a multiple of 4) and the columns
+ * v0, v0 + 4, ... < v1, the kernel exponent
+ *
+ *   e(r, c) = (|x_{u+r}|² + |x_c|² - 2·x_{u+r}·x_c) · scale
+ *
+ * with the same operations in the same order as the JavaScript loop in kde-pairs.ts (multiply, then
+ * add, over j; no fused multiply-add), so both give bit-identical exponents. Output layout: one
+ * 128-byte group per 4 columns, [row r][column c] within it: e(r, v0 + 4g + c) at float64 index
+ * 16g + 4r + c.
+ *
+ * `wasmGram()` returns undefined where WebAssembly or its SIMD instructions are missing (the caller
+ * then uses the JavaScript loop).
+ */
+
+interface WasmMemory {
+  readonly buffer: ArrayBuffer
+  grow(pages: number): number
+}
+
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean
+  Module: new (bytes: Uint8Array) => object
+  Instance: new (module: object) => { exports: Record<string, unknown> }
+}
+
+export interface WasmGram {
+  /** float64 views of the kernel's memory, valid until the next `reserve` */
+  f64: Float64Array
+  /** makes room for d x S features, S norms and S / 4 output groups; returns the byte offsets */
+  reserve(d: number, S: number): { xt: number; norms: number; out: number }
+  tile(
+    xt: number,
+    S: number,
+    d: number,
+    u: number,
+    v0: number,
+    v1: number,
+    norms: number,
+    scale: number,
+    out: number,
+  ): void
+}
+
+const I32 = 0x7f
+const F64 = 0x7c
+const V128 = 0x7b
+
+/** unsigned LEB128 */
+function leb(n: number): number[] {
+  const out: number[] = []
+  do {
+    let byte = n & 0x7f
+    n >>>= 7
+    if (n !== 0) byte |= 0x80
+    out.push(byte)
+  } while (n !== 0)
+  return out
+}
+
+/** signed LEB128 (i32.const) */
+function sleb(n: number): number[] {
+  const out: number[] = []
+  for (;;) {
+    const byte = n & 0x7f
+    n >>= 7
+    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte)
+      return out
+    }
+    out.push(byte | 0x80)
+  }
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...leb(body.length), ...body]
+}
+
+function name(s: string): number[] {
+  return [...leb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))]
+}
+
+// parameters
+const P_XT = 0
+const P_S = 1
+const P_D = 2
+const P_U = 3
+const P_V0 = 4
+const P_V1 = 5
+const P_NORMS = 6
+const P_SCALE = 7
+const P_OUT = 8
+// locals: i32 v, j, p, q, o, sb ; v128 a0..a7, y0, y1, x, sc
+const L_V = 9
+const L_J = 10
+const L_P = 11
+const L_Q = 12
+const L_O = 13
+const L_SB = 14
+const L_A = 15 // a0..a7 = 15..22
+const L_Y0 = 23
+const L_Y1 = 24
+const L_X = 25
+const L_SC = 26
+
+const get = (i: number): number[] => [0x20, ...leb(i)]
+const set = (i: number): number[] => [0x21, ...leb(i)]
+const i32c = (n: number): number[] => [0x41, ...sleb(n)]
+const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...leb(op), ...imm]
+const mem = (align: number, offset: number): number[] => [...leb(align), ...leb(offset)]
+const load = (offset: number): number[] => simd(0x00, ...mem(3, offset))
+const splat64 = (offset: number): number[] => simd(0x0a, ...mem(3, offset))
+const store = (offset: number): number[] => simd(0x0b, ...mem(3, offset))
+const fadd = simd(0xf0)
+const fsub = simd(0xf1)
+const fmul = simd(0xf2)
+const zero = simd(0x0c, ...new Array<number>(16).fill(0))
+const I32_ADD = 0x6a
+const I32_SHL = 0x74
+const I32_LT_U = 0x49
+const I32_GE_U = 0x4f
+
+function body(): number[] {
+  const code: number[] = []
+  const emit = (...parts: number[][]): void => {
+    for (const p of parts) code.push(...p)
+  }
+  // sb = S << 3; sc = splat(scale); v = v0; o = out
+  emit(get(P_S), i32c(3), [I32_SHL], set(L_SB))
+  emit(get(P_SCALE), simd(0x14), set(L_SC))
+  emit(get(P_V0), set(L_V), get(P_OUT), set(L_O))
+  emit([0x02, 0x40], [0x03, 0x40]) // block, loop (columns)
+  emit(get(L_V), get(P_V1), [I32_GE_U], [0x0d, 1]) // v >= v1: leave
+  for (let a = 0; a < 8; a++) emit(zero, set(L_A + a))
+  // p = xt ; q = xt + u*8 (row side) ; j = 0
+  emit(get(P_XT), set(L_P), i32c(0), set(L_J))
+  emit([0x03, 0x40]) // loop (dims)
+  // y0, y1 = columns v..v+3 of row j
+  emit(get(L_P), get(L_V), i32c(3), [I32_SHL], [I32_ADD], set(L_Q))
+  emit(get(L_Q), load(0), set(L_Y0), get(L_Q), load(16), set(L_Y1))
+  // q = p + u*8: the four row values, each splat
+  emit(get(L_P), get(P_U), i32c(3), [I32_SHL], [I32_ADD], set(L_Q))
+  for (let r = 0; r < 4; r++) {
+    emit(get(L_Q), splat64(8 * r), set(L_X))
+    emit(get(L_A + 2 * r), get(L_X), get(L_Y0), fmul, fadd, set(L_A + 2 * r))
+    emit(get(L_A + 2 * r + 1), get(L_X), get(L_Y1), fmul, fadd, set(L_A + 2 * r + 1))
+  }
+  emit(get(L_P), get(L_SB), [I32_ADD], set(L_P))
+  emit(get(L_J), i32c(1), [I32_ADD], set(L_J))
+  emit(get(L_J), get(P_D), [I32_LT_U], [0x0d, 0]) // next dim
+  emit([0x0b]) // end loop (dims)
+  // y0, y1 = norms of the columns; q = norms + u*8
+  emit(get(P_NORMS), get(L_V), i32c(3), [I32_SHL], [I32_ADD], set(L_Q))
+  emit(get(L_Q), load(0), set(L_Y0), get(L_Q), load(16), set(L_Y1))
+  emit(get(P_NORMS), get(P_U), i32c(3), [I32_SHL], [I32_ADD], set(L_Q))
+  for (let r = 0; r < 4; r++) {
+    emit(get(L_Q), splat64(8 * r), set(L_X))
+    for (let h = 0; h < 2; h++) {
+      const a = L_A + 2 * r + h
+      // address first, then ((nu + nv) - (a + a)) * sc
+      emit(get(L_O))
+      emit(get(L_X), get(h === 0 ? L_Y0 : L_Y1), fadd, get(a), get(a), fadd, fsub, get(L_SC), fmul)
+      emit(store(32 * r + 16 * h))
+    }
+  }
+  emit(get(L_O), i32c(128), [I32_ADD], set(L_O))
+  emit(get(L_V), i32c(4), [I32_ADD], set(L_V))
+  emit([0x0c, 0]) // br loop (columns)
+  emit([0x0b, 0x0b]) // end loop, end block
+  emit([0x0b]) // end function
+  const locals = [...leb(2), ...leb(6), I32, ...leb(12), V128]
+  const fn = [...locals, ...code]
+  return [...leb(fn.length), ...fn]
+}
+
+function moduleBytes(): Uint8Array {
+  const params = [I32, I32, I32, I32, I32, I32, I32, F64, I32]
+  const type = [1, 0x60, ...leb(params.length), ...params, 0]
+  const func = [1, 0]
+  const memory = [1, 0, 1]
+  const exports = [2, ...name('mem'), 2, 0, ...name('tile'), 0, 0]
+  const code = [1, ...body()]
+  return Uint8Array.from([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
+    ...section(1, type),
+    ...section(3, func),
+    ...section(5, memory),
+    ...section(7, exports),
+    ...section(10, code),
+  ])
+}
+
+let cached: WasmGram | null | undefined
+
+/** The kernel, or undefined without WebAssembly SIMD (or with `VAR_KDE_NO_WASM` in globalThis). */
+export function wasmGram(): WasmGram | undefined {
+  if (cached !== undefined) return cached ?? undefined
+  cached = null
+  const g = globalThis as unknown as { WebAssembly?: WasmApi; VAR_KDE_NO_WASM?: boolean }
+  const api = g.WebAssembly
+  if (!api || g.VAR_KDE_NO_WASM) return undefined
+  try {
+    const bytes = moduleBytes()
+    if (!api.validate(bytes)) return undefined
+    const instance = new api.Instance(new api.Module(bytes))
+    const memory = instance.exports.mem as WasmMemory
+    const tile = instance.exports.tile as WasmGram['tile']
+    const kernel: WasmGram = {
+      f64: new Float64Array(memory.buffer),
+      reserve(d, S) {
+        const xt = 0
+        const norms = d * S * 8
+        const out = norms + S * 8
+        const need = out + S * 32 + 128
+        const have = memory.buffer.byteLength
+        if (need > have) memory.grow(Math.ceil((need - have) / 65536))
+        if (kernel.f64.buffer !== memory.buffer) kernel.f64 = new Float64Array(memory.buffer)
+        return { xt, norms, out }
+      },
+      tile,
+    }
+    cached = kernel
+    return kernel
+  } catch {
+    return undefined
+  }
+}
+
+/** For tests: the module's bytes (to check that they validate where SIMD exists). */
+export const wasmGramBytes = moduleBytes
