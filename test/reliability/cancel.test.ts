@@ -18,7 +18,7 @@ import { call, job, nextEvent, openStudio, tempHome } from '../app/studio-helper
 const MODEL_DIR = resolve(__dirname, '../../models/fashion-mnist-var')
 
 /** A KDE input whose N² kernel takes seconds (explicit features: every candidate distinct). */
-function slowInput(N = 20_000): KdeInput {
+function slowInput(N = 40_000): KdeInput {
   const d = 8
   const features = Float32Array.from({ length: N * d }, (_, i) => Math.sin(i * 0.37) + (i % 13) * 0.01)
   return { B: 1, N, P: 1, d, features, kernel: 'gaussian', poolBandwidthOverBatch: false }
@@ -34,21 +34,26 @@ describe('KDE worker cancel', () => {
     await worker.close()
   })
 
-  it('rejects at once when aborted and does not make the next job wait behind the abandoned one', async () => {
-    // warm: the worker's first start loads the TypeScript loader
-    await worker.run(smallInput())
-    const abort = new AbortController()
-    const slow = worker.run(slowInput(), abort.signal)
-    await new Promise((r) => setTimeout(r, 200))
-    const t0 = performance.now()
-    abort.abort()
-    await expect(slow).rejects.toThrow(/Cancelled by request during the KDE/)
-    expect(performance.now() - t0).toBeLessThan(100)
-    const t1 = performance.now()
-    await worker.run(smallInput())
-    // a fresh worker answers; the old one's seconds of work were dropped with it
-    expect(performance.now() - t1).toBeLessThan(2500)
-  })
+  it(
+    'rejects at once when aborted and does not make the next job wait behind the abandoned one',
+    { timeout: 60_000 },
+    async () => {
+      // warm: the worker's first start loads the TypeScript loader
+      await worker.run(smallInput())
+      const abort = new AbortController()
+      const slow = worker.run(slowInput(), abort.signal)
+      await new Promise((r) => setTimeout(r, 200))
+      const t0 = performance.now()
+      abort.abort()
+      await expect(slow).rejects.toThrow(/Cancelled by request during the KDE/)
+      expect(performance.now() - t0).toBeLessThan(1000)
+      const t1 = performance.now()
+      await worker.run(smallInput())
+      // a fresh worker answers (a second or two to start); the abandoned kernel, about half a minute
+      // of work on one core, was dropped with the old one
+      expect(performance.now() - t1).toBeLessThan(10_000)
+    },
+  )
 })
 
 describe('host generate cancel', () => {
@@ -91,7 +96,8 @@ describe('host generate cancel', () => {
     const t0 = performance.now()
     abort.abort()
     await expect(running).rejects.toThrow(/Cancelled/)
-    expect(performance.now() - t0).toBeLessThan(200)
+    // the KDE would never end: only a cancel that does not wait for it ends the job
+    expect(performance.now() - t0).toBeLessThan(1000)
   })
 
   it('refuses a request this machine cannot hold before loading the model, with the estimate', async () => {
