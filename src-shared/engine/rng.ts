@@ -10,7 +10,9 @@
  *               (so its generation 0 is exactly the baseline image of that seed).
  *
  * For each scale si = 0 .. S-1, in order, the stream of row b is consumed as follows:
- *   - ordinary scale: one uniform double per token, tokens in raster order p = 0 .. l-1;
+ *   - ordinary scale: one uniform double per token, tokens in raster order p = 0 .. l-1; with
+ *     more_smooth, each token's double is followed by one more per id that survives its top-k /
+ *     top-p filter, in ascending id order (its Gumbel noise, see `TokenSampler.sampleGuided`);
  *   - search scale (var-scaling and its ablations): first the N candidate maps, candidate-major:
  *     candidate c = 0 .. N-1, then token p = 0 .. l-1, one uniform double each (N·l doubles);
  *     then, only when the Random-k branch is taken and no permutation is given, the Fisher-Yates
