@@ -365,6 +365,14 @@ async function reconcile(
     )
   }
   if (cutShort > 0) log(`${out}: ${cutShort} file(s) whose writing was cut short were removed`)
+  let missing = 0
+  for (const e of entries) if (!(await exists(fileOf(e)))) missing++
+  if (missing > 0) {
+    log(
+      `${out}: ${missing} history record(s) name a PNG that is not there (moved or deleted outside VAR Studio); ` +
+        'they are kept, and deleting them in the history removes them',
+    )
+  }
   return { entries, changed }
 }
 

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 interface Entry {
@@ -73,7 +73,11 @@ export class HashCache {
     if (!this.file) return
     await mkdir(dirname(this.file), { recursive: true })
     const tmp = `${this.file}.${process.pid}.tmp`
-    await writeFile(tmp, JSON.stringify({ version: 1, entries: Object.fromEntries(this.entries) }))
+    // a fresh file: never written through a file or link left at that name
+    await rm(tmp, { force: true })
+    await writeFile(tmp, JSON.stringify({ version: 1, entries: Object.fromEntries(this.entries) }), {
+      flag: 'wx',
+    })
     await rename(tmp, this.file)
   }
 }

@@ -121,7 +121,9 @@ async function writeSettings(home: string, settings: SettingsJson): Promise<void
   const file = settingsPath(home)
   await mkdir(resolve(home), { recursive: true })
   const tmp = `${file}.${process.pid}.tmp`
-  await writeFile(tmp, `${JSON.stringify(settings, null, 2)}\n`)
+  // a fresh file: never written through a file or link left at that name
+  await rm(tmp, { force: true })
+  await writeFile(tmp, `${JSON.stringify(settings, null, 2)}\n`, { flag: 'wx' })
   await rename(tmp, file)
 }
 

@@ -29,7 +29,8 @@ beforeAll(async () => {
   })
   await studio.idle()
   ids = (await call(studio, 'history:list', {})).map((e) => e.id)
-})
+  // the host starts and runs the jobs: more than the default 10 s on a loaded machine
+}, 120_000)
 afterAll(async () => {
   await studio.close()
   await cleanup()

@@ -17,7 +17,8 @@ beforeAll(async () => {
     jobs: [job([7, 9], 5, { kind: 'var-scaling', N: 12, k: 4 }), job([7], 5, { kind: 'baseline' })],
   })
   await studio.idle()
-})
+  // the host starts and runs the jobs: more than the default 10 s on a loaded machine
+}, 120_000)
 afterAll(async () => {
   await studio.close()
   await cleanup()

@@ -4,7 +4,7 @@
  * paths are checked, and a request does not create folders. Grid CSV records escape formula cells.
  */
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -25,7 +25,8 @@ beforeAll(async () => {
   await call(studio, 'queue:add', { jobs: [job([1, 2, 3, 4], 9)] })
   await studio.idle()
   out = studio.outputDir()
-})
+  // the host starts and runs the jobs: more than the default 10 s on a loaded machine
+}, 120_000)
 afterAll(async () => {
   await studio.close()
   await cleanup()
@@ -122,6 +123,21 @@ describe('contained paths', () => {
     expect(csvCell(-3)).toBe('-3')
     expect(csvCell('plain')).toBe('plain')
     expect(csvText([['a,b', 'say "hi"']])).toBe('"a,b","say ""hi"""\n')
+  })
+
+  it('does not write through a link planted at the name of a file being written', async () => {
+    const target = join(outside, 'planted.txt')
+    await writeFile(target, 'untouched')
+    // the model list's file is written aside under a name of this process, then renamed
+    await symlink(target, join(home, `models.json.${process.pid}.tmp`))
+    await mkdir(join(home, 'library'))
+    expect(await call(studio, 'models:dir', { dir: join(home, 'library') })).toEqual({
+      dir: join(home, 'library'),
+    })
+    expect(await readFile(target, 'utf8')).toBe('untouched')
+    expect(JSON.parse(await readFile(join(home, 'models.json'), 'utf8'))).toMatchObject({
+      modelsDir: join(home, 'library'),
+    })
   })
 
   it('checks the output folder from settings: full path, not a system folder, writable, no folder trees', async () => {
