@@ -6,7 +6,8 @@
 import { parseArgs } from 'node:util'
 import { DEFAULT_TARGETS, PAPER_SEARCH, type CalibrationRecord } from '../../src-shared/engine/calibration'
 import { InvalidRequestError } from '../../src-shared/errors'
-import { calibrateModel } from '../eval/calibrate'
+import { calibrateModel, resolveCalibration } from '../eval/calibrate'
+import { readManifest } from '../storage/model-folder'
 import { checkBeforeUse } from './model-commands'
 import { type CliContext, modelOptions, resolveModelDir } from './context'
 import { deviceFromFlags, numberFlag } from './knobs'
@@ -127,6 +128,19 @@ export async function calibrateCommand(args: string[], ctx: CliContext): Promise
     abort.abort()
   }
   process.on('SIGINT', stop)
+  const named = (error: unknown): never => {
+    if (error instanceof InvalidRequestError && FLAG_OF_FIELD[error.field]) {
+      const flag = FLAG_OF_FIELD[error.field] ?? error.field
+      throw new InvalidRequestError(flag, `${flag}: ${error.message}`, { cause: error })
+    }
+    throw error
+  }
+  // every setting is checked against the model before the host starts
+  try {
+    resolveCalibration(await readManifest(dir), defined)
+  } catch (error) {
+    named(error)
+  }
   try {
     await checkBeforeUse(ctx, dir, v['no-verify'] === true)
     const { record, path } = await calibrateModel(ctx.client(), dir, defined, {
@@ -141,13 +155,7 @@ export async function calibrateCommand(args: string[], ctx: CliContext): Promise
           `scale ${p.si} cfg ${p.cfg} (${p.run + 1}/${p.runs}) ${p.done}/${p.images} images`,
         )
       },
-    }).catch((error: unknown) => {
-      if (error instanceof InvalidRequestError && error.field && FLAG_OF_FIELD[error.field]) {
-        const flag = FLAG_OF_FIELD[error.field] ?? error.field
-        throw new InvalidRequestError(flag, `${flag}: ${error.message}`, { cause: error })
-      }
-      throw error
-    })
+    }).catch(named)
     bar.finish()
     for (const line of calibrationSummary(record)) ctx.io.out(line)
     ctx.io.out(path ?? 'dry run: nothing written')

@@ -20,6 +20,7 @@ import {
 } from '../../src-shared/engine/calibration'
 import { InvalidRequestError } from '../../src-shared/errors'
 import type { DeviceChoice } from '../../src-shared/protocol'
+import type { VarManifest } from '../../src-shared/manifest'
 import type { HostClient } from '../host/client'
 import { manifestSha256, sealCalibration, writeCalibration } from '../storage/calibration-file'
 import { readCodebook, readManifest } from '../storage/model-folder'
@@ -83,6 +84,38 @@ function asRequestError(error: unknown): never {
   throw error
 }
 
+/** The settings with their defaults filled in, checked against the model (before anything runs). */
+export function resolveCalibration(manifest: VarManifest, options: CalibrateOptions): ResolvedCalibration {
+  const S = manifest.patch_nums.length
+  const resolved = {
+    scales: [...(options.scales ?? [S > 1 ? 1 : 0])],
+    cfgs: [...(options.cfgs ?? [manifest.sampling_defaults.cfg])],
+    N: options.N ?? 50,
+    k: options.k ?? Math.min(10, options.N ?? 50),
+    images: options.images ?? Math.min(20 * manifest.num_classes, 500),
+    seed: options.seed ?? 0,
+    topkShare: options.topkShare ?? DEFAULT_TARGETS.topkShare,
+    keptFraction: options.keptFraction ?? DEFAULT_TARGETS.keptFraction,
+  }
+  try {
+    checkCalibrationSettings({ numClasses: manifest.num_classes, numScales: S, ...resolved })
+  } catch (error) {
+    asRequestError(error)
+  }
+  return resolved
+}
+
+export interface ResolvedCalibration {
+  readonly scales: number[]
+  readonly cfgs: number[]
+  readonly N: number
+  readonly k: number
+  readonly images: number
+  readonly seed: number
+  readonly topkShare: number
+  readonly keptFraction: number
+}
+
 export async function calibrateModel(
   client: HostClient,
   dir: string,
@@ -90,29 +123,7 @@ export async function calibrateModel(
   hooks: CalibrateHooks,
 ): Promise<Calibrated> {
   const manifest = await readManifest(dir)
-  const S = manifest.patch_nums.length
-  const scales = [...(options.scales ?? [S > 1 ? 1 : 0])]
-  const cfgs = [...(options.cfgs ?? [manifest.sampling_defaults.cfg])]
-  const N = options.N ?? 50
-  const k = options.k ?? Math.min(10, N)
-  const images = options.images ?? Math.min(20 * manifest.num_classes, 500)
-  const seed = options.seed ?? 0
-  const topkShare = options.topkShare ?? DEFAULT_TARGETS.topkShare
-  const keptFraction = options.keptFraction ?? DEFAULT_TARGETS.keptFraction
-  try {
-    checkCalibrationSettings({
-      numClasses: manifest.num_classes,
-      numScales: S,
-      scales,
-      N,
-      k,
-      topkShare,
-      keptFraction,
-      images,
-    })
-  } catch (error) {
-    asRequestError(error)
-  }
+  const { scales, cfgs, N, k, images, seed, topkShare, keptFraction } = resolveCalibration(manifest, options)
   const sha = await manifestSha256(dir)
   const codebook = await readCodebook(dir, manifest)
   const d = manifest.Cvae

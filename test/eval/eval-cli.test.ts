@@ -7,7 +7,7 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chartSvg } from '../../src-main/eval/chart'
 import { DEFAULT_TEST_IMAGES, readIdxImages } from '../../src-main/eval/reference'
-import { evalCsv } from '../../src-main/cli/eval'
+import { evalCsv, evalMarkdown } from '../../src-main/cli/eval'
 import { main } from '../../src-main/cli/main'
 import { HostClient } from '../../src-main/host/client'
 import { MODEL_DIR } from '../host/model'
@@ -91,16 +91,54 @@ describe('test-set reading', () => {
 })
 
 describe('eval outputs', () => {
-  it('writes the CSV with an empty N for the baseline', () => {
-    const csv = evalCsv([
-      { strategy: 'baseline', N: null, n_images: 20, class_accuracy: 1, IS: 7.5, FID: 18.25, seconds: 1.5 },
-      { strategy: 'var-scaling', N: 4, n_images: 20, class_accuracy: 0.95, IS: 6, FID: 16, seconds: 2 },
-    ])
-    expect(csv).toBe(
-      'strategy,N,n_images,class_accuracy,IS,FID,seconds\n' +
-        'baseline,,20,1.0000,7.5000,18.2500,1.50\n' +
-        'var-scaling,4,20,0.9500,6.0000,16.0000,2.00\n',
+  it('writes the CSV and the Markdown table with intervals, differences and the verdict', () => {
+    const base = {
+      label: 'baseline',
+      strategy: 'baseline' as const,
+      N: null,
+      alpha: null,
+      dedup: null,
+      block: 1,
+      n_images: 20,
+      class_accuracy: { value: 1, ci: { lo: 0.9, hi: 1 } },
+      IS: { value: 7.5, ci: { lo: 7, hi: 8 } },
+      FID: { value: 18.25, ci: { lo: 16, hi: 20 } },
+      precision: 0.9,
+      recall: 0.8,
+      verdict: 'reference',
+      seconds: 1.5,
+      secondsPerImage: 0.075,
+      topkShare: null,
+      keptMean: null,
+      notes: [],
+    }
+    const search = {
+      ...base,
+      label: 'var-scaling N=4',
+      strategy: 'var-scaling' as const,
+      N: 4,
+      alpha: 1.6,
+      dedup: 0.6,
+      FID: { value: 16, ci: { lo: 14, hi: 18 } },
+      diff: {
+        class_accuracy: { value: 0, ci: { lo: -0.1, hi: 0.1 } },
+        IS: { value: -1.5, ci: { lo: -2, hi: -1 } },
+        FID: { value: -2.25, ci: { lo: -4, hi: 1 } },
+      },
+      verdict: 'differs: IS',
+      topkShare: 0.35,
+      keptMean: 3.5,
+    }
+    const csv = evalCsv([base, search]).split('\n')
+    expect(csv[0]).toMatch(/^label,strategy,N,alpha,dedup,block,n_images,class_accuracy,acc_lo,acc_hi,IS,/)
+    expect(csv[1]).toBe(
+      'baseline,baseline,,,,1,20,1.0000,0.9000,1.0000,7.5000,7.0000,8.0000,18.2500,16.0000,20.0000,0.9000,0.8000,,,,,,,,,,reference,0.0750,,',
     )
+    expect(csv[2]).toContain(',-2.2500,-4.0000,1.0000,differs: IS,0.0750,0.350,3.50')
+    const md = evalMarkdown([base, search])
+    expect(md).toContain('| var-scaling N=4 | 20 |')
+    expect(md).toContain('-2.25 [-4.00, +1.00]')
+    expect(md).toContain('35 % / 3.5')
   })
 
   it('draws both panels, the baseline and a legend', () => {
@@ -148,6 +186,8 @@ describe('eval outputs', () => {
       '1,4',
       '--strategies',
       'baseline,var-scaling',
+      '--bootstrap',
+      '10',
       '--device',
       'cpu',
       '--data',
@@ -163,33 +203,57 @@ describe('eval outputs', () => {
     })
     expect(c.err.join('\n')).toBe('')
     expect(code).toBe(0)
-    expect((await readdir(out)).sort()).toEqual(['eval-chart.png', 'eval.csv', 'eval.json'])
+    expect((await readdir(out)).sort()).toEqual(['eval-chart.png', 'eval.csv', 'eval.json', 'eval.md'])
     expect(progress.join('')).toContain('FID reference: classifying')
 
     const lines = (await readFile(join(out, 'eval.csv'), 'utf8')).trim().split('\n')
-    expect(lines[0]).toBe('strategy,N,n_images,class_accuracy,IS,FID,seconds')
-    expect(lines.slice(1).map((l) => l.split(',').slice(0, 3).join(','))).toEqual([
-      'baseline,,20',
-      'var-scaling,1,20',
-      'var-scaling,4,20',
+    expect(lines.slice(1).map((l) => l.split(',').slice(1, 3).join(','))).toEqual([
+      'baseline,',
+      'var-scaling,1',
+      'var-scaling,4',
+      'baseline,',
+      'real,',
     ])
     const record = JSON.parse(await readFile(join(out, 'eval.json'), 'utf8')) as {
-      rows: { class_accuracy: number; IS: number; FID: number; seconds: number }[]
+      rows: {
+        label: string
+        block: number
+        class_accuracy: { value: number; ci: { lo: number; hi: number } }
+        IS: { value: number }
+        FID: { value: number; ci: { lo: number; hi: number } }
+        diff?: { FID: { value: number; ci: { lo: number; hi: number } } }
+        verdict: string
+        seconds: number
+      }[]
       reference: { featureDim: number }
+      searchDefaults: { from: string }
+      strategies: { alpha?: number }[]
     }
     expect(record.reference.featureDim).toBe(128)
-    for (const row of record.rows) {
-      expect(row.class_accuracy).toBeGreaterThanOrEqual(0)
-      expect(row.class_accuracy).toBeLessThanOrEqual(1)
-      expect(row.IS).toBeGreaterThanOrEqual(1)
-      expect(row.IS).toBeLessThanOrEqual(10)
-      expect(row.FID).toBeGreaterThan(0)
-      expect(Number.isFinite(row.FID)).toBe(true)
+    // alpha and dedup come from the model's calibration unless given
+    expect(record.searchDefaults.from).toBe('calibrated')
+    expect(record.strategies[1]?.alpha).toBe(1.599)
+    expect(record.rows.map((r) => r.block)).toEqual([1, 1, 1, 2, 0])
+    expect(record.rows[4]?.label).toBe('real test images (FID floor at n = 20)')
+    for (const row of record.rows.slice(0, 4)) {
+      expect(row.class_accuracy.value).toBeGreaterThanOrEqual(0)
+      expect(row.class_accuracy.value).toBeLessThanOrEqual(1)
+      expect(row.class_accuracy.ci.lo).toBeLessThanOrEqual(row.class_accuracy.value)
+      expect(row.IS.value).toBeGreaterThanOrEqual(1)
+      expect(row.IS.value).toBeLessThanOrEqual(10)
+      expect(row.FID.value).toBeGreaterThan(0)
+      expect(row.FID.ci.lo).toBeLessThanOrEqual(row.FID.value)
+      expect(row.FID.ci.hi).toBeGreaterThanOrEqual(row.FID.value)
       expect(row.seconds).toBeGreaterThan(0)
+    }
+    for (const row of record.rows.slice(1, 4)) {
+      const d = row.diff?.FID
+      expect(d?.ci.lo).toBeLessThanOrEqual(d?.value ?? NaN)
+      expect(row.verdict).toMatch(/^(within noise|differs: .+)$/)
     }
     // The trained model draws recognisable classes.
     if (MODEL_DIR.endsWith('fashion-mnist-var')) {
-      expect(record.rows[0]?.class_accuracy).toBeGreaterThanOrEqual(0.7)
+      expect(record.rows[0]?.class_accuracy.value).toBeGreaterThanOrEqual(0.7)
     }
     const chart = await sharp(join(out, 'eval-chart.png')).metadata()
     expect(chart.format).toBe('png')
@@ -198,7 +262,10 @@ describe('eval outputs', () => {
     // A second run reads the cached reference statistics.
     const again: string[] = []
     const code2 = await main(
-      args.map((a) => (a === 'baseline,var-scaling' ? 'baseline' : a === out ? join(tmp, 'eval2') : a)),
+      [
+        ...args.map((a) => (a === 'baseline,var-scaling' ? 'baseline' : a === out ? join(tmp, 'eval2') : a)),
+        '--no-noise',
+      ],
       captureIo().io,
       { progress: { write: (t) => again.push(t), isTTY: false }, createClient: client },
     )
