@@ -35,6 +35,8 @@ function runLoop(
     signal: ctx.signal,
     kde,
     onScale,
+    // a cancel that arrives during a scale's candidate draws is read between images
+    betweenDraws: () => new Promise<void>((resolve) => setImmediate(resolve)),
   })
 }
 

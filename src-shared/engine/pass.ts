@@ -283,6 +283,11 @@ export class Engine {
       } else {
         sampler.sampleGuidedCandidates(logits, B, l, t, b, N, topK, topP, rngs[b], candidates, b * N * l)
       }
+      const between = this.hooks.betweenDraws
+      if (between) {
+        await between()
+        this.checkCancel()
+      }
     }
     const input: KdeInput = {
       B,

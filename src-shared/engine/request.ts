@@ -248,8 +248,17 @@ export interface CancelSignal {
 export interface GenerateHooks {
   onScale?: (event: ScaleEvent) => void | Promise<void>
   onStep?: (outputs: StepOutputs) => void
-  /** checked before every scale and before the decode; aborting throws CancelledError */
+  /**
+   * checked before every scale, after each image's candidate draws at a search scale, and before
+   * the decode; aborting throws CancelledError
+   */
   signal?: CancelSignal
+  /**
+   * Awaited after each image's candidate draws at a search scale, before the cancel check there.
+   * The draws run without yielding, so a host passes one turn of its event loop here: a cancel that
+   * arrived meanwhile is read within the scale, not after it.
+   */
+  betweenDraws?: () => Promise<void>
   /**
    * KDE to await at search scales (e.g. one that runs in a worker); defaults to the pure function.
    * `ids` of its input is a fresh copy that may be transferred; `codebook` must not be.
