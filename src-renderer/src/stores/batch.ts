@@ -4,7 +4,8 @@ import type { z } from 'zod'
 import type { BatchQueued, BatchTable, SeedPolicy } from '../../../src-shared/ipc'
 import type { batchSourceSchema } from '../../../src-shared/ipc'
 import { call, pathForFile } from '../api'
-import { defaultConfigs, type StrategyKind } from '../lib/strategy'
+import { modelConfigs, type StrategyKind } from '../lib/strategy'
+import { useModelsStore } from './model-list'
 import { useNoticesStore } from './notices'
 
 export type BatchSource = z.input<typeof batchSourceSchema>
@@ -93,7 +94,8 @@ export const useBatchStore = defineStore('batch', () => {
         source: src,
         defaults: {
           modelId: modelId.value,
-          strategy: defaultConfigs()[kind.value],
+          // the model's calibrated search defaults (or the paper's), as the Generate form uses them
+          strategy: modelConfigs(useModelsStore().byId(modelId.value)?.searchDefaults)[kind.value],
           seedPolicy: seedPolicy.value,
           baseSeed: baseSeed.value,
         },
