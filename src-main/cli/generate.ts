@@ -53,7 +53,9 @@ Seeds:
 Strategy (default var-scaling):
   --strategy S           baseline | var-scaling | topk-only | randomk-only | best-of-n
   --search-scales 1,2    scale indices searched (default 1)
-  --N 50  --k 10  --alpha 2.3  --dedup 1.8    (N <= 4096, k <= N; best-of-n N <= 64)
+  --N 50  --k 10  --alpha A  --dedup D      (N <= 4096, k <= N; best-of-n N <= 64); alpha, dedup
+                         and the search scale default to the model's calibration (var-studio
+                         calibrate), else the paper's 2.3 / 1.8 / 1; stderr says which
   --final-pick density|rank|argmax   --kernel gaussian|exactMatch
   --legacy-progressive-nucleus       --pool-bandwidth
 
