@@ -90,11 +90,6 @@ export class History {
     return history
   }
 
-  /** Whether the history holds an image id. */
-  has(id: string): boolean {
-    return this.entries.some((e) => e.id === id)
-  }
-
   /** The ids of a job's recorded images, oldest first. */
   idsOfJob(jobId: string): string[] {
     return this.entries.filter((e) => e.jobId === jobId).map((e) => e.id)

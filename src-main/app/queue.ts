@@ -269,7 +269,12 @@ export class Queue {
           await this.changed()
         },
       )
-      Object.assign(job, { state: 'done', imageIds })
+      // the committed ones stay listed even when the output folder was switched during the job
+      const have = new Set(job.imageIds)
+      Object.assign(job, {
+        state: 'done',
+        imageIds: [...job.imageIds, ...imageIds.filter((id) => !have.has(id))],
+      })
     } catch (error) {
       // Stopped by closing the studio: it runs again first next time. Cancelled by the user, even
       // while the studio was closing: it stays cancelled.

@@ -47,7 +47,8 @@ export function jobExecutor(deps: RunDeps): Execute {
     const [C, H, W] = [m.image_channels, m.image_size, m.image_size]
     // Images recorded by an earlier run of this job (cancelled, or stopped by a crash) are not made
     // again: a resumed job makes the rest, each with its own seed.
-    const todo = job.items.map((_, i) => i).filter((i) => !deps.history().has(imageIdOf(job.id, i)))
+    const recorded = new Set(deps.history().idsOfJob(job.id))
+    const todo = job.items.map((_, i) => i).filter((i) => !recorded.has(imageIdOf(job.id, i)))
     const doneBefore = job.items.length - todo.length
     const size = Math.max(1, settings.batchSize)
     const batches = Math.ceil(todo.length / size)
@@ -131,8 +132,8 @@ export function jobExecutor(deps: RunDeps): Execute {
       // The batch's images are on disk and in the history before the next batch starts.
       await committed(await saveImages(deps, job, indices, model, result, previews, settings.embedMetadata))
     }
-    const history = deps.history()
-    return job.items.map((_, i) => imageIdOf(job.id, i)).filter((id) => history.has(id))
+    const made = new Set(deps.history().idsOfJob(job.id))
+    return job.items.map((_, i) => imageIdOf(job.id, i)).filter((id) => made.has(id))
   }
 }
 
