@@ -105,6 +105,9 @@ async function openStudio(
   const outputOf = (): string => resolve(options.outputDir ?? (settings.get().outputDir || defaultOutput))
   let history: History
   try {
+    // a saved folder is held to the rules a new choice is (a full path, not a system folder,
+    // writable, no tree of folders created); the command line's --out is the user's own
+    if (options.outputDir === undefined && settings.get().outputDir) await checkOutputDir(outputOf())
     history = await History.open(outputOf(), events, log)
   } catch (error) {
     // A saved output folder that went away or became unusable must not keep the studio from starting.

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } fro
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Studio } from '../../src-main/app/studio'
+import { createStudio, type Studio } from '../../src-main/app/studio'
 import { csvCell, csvText } from '../../src-main/storage/csv'
 import { call, job, openStudio, tempHome } from './studio-helpers'
 
@@ -159,5 +159,18 @@ describe('contained paths', () => {
     expect((await call(studio, 'settings:set', { outputDir: fresh })).outputDir).toBe(fresh)
     expect(existsSync(fresh)).toBe(true)
     expect((await call(studio, 'settings:get', {})).outputDir).toBe(fresh)
+
+    // a saved folder that is a system folder (an older version's settings) is not used at start
+    await studio.close()
+    const path = join(home, 'studio-settings.json')
+    const saved = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>
+    await writeFile(path, JSON.stringify({ ...saved, outputDir: '/etc' }))
+    const logs: string[] = []
+    studio = await createStudio({ home, version: '0.0.0-test', hostName: 'web', log: (l) => logs.push(l) })
+    expect(studio.outputDir()).toBe(join(home, 'outputs'))
+    expect(logs.join('\n')).toMatch(
+      /\/etc is a system folder; choose a folder of your own; using .*outputs until another/,
+    )
+    expect(existsSync('/etc/history')).toBe(false)
   })
 })
