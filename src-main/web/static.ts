@@ -1,8 +1,9 @@
 /** Serves the built renderer: GET and HEAD only, inside its folder only, with fixed content types. */
 import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { realpath, stat } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, normalize, resolve, sep } from 'node:path'
+import { isInside } from '../storage/contained'
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -55,6 +56,8 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, roo
   try {
     const s = await stat(path)
     if (!s.isFile()) throw new Error('not a file')
+    // a link inside the page's folder is not followed out of it
+    if (!isInside(await realpath(root), await realpath(path))) throw new Error('outside the folder')
     size = s.size
   } catch {
     plain(res, 404, 'Not found')

@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-unsafe-assignment -- expect's asymmetric matchers are typed any */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, symlink, writeFile } from 'node:fs/promises'
 import { get } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,12 +13,15 @@ import { MODEL_ID, openStudio, tempHome } from '../app/studio-helpers'
 let cleanup: () => Promise<void>
 let studio: Studio
 let web: WebHost
+let home: string
+let page: string
 let base: string
 
 beforeAll(async () => {
   const t = await tempHome('web')
   cleanup = t.cleanup
-  const page = join(t.home, 'page')
+  home = t.home
+  page = join(t.home, 'page')
   await mkdir(join(page, 'assets'), { recursive: true })
   await writeFile(join(page, 'index.html'), '<!doctype html><title>VAR Studio</title>')
   await writeFile(join(page, 'assets', 'app.js'), 'console.log(1)')
@@ -98,6 +101,12 @@ describe('web host', () => {
     expect(await rawStatus('/', { Host: 'attacker.example' })).toBe(421)
     expect((await fetch(`http://${base}/missing.js`)).status).toBe(404)
     expect((await fetch(`http://${base}/`, { method: 'POST' })).status).toBe(405)
+
+    // a link in the page's folder is not followed out of it
+    const secret = join(home, 'secret.js')
+    await writeFile(secret, 'not for the page')
+    await symlink(secret, join(page, 'assets', 'leak.js'))
+    expect((await fetch(`http://${base}/assets/leak.js`)).status).toBe(404)
   })
 
   it('refuses sockets without the token, with a wrong one, or from another origin', async () => {
