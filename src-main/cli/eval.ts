@@ -10,7 +10,7 @@
  * The strategy knobs come from the same option table as `generate` (knobs.ts); --strategy, --N and
  * --alpha take lists here.
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -66,6 +66,8 @@ export const EVAL_HELP = `Usage: var-studio eval [options]
                          baseline block S + n + i
   --bootstrap B          bootstrap resamples for the 95 % intervals (default 100; 0 turns them off)
   --no-noise             skip the noise floors (second baseline block, real test images)
+  --merge A.json,B.json  print one table of eval.json files of the same seeds and sampling (the
+                         search rows of B beside A's, judged against A's noise floors)
   --out DIR              output folder (default ./var-studio-out/eval-<time>)
   --data FILE            Fashion-MNIST test images (default ${DEFAULT_TEST_IMAGES})
   --cache-dir DIR        where the test set's feature statistics are cached (default ~/.cache/var-studio)
@@ -241,6 +243,81 @@ export function evalMarkdown(rows: readonly EvalRow[]): string {
   return `${[head, rule, ...lines.map((l) => `| ${l} |`)].join('\n')}\n`
 }
 
+const METRICS = ['class_accuracy', 'IS', 'FID'] as const
+const METRIC_NAMES = { class_accuracy: 'accuracy', IS: 'IS', FID: 'FID' } as const
+
+/**
+ * The verdict of every difference to the baseline. A difference is beyond noise only when its paired
+ * interval excludes 0 AND it is larger than the gap between the two baseline seed blocks for that
+ * metric (the bootstrap resamples images of one seed block; it does not see how much a metric moves
+ * with the seeds, which the second block measures). Without a second block only the interval counts.
+ */
+export function applyNoiseVerdicts(rows: readonly EvalRow[], intervals = true): EvalRow[] {
+  const block2 = rows.find((r) => r.strategy === 'baseline' && r.block === 2)
+  const gap = (m: (typeof METRICS)[number]): number => Math.abs(block2?.diff?.[m].value ?? 0)
+  return rows.map((r) => {
+    if (!r.diff || !intervals) return r
+    if (r === block2) {
+      const gaps = METRICS.map(
+        (m) => `${METRIC_NAMES[m]} ${r.diff?.[m].value.toFixed(m === 'class_accuracy' ? 3 : 2)}`,
+      )
+      return { ...r, verdict: `noise: the seed-block gap (${gaps.join(', ')})` }
+    }
+    const beyond = METRICS.filter((m) => {
+      const d = r.diff?.[m]
+      const ci = d?.ci
+      return d !== undefined && ci !== undefined && (ci.lo > 0 || ci.hi < 0) && Math.abs(d.value) > gap(m)
+    })
+    return {
+      ...r,
+      verdict:
+        beyond.length === 0
+          ? 'within noise'
+          : `beyond noise: ${beyond.map((m) => METRIC_NAMES[m]).join(', ')}`,
+    }
+  })
+}
+
+interface EvalRecord {
+  readonly format: string
+  readonly seeds: { readonly first: number; readonly last: number }
+  readonly sampling: unknown
+  readonly rows: EvalRow[]
+}
+
+/**
+ * One table of several eval.json files of the same seeds and sampling (the baseline is then the same
+ * images in each): every row of the first, and the search rows of the others, judged together.
+ */
+export async function mergedTable(files: readonly string[]): Promise<string> {
+  const records: EvalRecord[] = []
+  for (const f of files) {
+    const json = JSON.parse(await readFile(f, 'utf8')) as EvalRecord
+    if (json.format !== 'var-studio-eval/2') throw new StudioError(`${f}: not an eval.json of this version`)
+    records.push(json)
+  }
+  const first = records.at(0)
+  const rest = records.slice(1)
+  if (!first) throw new InvalidRequestError('--merge', '--merge: list at least one eval.json')
+  const key = (r: EvalRecord): string => JSON.stringify([r.seeds.first, r.seeds.last, r.sampling])
+  const rows = [...first.rows]
+  for (const [i, r] of rest.entries()) {
+    if (key(r) !== key(first)) {
+      throw new InvalidRequestError(
+        '--merge',
+        `--merge: ${files[i + 1] ?? ''} has other seeds or sampling than ${files[0] ?? ''}`,
+      )
+    }
+    const at = rows.findIndex((x) => x.block !== 1)
+    rows.splice(
+      at < 0 ? rows.length : at,
+      0,
+      ...r.rows.filter((x) => x.block === 1 && x.strategy !== 'baseline'),
+    )
+  }
+  return evalMarkdown(applyNoiseVerdicts(rows))
+}
+
 interface Run {
   readonly label: string
   readonly kind: StrategyKind
@@ -399,6 +476,7 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
       seed: { type: 'string' },
       bootstrap: { type: 'string' },
       'no-noise': { type: 'boolean' },
+      merge: { type: 'string' },
       out: { type: 'string' },
       data: { type: 'string' },
       'cache-dir': { type: 'string' },
@@ -408,6 +486,10 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
   })
   if (v.help) {
     ctx.io.out(EVAL_HELP)
+    return 0
+  }
+  if (v.merge !== undefined) {
+    ctx.io.out(await mergedTable(list('--merge', v.merge)))
     return 0
   }
   const dir = await resolveModelDir(v)
@@ -654,6 +736,8 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
         notes: [],
       })
     }
+    const judged = applyNoiseVerdicts(rows, B > 0)
+    rows.splice(0, rows.length, ...judged)
     for (const r of rows) {
       log(
         `${r.label}: accuracy ${show(r.class_accuracy, 3)}, IS ${show(r.IS, 3)}, FID ${show(r.FID, 3)}` +
