@@ -97,6 +97,15 @@ export const batchSourceSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('path'), path: z.string().min(1).max(4096) }),
 ])
 
+/**
+ * A PNG to read the parameters of (PNG Info): its bytes, base64 and at most 16 MiB (web and
+ * Electron), or in Electron only a path. The host reads it as untrusted input.
+ */
+export const pngSourceSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('content'), name: z.string().min(1).max(500), base64 }),
+  z.strictObject({ kind: z.literal('path'), path: z.string().min(1).max(4096) }),
+])
+
 export const batchDefaultsSchema = z.strictObject({
   modelId: id,
   /** strategy for rows that name none */
@@ -191,6 +200,12 @@ export const callSchemas = {
   'image:get': z.strictObject({ imageId: id }),
   /** parameters of a past image, read back from its PNG, to load into the Generate view */
   'image:params': z.strictObject({ imageId: id }),
+  /**
+   * PNG Info: the parameters a PNG carries (the studio's exact JSON chunk, else A1111-style
+   * `parameters` text) and what of them can be loaded into Generate; `modelId` is the model whose
+   * class names a prompt is matched to when the PNG names no installed model
+   */
+  'png:info': z.strictObject({ source: pngSourceSchema, modelId: z.string().max(200).optional() }),
   'batch:parse': z.strictObject({ source: batchSourceSchema, modelId: id }),
   /** parses again on the host (never trusts a parsed table) and queues the valid rows only */
   'batch:queue': z.strictObject({ source: batchSourceSchema, defaults: batchDefaultsSchema }),
@@ -418,6 +433,40 @@ export interface ImageParams {
   readonly parameters: string
 }
 
+/** What of a PNG's parameters the Generate form can take (only what the PNG says). */
+export interface PngLoad {
+  /** an installed model the PNG names */
+  readonly modelId?: string
+  readonly classId?: number
+  readonly seed?: number
+  readonly strategy?: Readonly<Record<string, unknown>>
+  readonly sampling?: {
+    readonly cfg?: number
+    readonly top_k?: number
+    readonly top_p?: number
+    readonly more_smooth?: boolean
+  }
+}
+
+/** A PNG's parameters as PNG Info shows them. */
+export interface PngInfo {
+  readonly file: string
+  readonly width: number
+  readonly height: number
+  /** `var-studio`: the studio's exact JSON chunk; `parameters`: A1111-style text; `none`: neither */
+  readonly from: 'var-studio' | 'parameters' | 'none'
+  /** the `parameters` text as written */
+  readonly parameters?: string
+  /** the parameters read as fields: Prompt, Negative prompt, then each `Key: value` */
+  readonly fields: readonly { readonly key: string; readonly value: string }[]
+  /** other text chunks (keyword and text, long texts cut) */
+  readonly texts: readonly { readonly keyword: string; readonly text: string }[]
+  /** what Generate can load; absent when the PNG says nothing it can use */
+  readonly load?: PngLoad
+  /** how fields were read or why some were left out ("prompt read as ...", "model ... is not installed") */
+  readonly notes: readonly string[]
+}
+
 export interface IpcResults {
   'app:info': AppInfo
   'settings:get': Settings
@@ -442,6 +491,7 @@ export interface IpcResults {
   'history:delete': { deleted: boolean }
   'image:get': { dataUrl: string }
   'image:params': ImageParams
+  'png:info': PngInfo
   'batch:parse': BatchTable
   'batch:queue': BatchQueued
   'export:grid': GridExport

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, extname, join } from 'node:path'
 import sharp from 'sharp'
-import { STRATEGY_KINDS } from '../../src-shared/engine/strategies'
+import { strategyName, strategyRank } from '../../src-shared/strategy-names'
 import { InvalidRequestError } from '../../src-shared/errors'
 import type { GridAxis, GridExport, ImageEntry, IpcParsedArgs } from '../../src-shared/ipc'
 import { containedDir, OutsideFolderError, writeContained } from '../storage/contained'
@@ -38,12 +38,11 @@ function axisLabel(axis: GridAxis, v: Value, byClass: ReadonlyMap<number, string
   if (axis === 'class') return byClass.get(Number(v)) ?? `class ${v}`
   if (axis === 'seed') return `seed ${v}`
   if (axis === 'N') return `N=${v}`
-  return String(v)
+  return strategyName(String(v))
 }
 
 function order(axis: GridAxis, values: Value[]): Value[] {
-  const rank = (v: Value): number =>
-    axis === 'strategy' ? (STRATEGY_KINDS as readonly string[]).indexOf(String(v)) : Number(v)
+  const rank = (v: Value): number => (axis === 'strategy' ? strategyRank(String(v)) : Number(v))
   return [...new Set(values)].sort((a, b) => rank(a) - rank(b) || String(a).localeCompare(String(b)))
 }
 
@@ -158,14 +157,43 @@ export async function exportGrid(spec: IpcParsedArgs<'export:grid'>, deps: Expor
   const png = await encodePng(grid, embed ? { parameters, json: record } : {})
   const recordPath = path.replace(/\.png$/i, '.json')
   const csvPath = path.replace(/\.png$/i, '.csv')
+  // Headers and the row and column values as people read them (the strategy's name, not its id);
+  // the ids stay in their own columns for scripts.
+  const AXIS_HEADERS = { class: 'Class', seed: 'Seed', strategy: 'Strategy', N: 'N' } as const
   const table: Value[][] = [
-    [spec.rows, spec.columns, 'image_id', 'model', 'class_id', 'class_name', 'seed', 'strategy', 'N', 'file'],
+    [
+      `Row: ${AXIS_HEADERS[spec.rows]}`,
+      `Column: ${AXIS_HEADERS[spec.columns]}`,
+      'Image id',
+      'Model',
+      'Class id',
+      'Class',
+      'Seed',
+      'Strategy',
+      'Strategy id',
+      'N',
+      'File',
+    ],
   ]
   for (const { row, column, entry: e } of cells) {
+    const rowText = axisLabel(spec.rows, row, byClass)
+    const columnText = axisLabel(spec.columns, column, byClass)
     table.push(
       e
-        ? [row, column, e.id, e.modelId, e.classId, e.className, e.seed, e.strategyKind, e.N, e.file]
-        : [row, column, '', '', '', '', '', '', '', ''],
+        ? [
+            rowText,
+            columnText,
+            e.id,
+            e.modelId,
+            e.classId,
+            e.className,
+            e.seed,
+            strategyName(e.strategyKind),
+            e.strategyKind,
+            e.N,
+            e.file,
+          ]
+        : [rowText, columnText, '', '', '', '', '', '', '', '', ''],
     )
   }
   try {

@@ -30,6 +30,7 @@ import { toNewJob } from './jobs'
 import { Models } from './model-list'
 import { Queue } from './queue'
 import { partialDecoder } from './partials'
+import { pngInfo } from './png-info'
 import { jobExecutor } from './run-job'
 import { checkOutputDir, type SettingsBackend, SettingsStore } from './settings'
 
@@ -231,6 +232,7 @@ async function openStudio(
     'history:delete': ({ imageId }) => history.delete(imageId),
     'image:get': ({ imageId }) => imageDataUrl(history.get(imageId), history),
     'image:params': ({ imageId }) => imageParams(history.get(imageId), history),
+    'png:info': (args) => pngInfo(args, models, allowPaths),
     'batch:parse': ({ source, modelId }) => parseBatch(source, modelId, models, allowPaths),
     'batch:queue': ({ source, defaults }) => queueBatch(source, defaults, models, queue, allowPaths),
     'export:grid': (spec) =>

@@ -3,13 +3,13 @@
  * model is loaded), runs the request on the inference host with a progress bar, and writes the PNGs,
  * a labelled grid and run.json.
  */
-import { randomInt } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { InvalidRequestError } from '../../src-shared/errors'
 import type { VarManifest } from '../../src-shared/manifest'
 import { MAX_ITEMS } from '../../src-shared/engine/limits'
 import { SEED_MAX } from '../../src-shared/engine/rng'
+import { DEFAULT_SEED_POLICY, randomSeed } from '../../src-shared/seeds'
 import {
   parseStrategy,
   SettingsError,
@@ -106,7 +106,7 @@ function classRefs(values: readonly string[]): string[] {
 }
 
 function seedPolicy(value: string | undefined, seedGiven: boolean): SeedPolicy {
-  const policy = value ?? (seedGiven ? 'increment' : 'random')
+  const policy = value ?? (seedGiven ? 'increment' : DEFAULT_SEED_POLICY)
   if (policy !== 'fixed' && policy !== 'increment' && policy !== 'random') {
     throw new InvalidRequestError(
       '--seed-policy',
@@ -119,7 +119,7 @@ function seedPolicy(value: string | undefined, seedGiven: boolean): SeedPolicy {
 function assignSeeds(wanted: readonly Wanted[], policy: SeedPolicy, base: number): Seeded[] {
   return wanted.map((w, i) => {
     if (w.seed !== undefined) return { ...w, seed: w.seed }
-    if (policy === 'random') return { ...w, seed: randomInt(0, 2 ** 32) }
+    if (policy === 'random') return { ...w, seed: randomSeed() }
     const seed = policy === 'fixed' ? base : base + i
     if (seed > SEED_MAX) throw new InvalidRequestError('--seed', `--seed: seed ${seed} exceeds ${SEED_MAX}`)
     return { ...w, seed }

@@ -64,8 +64,21 @@ describe('grid export', () => {
     expect(record.cells.map((c) => c.imageId).sort()).toEqual([...ids].sort())
     expect(JSON.parse(await readFile(g.recordPath, 'utf8'))).toEqual(record)
     const csv = (await readFile(g.path.replace(/\.png$/, '.csv'), 'utf8')).trim().split('\n')
-    expect(csv[0]).toBe('class,strategy,image_id,model,class_id,class_name,seed,strategy,N,file')
+    // headers and values as people read them, the strategy's id kept in its own column
+    expect(csv[0]).toBe(
+      'Row: Class,Column: Strategy,Image id,Model,Class id,Class,Seed,Strategy,Strategy id,N,File',
+    )
     expect(csv).toHaveLength(5)
+    // the one strategy order (Baseline before VAR-Scaling), names not ids
+    expect(csv.slice(1).map((line) => line.split(',')[1])).toEqual([
+      'Baseline',
+      'VAR-Scaling',
+      'Baseline',
+      'VAR-Scaling',
+    ])
+    expect(csv.slice(1).map((line) => line.split(',').slice(7, 9).join(' '))).toContain(
+      'VAR-Scaling var-scaling',
+    )
   })
 
   it('leaves metadata out when asked, and names a folder it cannot write', async () => {

@@ -37,6 +37,7 @@ const CONTRACT = {
   'history:delete': true,
   'image:get': true,
   'image:params': true,
+  'png:info': true,
   'batch:parse': true,
   'batch:queue': true,
   'export:grid': true,

@@ -3,7 +3,7 @@
  * show rows, columns and empty cells before anything is written. The host lays out the PNG itself.
  */
 import type { GridAxis, ImageEntry } from '../../../src-shared/ipc'
-import { STRATEGY_KINDS } from '../../../src-shared/engine/strategies'
+import { strategyName, strategyRank } from '../../../src-shared/strategy-names'
 
 export type GridImage = Pick<ImageEntry, 'id' | 'classId' | 'className' | 'seed' | 'strategyKind' | 'N'>
 
@@ -20,11 +20,6 @@ export const AXIS_LABELS = {
   N: 'Candidates (N)',
 } as const satisfies Record<GridAxis, string>
 
-const strategyOrder = (kind: string): number => {
-  const i = (STRATEGY_KINDS as readonly string[]).indexOf(kind)
-  return i === -1 ? STRATEGY_KINDS.length : i
-}
-
 /** Where one image sits along one axis. */
 export function axisValue(image: GridImage, axis: GridAxis): AxisValue {
   switch (axis) {
@@ -33,7 +28,11 @@ export function axisValue(image: GridImage, axis: GridAxis): AxisValue {
     case 'seed':
       return { key: `s${image.seed}`, label: `seed ${image.seed}`, order: image.seed }
     case 'strategy':
-      return { key: image.strategyKind, label: image.strategyKind, order: strategyOrder(image.strategyKind) }
+      return {
+        key: image.strategyKind,
+        label: strategyName(image.strategyKind),
+        order: strategyRank(image.strategyKind),
+      }
     case 'N':
       return { key: `n${image.N}`, label: `N = ${image.N}`, order: image.N }
   }

@@ -13,30 +13,26 @@ import {
 
 import { PAPER_SEARCH } from '../../../src-shared/engine/calibration'
 
-export { STRATEGY_KINDS, type StrategyConfig, type StrategyKind }
+import { STRATEGY_NAMES, STRATEGY_ORDER, strategyName } from '../../../src-shared/strategy-names'
 
+export { STRATEGY_KINDS, STRATEGY_NAMES, STRATEGY_ORDER, type StrategyConfig, type StrategyKind }
+
+/** The choices of a strategy menu: the name, and what it does where the name does not say. */
 export const STRATEGY_LABELS = {
   baseline: 'Baseline (no search)',
-  'var-scaling': 'VAR-Scaling (hybrid)',
   'topk-only': 'Top-k only',
   'randomk-only': 'Random-k only',
+  'var-scaling': 'VAR-Scaling (hybrid)',
   'best-of-n': 'Best of N',
-} as const satisfies Record<StrategyKind, string>
-
-export const STRATEGY_SHORT = {
-  baseline: 'baseline',
-  'var-scaling': 'VAR-Scaling',
-  'topk-only': 'Top-k',
-  'randomk-only': 'Random-k',
-  'best-of-n': 'best-of-N',
 } as const satisfies Record<StrategyKind, string>
 
 export function isStrategyKind(value: string): value is StrategyKind {
   return (STRATEGY_KINDS as readonly string[]).includes(value)
 }
 
+/** A strategy's name as people read it ("Top-k only"), never its id. */
 export function shortLabel(kind: string): string {
-  return isStrategyKind(kind) ? STRATEGY_SHORT[kind] : kind
+  return strategyName(kind)
 }
 
 /** Every kind with the engine's defaults filled in. */

@@ -1,5 +1,5 @@
 import { defineStore } from 'pinia'
-import { computed, ref } from 'vue'
+import { computed, ref, shallowRef } from 'vue'
 import type { z } from 'zod'
 import type { BatchQueued, BatchTable, SeedPolicy } from '../../../src-shared/ipc'
 import type { batchSourceSchema } from '../../../src-shared/ipc'
@@ -43,6 +43,8 @@ export const useBatchStore = defineStore('batch', () => {
   const notices = useNoticesStore()
   const source = ref<BatchSource>()
   const fileName = ref('')
+  /** the file last opened (a PNG given here can go on to PNG Info) */
+  const file = shallowRef<File>()
   const table = ref<BatchTable>()
   const busy = ref(false)
   const error = ref('')
@@ -52,11 +54,13 @@ export const useBatchStore = defineStore('batch', () => {
   const seedPolicy = ref<SeedPolicy>('increment')
   const baseSeed = ref(0)
 
+  const fileRef = file
   async function openFile(file: File): Promise<void> {
     error.value = ''
     table.value = undefined
     queued.value = undefined
     fileName.value = file.name
+    fileRef.value = file
     try {
       source.value = await sourceOf(file)
     } catch (e) {
@@ -111,6 +115,7 @@ export const useBatchStore = defineStore('batch', () => {
   return {
     source,
     fileName,
+    file,
     table,
     busy,
     error,

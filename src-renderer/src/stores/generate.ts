@@ -1,10 +1,12 @@
 import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
 import { seedSchema } from '../../../src-shared/engine/request'
-import type { ImageParams, JobSpec, SeedPolicy } from '../../../src-shared/ipc'
+import type { ImageParams, JobSpec, PngLoad, SeedPolicy } from '../../../src-shared/ipc'
+import { DEFAULT_SEED_POLICY, randomSeed } from '../../../src-shared/seeds'
+import { strategyName } from '../../../src-shared/strategy-names'
 import { requestIssues, type Sampling } from '../lib/request-issues'
 import {
-  STRATEGY_KINDS,
+  STRATEGY_ORDER,
   defaultConfigs,
   isStrategyKind,
   modelConfigs,
@@ -21,12 +23,8 @@ import { useQueueStore } from './queue'
 
 export type { Sampling }
 
-const COMPARE_KINDS = ['baseline', 'topk-only', 'randomk-only', 'var-scaling'] as const
-
-/** A random seed drawn in the page, so it is recorded in the job before the run. */
-function randomSeed(): number {
-  return crypto.getRandomValues(new Uint32Array(1)).at(0) ?? 0
-}
+/** Compare queues these in the one strategy order (best-of-N needs a classifier and is left out). */
+const COMPARE_KINDS = STRATEGY_ORDER.filter((k) => k !== 'best-of-n')
 
 /** Seeds per class for `count` images under a policy (the same seeds for every class). */
 export function seedsFor(policy: SeedPolicy, base: number, count: number): number[] {
@@ -44,13 +42,16 @@ export const useGenerateStore = defineStore('generate', () => {
   const modelId = ref('')
   const classIds = ref<number[]>([])
   const count = ref(1)
-  const seed = ref(0)
-  const seedPolicy = ref<SeedPolicy>('increment')
+  // random seeds by default, as the CLI's generate without --seed; the field's seed is a new one too
+  const seed = ref(randomSeed())
+  const seedPolicy = ref<SeedPolicy>(DEFAULT_SEED_POLICY)
   const kind = ref<StrategyKind>('var-scaling')
   const configs = ref<Record<StrategyKind, StrategyConfig>>(defaultConfigs())
   const sampling = ref<Sampling>({ cfg: 1, top_k: 0, top_p: 1 })
   const submitting = ref(false)
   const lastQueued = ref<string[]>([])
+  /** the first seed of the last job queued from this form ("Reuse last") */
+  const lastSeed = ref<number>()
 
   const model = computed(() => models.byId(modelId.value))
   const strategy = computed(() => configs.value[kind.value])
@@ -82,9 +83,12 @@ export const useGenerateStore = defineStore('generate', () => {
     else if (!m.ok) out.model = m.error ?? 'this model failed its checks'
     if (classIds.value.length === 0) out.classes = 'add at least one class'
     if (!Number.isInteger(count.value) || count.value < 1) out.count = 'must be an integer >= 1'
+    // random seeds are drawn when the job is queued: the field's seed is not used
+    const random = seedPolicy.value === 'random'
     const seedCheck = seedSchema.safeParse(seed.value)
-    if (!seedCheck.success) out.seed = seedCheck.error.issues[0]?.message ?? 'must be a seed'
-    const found = requestIssues(m, classIds.value, count.value, seed.value, strategy.value, sampling.value)
+    if (!random && !seedCheck.success) out.seed = seedCheck.error.issues[0]?.message ?? 'must be a seed'
+    const base = random ? 0 : seed.value
+    const found = requestIssues(m, classIds.value, count.value, base, strategy.value, sampling.value)
     for (const [field, message] of Object.entries(found)) out[field] ??= message
     return out
   })
@@ -108,7 +112,10 @@ export const useGenerateStore = defineStore('generate', () => {
     submitting.value = true
     const ids = await notices.attempt('Queueing', () => queue.add(jobs))
     submitting.value = false
-    if (ids) lastQueued.value = ids
+    if (ids) {
+      lastQueued.value = ids
+      lastSeed.value = jobs[0]?.items[0]?.seed
+    }
   }
 
   /** Generate: one job for the chosen classes. */
@@ -121,7 +128,7 @@ export const useGenerateStore = defineStore('generate', () => {
     const jobs = COMPARE_KINDS.map((k) => ({
       ...base,
       strategy: withKind(strategy.value, k),
-      label: `compare: ${k}`,
+      label: `Compare: ${strategyName(k)}`,
     }))
     return enqueue(jobs)
   }
@@ -142,6 +149,58 @@ export const useGenerateStore = defineStore('generate', () => {
     const restoredKind = parsed.success ? parsed.data.kind : String(params.strategy.kind)
     if (parsed.success) configs.value = { ...configs.value, [parsed.data.kind]: parsed.data }
     if (isStrategyKind(restoredKind)) kind.value = restoredKind
+  }
+
+  /** A seed typed into the field; typing one under the random policy means seed + i (as the CLI's --seed). */
+  function typeSeed(text: string): void {
+    seed.value = text.trim() === '' ? Number.NaN : Number(text)
+    if (text.trim() !== '' && seedPolicy.value === 'random') seedPolicy.value = 'increment'
+  }
+
+  /** The dice: a new random seed in the field; a random policy becomes seed + i so the field counts. */
+  function rollSeed(): void {
+    seed.value = randomSeed()
+    if (seedPolicy.value === 'random') seedPolicy.value = 'increment'
+  }
+
+  /**
+   * The first seed of the last job (queued here, else the newest in the queue) back in the field, so
+   * its first image comes out the same; a random policy becomes seed + i.
+   */
+  const reusableSeed = computed(() => lastSeed.value ?? queue.jobs.at(-1)?.seeds[0])
+  function reuseLastSeed(): void {
+    const s = reusableSeed.value
+    if (s === undefined) return
+    seed.value = s
+    if (seedPolicy.value === 'random') seedPolicy.value = 'increment'
+  }
+
+  /**
+   * Loads what a PNG's parameters say (PNG Info): only the fields it has; the rest stay as they are.
+   * A model it names that is installed is chosen; its strategy replaces that kind's knobs.
+   */
+  function loadFound(found: PngLoad): void {
+    const target = found.modelId ?? modelId.value
+    const switching = target !== modelId.value
+    const base = switching ? models.byId(target)?.samplingDefaults : sampling.value
+    const next = { ...(base ?? sampling.value), ...found.sampling }
+    const parsed = found.strategy === undefined ? undefined : strategySchema.safeParse(found.strategy)
+    if (switching) {
+      restoredSampling = next
+      restoredConfig = parsed?.success === true
+    }
+    modelId.value = target
+    sampling.value = next
+    if (found.classId !== undefined) classIds.value = [found.classId]
+    if (found.seed !== undefined) {
+      count.value = 1
+      seed.value = found.seed
+      seedPolicy.value = 'fixed'
+    }
+    if (parsed?.success) {
+      configs.value = { ...configs.value, [parsed.data.kind]: parsed.data }
+      kind.value = parsed.data.kind
+    }
   }
 
   function resetStrategy(): void {
@@ -169,15 +228,20 @@ export const useGenerateStore = defineStore('generate', () => {
     sampling,
     submitting,
     lastQueued,
+    reusableSeed,
     model,
     strategy,
     issues,
     valid,
-    kinds: STRATEGY_KINDS,
+    kinds: STRATEGY_ORDER,
     submit,
     compare,
     load,
     resetStrategy,
+    typeSeed,
+    rollSeed,
+    reuseLastSeed,
+    loadFound,
     applySearchPreset,
     setConfig,
   }
