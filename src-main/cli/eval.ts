@@ -50,6 +50,7 @@ import {
   strategyFromFlags,
 } from './knobs'
 import { ProgressBar } from './progress'
+import { resolveRelativeDedup } from './search-report'
 
 export const EVAL_HELP = `Usage: var-studio eval [options]
 
@@ -58,7 +59,8 @@ export const EVAL_HELP = `Usage: var-studio eval [options]
                          --strategies is the same); the baseline always runs
   --N LIST               candidates per search scale, e.g. 1,10,25,50 (default 50); best-of-n's N too
   --alpha LIST           density thresholds, one run each (default: the model's calibrated alpha)
-  --k K (default min(10, N))  --dedup D  --search-scales 1  --final-pick ...  --kernel ...
+  --k K (default min(10, N))  --dedup D (or 0.86x: times the median codebook distance)
+  --search-scales 1  --final-pick ...  --kernel ...
   --legacy-progressive-nucleus  --pool-bandwidth   as for generate; alpha, dedup and the search
                          scales default to the model's calibration (var-studio calibrate), else the paper's
   --cfg X  --top-k K  --top-p P   sampling overrides (defaults from the model)
@@ -502,7 +504,9 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
   const noNoise = v['no-noise'] === true
   const calibration = await loadCalibration(dir)
   if (calibration.defaults.warning) ctx.io.err(`warning: ${calibration.defaults.warning}`)
-  const runs = planRuns(v, manifest, calibration.defaults, noNoise)
+  const relative = await resolveRelativeDedup(v, dir, manifest, calibration.record)
+  if (relative.line) ctx.progress.write(`${relative.line}\n`)
+  const runs = planRuns(relative.values, manifest, calibration.defaults, noNoise)
   const total = perClass * manifest.num_classes
   const baseSeed = v.seed === undefined ? 0 : numberFlag('--seed', v.seed, true)
   if (baseSeed < 0 || baseSeed + 2 * total > SEED_MAX) {

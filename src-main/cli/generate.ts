@@ -22,7 +22,7 @@ import { readManifest } from '../storage/model-folder'
 import { type RunResult, writeRun } from '../storage/run-output'
 import { matchNotes, readBatchFile } from './batch'
 import { checkBeforeUse } from './model-commands'
-import { reportSearch, reportSearchDefaults, withSearchDefaults } from './search-report'
+import { reportSearch, reportSearchDefaults, resolveRelativeDedup, withSearchDefaults } from './search-report'
 import { loadCalibration } from '../storage/calibration-file'
 import { resolveClass } from './classes'
 import { type CliContext, modelOptions, resolveModelDir } from './context'
@@ -55,7 +55,8 @@ Strategy (default var-scaling):
   --search-scales 1,2    scale indices searched (default 1)
   --N 50  --k 10  --alpha A  --dedup D      (N <= 4096, k <= N; best-of-n N <= 64); alpha, dedup
                          and the search scale default to the model's calibration (var-studio
-                         calibrate), else the paper's 2.3 / 1.8 / 1; stderr says which
+                         calibrate), else the paper's 2.3 / 1.8 / 1; stderr says which;
+                         --dedup 0.86x is 0.86 times the model's median codebook distance
   --final-pick density|rank|argmax   --kernel gaussian|exactMatch
   --legacy-progressive-nucleus       --pool-bandwidth
 
@@ -289,8 +290,11 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
   const manifest = await readManifest(dir)
   // the model's calibrated search defaults (or the paper's), used where no flag gives them
   const calibration = await loadCalibration(dir)
+  // --dedup 0.86x: a multiple of the median codebook distance
+  const relative = await resolveRelativeDedup(v, dir, manifest, calibration.record)
+  if (relative.line) ctx.io.err(relative.line)
   const [strategy, sampling, device] = allOrErrors(
-    () => strategyFromFlags(v, manifest, calibration.defaults),
+    () => strategyFromFlags(relative.values, manifest, calibration.defaults),
     () => samplingFromFlags(v, manifest),
     () => deviceFromFlags(v),
   )

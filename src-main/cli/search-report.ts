@@ -2,7 +2,14 @@
  * Where the search knobs of a CLI run come from (the model's calibration or the paper's constants),
  * and what the search did, printed on stderr beside the run.
  */
-import type { SearchDefaults } from '../../src-shared/engine/calibration'
+import {
+  type CalibrationRecord,
+  codebookDistances,
+  type SearchDefaults,
+} from '../../src-shared/engine/calibration'
+import { InvalidRequestError } from '../../src-shared/errors'
+import type { VarManifest } from '../../src-shared/manifest'
+import { readCodebook } from '../storage/model-folder'
 import type { SearchSummary } from '../../src-shared/engine/search-summary'
 import type { StrategyConfig } from '../../src-shared/engine/strategies'
 import type { CliContext } from './context'
@@ -45,4 +52,33 @@ export function reportSearchDefaults(
 /** The notes of a run's search summaries (empty when every search did its work). */
 export function reportSearch(ctx: CliContext, summaries: readonly SearchSummary[] | undefined): void {
   for (const s of summaries ?? []) for (const note of s.notes) ctx.io.err(`note: ${note}`)
+}
+
+/**
+ * `--dedup 0.86x`: dedup as a multiple of the model's median codebook distance (from its calibration
+ * when it has one, else measured from the codebook). Returns the flags with the absolute value, and
+ * the line that says how it was made; other values pass through.
+ */
+export async function resolveRelativeDedup<V extends KnobValues>(
+  v: V,
+  dir: string,
+  manifest: VarManifest,
+  record: CalibrationRecord | undefined,
+): Promise<{ values: V; line?: string }> {
+  const raw = v.dedup
+  if (typeof raw !== 'string' || !/x\s*$/i.test(raw)) return { values: v }
+  const factor = Number(raw.trim().slice(0, -1))
+  if (raw.trim().length < 2 || !Number.isFinite(factor) || factor < 0) {
+    throw new InvalidRequestError(
+      '--dedup',
+      `--dedup: must be a number >= 0, or a multiple of the median codebook distance such as 0.86x (got "${raw}")`,
+    )
+  }
+  const median =
+    record?.codebook.p50 ?? codebookDistances(await readCodebook(dir, manifest), manifest.Cvae).p50
+  const dedup = Math.round(factor * median * 1e6) / 1e6
+  return {
+    values: { ...v, dedup: String(dedup) },
+    line: `dedup ${factor} x the median codebook distance ${median.toFixed(4)} = ${dedup}`,
+  }
 }

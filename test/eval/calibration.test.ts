@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkCalibrationSettings, chooseAlpha, PAPER_SEARCH } from '../../src-shared/engine/calibration'
 import { main } from '../../src-main/cli/main'
+import { resolveRelativeDedup } from '../../src-main/cli/search-report'
 import { calibrateModel, calibrationItems } from '../../src-main/eval/calibrate'
 import { HostClient } from '../../src-main/host/client'
 import { loadCalibration, manifestSha256 } from '../../src-main/storage/calibration-file'
@@ -122,6 +123,26 @@ describe('calibration on the embedded model', () => {
     expect(m.keptMean).toBeGreaterThanOrEqual(0.9 * 5)
     expect(result.search?.[0]?.notes).toEqual([])
   }, 120_000)
+})
+
+describe('dedup relative to the codebook', () => {
+  it('turns 0.86x into 0.86 times the median codebook distance, and refuses a bad factor', async () => {
+    const manifest = await readManifest(MODEL_DIR)
+    const { record } = await loadCalibration(MODEL_DIR)
+    const median = record?.codebook.p50 ?? NaN
+    const out = await resolveRelativeDedup({ dedup: '0.86x' }, MODEL_DIR, manifest, record)
+    expect(Number(out.values.dedup)).toBeCloseTo(0.86 * median, 5)
+    expect(out.line).toMatch(/^dedup 0.86 x the median codebook distance 0\.6\d+ = 0\.5\d+$/)
+    // without a calibration, measured from the codebook: the same median
+    const measured = await resolveRelativeDedup({ dedup: '1x' }, MODEL_DIR, manifest, undefined)
+    expect(Number(measured.values.dedup)).toBeCloseTo(median, 5)
+    expect((await resolveRelativeDedup({ dedup: '0.5' }, MODEL_DIR, manifest, record)).values.dedup).toBe(
+      '0.5',
+    )
+    await expect(resolveRelativeDedup({ dedup: '-1x' }, MODEL_DIR, manifest, record)).rejects.toThrow(
+      /--dedup: must be a number >= 0, or a multiple of the median codebook distance/,
+    )
+  })
 })
 
 describe('the file beside the model', () => {
