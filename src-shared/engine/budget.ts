@@ -1,6 +1,6 @@
 /**
  * The memory a generate request needs while it runs, estimated from the model's shape and the
- * request's size knobs, so that a job the machine cannot hold is refused before it starts, with the
+ * request's size knobs with the per-image arithmetic of limits.ts (which bounds every request), so that a job the machine cannot hold is refused before it starts, with the
  * estimate (src-main compares it with the memory the host has). Float32 and int32 as the engine
  * holds them, with classifier-free guidance (two rows per image):
  *
@@ -12,18 +12,10 @@
  * - results: every image of the request (pixels and token maps), times the generations best-of-n
  *   keeps alive until the classifier has scored them.
  */
+import { batchBytesPerImage, candidateBytesAt, imageResultBytes, type ModelShape } from './limits'
 
 /** What the estimate needs of a model (a `VarManifest` has all of it). */
-export interface BudgetModel {
-  readonly depth: number
-  readonly num_heads: number
-  readonly head_dim: number
-  readonly vocab_size: number
-  readonly Cvae: number
-  readonly patch_nums: readonly number[]
-  readonly latent_hw: number
-  readonly image_size: number
-  readonly image_channels: number
+export interface BudgetModel extends ModelShape {
   readonly files?: Readonly<Record<string, { readonly bytes: number }>>
 }
 
@@ -42,20 +34,11 @@ export interface JobBytes {
   readonly parts: readonly { readonly what: string; readonly bytes: number }[]
 }
 
-const F32 = 4
-const I32 = 4
-const F64 = 8
-
 /** Estimated peak bytes of one generate call; see the module comment for each part. */
 export function estimateJobBytes(m: BudgetModel, req: BudgetRequest): JobBytes {
   const B = Math.max(1, Math.min(req.batchSize, req.items))
-  const L = m.patch_nums.reduce((s, pn) => s + pn * pn, 0)
-  const last = (m.patch_nums.at(-1) ?? 1) ** 2
   const weights = Object.values(m.files ?? {}).reduce((s, f) => s + f.bytes, 0)
-  const perImage =
-    2 * 2 * m.depth * m.num_heads * m.head_dim * (2 * L - last) * F32 +
-    2 * last * m.vocab_size * F32 +
-    m.Cvae * m.latent_hw * m.latent_hw * F32
+  const perImage = batchBytesPerImage(m)
   const s = req.strategy ?? {}
   const kind = typeof s.kind === 'string' ? s.kind : 'var-scaling'
   const given = typeof s.N === 'number' && Number.isFinite(s.N) ? s.N : undefined
@@ -66,9 +49,9 @@ export function estimateJobBytes(m: BudgetModel, req: BudgetRequest): JobBytes {
     (most, si) => Math.max(most, typeof si === 'number' ? (m.patch_nums[si] ?? 0) ** 2 : 0),
     0,
   )
-  const candidates = B * N * l * (3 * I32 + 2 * F64 * m.Cvae)
+  const candidates = B * N * candidateBytesAt(m, l)
   const generations = kind === 'best-of-n' ? (given ?? 4) : 1
-  const image = (m.image_channels * m.image_size * m.image_size + L) * F32
+  const image = imageResultBytes(m)
   const results = req.items * image + (generations > 1 ? B * generations * image : 0)
   const parts = [
     { what: 'model', bytes: weights },

@@ -100,10 +100,14 @@ export function batchBytesPerImage(m: ModelShape): number {
   return kv + logits + fHat
 }
 
-/** One candidate's ids (three copies) and PCA features (two) at the model's largest scale, in bytes. */
-export function candidateBytes(m: ModelShape): number {
-  const l = lastScale(m)
+/** One candidate's ids (three copies) and PCA features (two) at a scale of `l` tokens, in bytes. */
+export function candidateBytesAt(m: Pick<ModelShape, 'Cvae'>, l: number): number {
   return l * (3 * I32 + 2 * F64 * m.Cvae)
+}
+
+/** One candidate's bytes at the model's largest scale. */
+export function candidateBytes(m: ModelShape): number {
+  return candidateBytesAt(m, lastScale(m))
 }
 
 /** One image's pixels and token maps in a result, in bytes. */
