@@ -233,7 +233,9 @@ export function evalMarkdown(rows: readonly EvalRow[]): string {
       show(r.class_accuracy, 3),
       show(r.IS, 2),
       show(r.FID, 2),
-      r.strategy === 'real' ? '' : `${num(r.precision, 3)} / ${num(r.recall, 3)}`,
+      r.strategy === 'real' || !Number.isFinite(r.precision)
+        ? ''
+        : `${num(r.precision, 3)} / ${num(r.recall, 3)}`,
       show(r.diff?.class_accuracy, 3, true),
       show(r.diff?.IS, 2, true),
       show(r.diff?.FID, 2, true),
