@@ -241,7 +241,11 @@ describe('VAR Studio in a browser', () => {
     const m = /max \/ mean density\s*([\d.]+)\s*α = ([\d.]+)/.exec(ratioText)
     expect(m, ratioText).not.toBeNull()
     const [ratio, alpha] = [Number(m![1]), Number(m![2])]
-    expect(alpha).toBe(2.3)
+    // the Generate form starts from the model's calibrated alpha (calibration.json beside the model)
+    const calibration = JSON.parse(
+      await readFile(join(__dirname, '../../models/fashion-mnist-var/calibration.json'), 'utf8'),
+    ) as { defaults: { alpha: number } }
+    expect(alpha).toBe(calibration.defaults.alpha)
     expect(ratio).toBeGreaterThanOrEqual(1) // max over mean
     // The hybrid's rule: a clear mode (ratio >= alpha) scans by density, otherwise at random.
     expect(taken).toBe(ratio >= alpha ? 'top-k' : 'random-k')
