@@ -309,7 +309,7 @@ describe('VAR Studio in a browser', () => {
     const ids = await queueBy(page, tid(page, 'compare-button'), 4)
     for (const id of ids) await waitForState(page, id, 'done')
     const kinds = await Promise.all(ids.map((id) => item(page, id).locator('strong').textContent()))
-    expect(kinds.sort()).toEqual(['Random-k', 'Top-k', 'VAR-Scaling', 'baseline'])
+    expect(kinds.sort()).toEqual(['Baseline', 'Random-k only', 'Top-k only', 'VAR-Scaling'])
 
     await go(page, 'gallery')
     const sneaker = String(manifest.class_names.indexOf('Sneaker'))

@@ -46,10 +46,12 @@ describe('grid layout', () => {
   it('orders classes by id and strategies in the canonical order, leaving empty cells blank', () => {
     const layout = gridLayout(images, 'class', 'strategy')
     expect(layout.rows.map((r) => r.label)).toEqual(['c0', 'c1'])
-    expect(layout.columns.map((c) => c.key)).toEqual(['baseline', 'var-scaling', 'topk-only'])
+    // the one strategy order (the paper's figures), with the names people read
+    expect(layout.columns.map((c) => c.key)).toEqual(['baseline', 'topk-only', 'var-scaling'])
+    expect(layout.columns.map((c) => c.label)).toEqual(['Baseline', 'Top-k only', 'VAR-Scaling'])
     expect(layout.cells).toEqual([
-      [null, 'd', 'c'],
-      ['b', 'a', null],
+      [null, 'c', 'd'],
+      ['b', null, 'a'],
     ])
     expect(layout.empty).toBe(2)
     expect(layout.hidden).toBe(0)
