@@ -23,6 +23,7 @@ import {
 } from './model-commands'
 import type { ProgressSink } from './progress'
 import { SERVE_HELP, serveCommand } from './serve'
+import { unknownCommandMessage, unknownOptionMessage } from './suggest'
 
 export type { CliIo }
 
@@ -127,8 +128,17 @@ async function dispatch(argv: readonly string[], ctx: CliContext): Promise<numbe
   if (command === 'models' && sub === 'dir') return modelsDir(rest, ctx)
   if (command === 'models' && sub === 'verify') return modelsVerify(rest, ctx)
   if (command === 'serve') return serveCommand(argv.slice(1), ctx)
-  ctx.io.err(`Unknown command: ${argv.join(' ')}\n\n${HELP}`)
+  ctx.io.err(unknownCommandMessage(argv))
   return 2
+}
+
+/** The help whose flags a command takes (the models commands are described in the main help). */
+function helpOf(command: string | undefined): string {
+  if (command === 'generate') return GENERATE_HELP
+  if (command === 'eval') return EVAL_HELP
+  if (command === 'calibrate') return CALIBRATE_HELP
+  if (command === 'serve') return SERVE_HELP
+  return HELP.slice(0, HELP.indexOf(GENERATE_HELP))
 }
 
 /** Runs one CLI invocation and returns its exit code; never calls process.exit. */
@@ -151,12 +161,18 @@ export async function main(
       io.err(`Cancelled: ${error.message}`)
       return 130
     }
+    // The message is written for people; the error's class name is not (VAR_STUDIO_VERBOSE=1 adds it).
     if (error instanceof StudioError) {
-      io.err(`${error.name}: ${error.message}`)
+      io.err(process.env.VAR_STUDIO_VERBOSE === '1' ? `${error.name}: ${error.message}` : error.message)
       return 1
     }
     if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-      io.err(error.message)
+      const command = argv[0] === 'models' ? `models ${argv[1] ?? ''}` : (argv[0] ?? '')
+      io.err(
+        error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+          ? unknownOptionMessage(error.message, helpOf(argv[0]), command)
+          : error.message,
+      )
       return 2
     }
     throw error

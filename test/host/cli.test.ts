@@ -9,7 +9,9 @@ import { matchNotes, readBatchFile } from '../../src-main/cli/batch'
 import { levenshtein, nearestNames, resolveClass } from '../../src-main/cli/classes'
 import { deviceFromFlags, samplingFromFlags, strategyFromFlags } from '../../src-main/cli/knobs'
 import { main } from '../../src-main/cli/main'
-import { ProgressBar } from '../../src-main/cli/progress'
+import { HEARTBEAT_MS, ProgressBar, SPARSE_MS } from '../../src-main/cli/progress'
+import { flagsIn, nearest, unknownCommandMessage } from '../../src-main/cli/suggest'
+import { GENERATE_HELP } from '../../src-main/cli/generate'
 import { HostClient } from '../../src-main/host/client'
 import { ADVANCE, drawText, GLYPH_H, GLYPH_W, textWidth } from '../../src-main/storage/bitmap-font'
 import { composeGrid } from '../../src-main/storage/grid'
@@ -331,12 +333,39 @@ describe('PNG output', () => {
 })
 
 describe('progress bar', () => {
-  it('prints a line per tenth off a terminal and redraws one line on it', () => {
+  it('prints sparingly off a terminal and redraws one line on it', () => {
+    let clock = 0
     const lines: string[] = []
-    const bar = new ProgressBar({ write: (t) => lines.push(t), isTTY: false }, 'hash')
-    for (let i = 0; i <= 100; i++) bar.update(i, 100)
-    expect(lines).toHaveLength(11)
-    expect(lines.at(-1)).toBe('hash [########################] 100%\n')
+    const bar = new ProgressBar({ write: (t) => lines.push(t), isTTY: false }, 'hash', () => clock)
+    // a quick bar (100 updates within a second) prints its last line only
+    for (let i = 0; i <= 100; i++) {
+      clock += 10
+      bar.update(i, 100)
+    }
+    expect(lines).toEqual(['hash [########################] 100%\n'])
+    bar.update(100, 100)
+    expect(lines).toHaveLength(1)
+
+    // a slow one: a line when another tenth is done and SPARSE_MS passed, never one per update
+    clock = 0
+    const slow: string[] = []
+    const long = new ProgressBar({ write: (t) => slow.push(t), isTTY: false }, 'eval', () => clock)
+    for (let i = 0; i <= 1000; i++) {
+      clock = i * 100 // 100 s in all, 1000 updates
+      long.update(i, 1000)
+    }
+    expect(slow.length).toBeGreaterThanOrEqual(100_000 / SPARSE_MS / 2)
+    expect(slow.length).toBeLessThanOrEqual(11)
+    expect(slow.at(-1)).toBe('eval [########################] 100%\n')
+    // stuck within one tenth, it still says it is alive now and then
+    clock = 0
+    const stuck: string[] = []
+    const wait = new ProgressBar({ write: (t) => stuck.push(t), isTTY: false }, 'load', () => clock)
+    for (let t = 0; t <= 3 * HEARTBEAT_MS; t += 1000) {
+      clock = t
+      wait.update(1, 100, 'loading')
+    }
+    expect(stuck).toHaveLength(3)
 
     const tty: string[] = []
     const live = new ProgressBar({ write: (t) => tty.push(t), isTTY: true, columns: 60 }, 'gen')
@@ -345,6 +374,55 @@ describe('progress bar', () => {
     live.finish()
     expect(tty[0]?.startsWith('\rgen [############............]  50% half')).toBe(true)
     expect(tty.at(-1)).toBe('\n')
+  })
+})
+
+describe('CLI manners', () => {
+  const noHost = (): HostClient => {
+    throw new Error('no host may start for a usage error')
+  }
+  const run = async (argv: string[]) => {
+    const c = captureIo()
+    const code = await main(argv, c.io, { progress: { write: () => undefined }, createClient: noHost })
+    return { code, out: c.out.join('\n'), err: c.err.join('\n') }
+  }
+
+  it('suggests the nearest flag of the command for an unknown one', async () => {
+    expect(flagsIn(GENERATE_HELP)).toEqual(expect.arrayContaining(['--class', '--seed', '--N', '--k']))
+    expect(nearest('clas', ['class', 'count', 'cfg'])).toBe('class')
+    expect(nearest('n', ['k', 'N', 'alpha'])).toBe('N')
+    expect(nearest('zzzzzz', ['class', 'count'])).toBeUndefined()
+
+    const clas = await run(['generate', '--clas', 'Coat'])
+    expect(clas).toEqual({
+      code: 2,
+      out: '',
+      err: 'Unknown option --clas. Did you mean --class? See: var-studio generate --help',
+    })
+    expect((await run(['generate', '--seeds=4'])).err).toContain('Did you mean --seed?')
+    expect((await run(['serve', '--prot', '1'])).err).toContain('Did you mean --port?')
+    expect((await run(['models', 'verify', '--rehsh'])).err).toContain('Did you mean --rehash?')
+    const far = await run(['generate', '--frobnicate'])
+    expect(far.code).toBe(2)
+    expect(far.err).toBe('Unknown option --frobnicate. See: var-studio generate --help')
+  })
+
+  it('answers an unknown command with the nearest one and a short usage', async () => {
+    const gen = await run(['gen'])
+    expect(gen.code).toBe(2)
+    expect(gen.err.split('\n')[0]).toBe('Unknown command: gen. Did you mean: var-studio generate?')
+    expect(gen.err.split('\n').length).toBeLessThanOrEqual(4)
+    expect(gen.out).toBe('')
+    expect((await run(['evl'])).err).toContain('Did you mean: var-studio eval?')
+    expect((await run(['models', 'lst'])).err).toContain('Did you mean: var-studio models list?')
+    expect(unknownCommandMessage(['xyzzy']).split('\n')[0]).toBe('Unknown command: xyzzy.')
+  })
+
+  it('prints error messages without the error class name', async () => {
+    const bad = await run(['generate', '--model', MODEL_DIR, '--class', 'Coat', '--N', 'many'])
+    expect(bad.code).toBe(1)
+    expect(bad.err).toMatch(/^--N: /)
+    expect(bad.err).not.toMatch(/[A-Z][a-z]+Error\b/)
   })
 })
 
@@ -497,7 +575,7 @@ describe('var-studio CLI with the inference host', () => {
     })
     expect(code).toBe(1)
     expect(c.err.join('\n')).toMatch(
-      /^InvalidRequestError: bad-rows\.yaml line 2: unknown strategy "greedy".*\nbad-rows\.yaml line 4: count "0" must be an integer in \[1, 1000\]$/,
+      /^bad-rows\.yaml line 2: unknown strategy "greedy".*\nbad-rows\.yaml line 4: count "0" must be an integer in \[1, 1000\]$/,
     )
     expect(started).toBe(false)
   })
