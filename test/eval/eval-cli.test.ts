@@ -7,7 +7,7 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chartSvg } from '../../src-main/eval/chart'
 import { DEFAULT_TEST_IMAGES, readIdxImages } from '../../src-main/eval/reference'
-import { evalCsv, evalMarkdown } from '../../src-main/cli/eval'
+import { applyNoiseVerdicts, evalCsv, type EvalRow, evalMarkdown } from '../../src-main/cli/eval'
 import { main } from '../../src-main/cli/main'
 import { HostClient } from '../../src-main/host/client'
 import { MODEL_DIR } from '../host/model'
@@ -139,6 +139,53 @@ describe('eval outputs', () => {
     expect(md).toContain('| var-scaling N=4 | 20 |')
     expect(md).toContain('-2.25 [-4.00, +1.00]')
     expect(md).toContain('35 % / 3.5')
+  })
+
+  it('calls a difference beyond noise only past its interval and the seed-block gap', () => {
+    const metric = (value: number, lo: number, hi: number) => ({ value, ci: { lo, hi } })
+    const row = (label: string, block: number, fid?: [number, number, number]): EvalRow => ({
+      label,
+      strategy: label.startsWith('baseline') ? 'baseline' : 'var-scaling',
+      N: null,
+      alpha: null,
+      dedup: null,
+      block,
+      n_images: 2000,
+      class_accuracy: { value: 0.95 },
+      IS: { value: 6.9 },
+      FID: { value: 6 },
+      precision: 0.9,
+      recall: 0.3,
+      ...(fid
+        ? {
+            diff: {
+              class_accuracy: metric(0, -0.01, 0.01),
+              IS: metric(0, -0.1, 0.1),
+              FID: metric(...fid),
+            },
+          }
+        : {}),
+      verdict: '',
+      seconds: 1,
+      secondsPerImage: 0.001,
+      topkShare: null,
+      keptMean: null,
+      notes: [],
+    })
+    const judged = applyNoiseVerdicts([
+      row('baseline', 1),
+      row('inside the gap', 1, [-0.38, -0.67, -0.04]),
+      row('past the gap', 1, [-0.6, -0.9, -0.3]),
+      row('interval holds 0', 1, [-0.6, -1.2, 0.1]),
+      row('baseline (seed block 2)', 2, [-0.49, -0.86, -0.2]),
+    ]).map((r) => r.verdict)
+    expect(judged).toEqual([
+      '',
+      'within noise',
+      'beyond noise: FID',
+      'within noise',
+      'noise: the seed-block gap (accuracy 0.000, IS 0.00, FID -0.49)',
+    ])
   })
 
   it('draws both panels, the baseline and a legend', () => {
