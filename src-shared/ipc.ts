@@ -234,6 +234,8 @@ export interface AppInfo {
   readonly host: 'electron' | 'web'
   readonly versions: { readonly electron?: string; readonly chrome?: string; readonly node: string }
   readonly outputDir: string
+  /** the folder this host writes its log files into, when it knows it */
+  readonly logsDir?: string
 }
 
 export interface ModelView {
@@ -498,7 +500,8 @@ export interface IpcResults {
   /** `cancelled`: the user closed the native dialog (nothing should be written) */
   'dialog:savePath': { path: string | null; cancelled: boolean }
   'dialog:chooseFolder': { path: string | null }
-  'shell:open': { opened: boolean }
+  /** `path`: the folder asked for, to show where a host that cannot open folders keeps it */
+  'shell:open': { opened: boolean; path?: string }
 }
 export type IpcResult<C extends IpcChannel> = IpcResults[C]
 

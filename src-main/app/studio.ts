@@ -47,6 +47,8 @@ export interface StudioOptions {
   readonly hostEntry?: string
   readonly hostEnv?: NodeJS.ProcessEnv
   readonly log?: (line: string) => void
+  /** where the host's log files are (shown in Settings and by app:info) */
+  readonly logsDir?: string
   /** native dialogs and folders (Electron); the web host has none and answers null / false */
   readonly native?: {
     savePath(defaultName: string): Promise<string | null>
@@ -167,6 +169,7 @@ async function openStudio(
       host: options.hostName,
       versions: { ...options.versions, node: process.versions.node },
       outputDir: history.outputDir,
+      ...(options.logsDir === undefined ? {} : { logsDir: options.logsDir }),
     }),
     'settings:get': () => settings.get(),
     'settings:set': (parsed, raw) => {
@@ -250,9 +253,13 @@ async function openStudio(
     'dialog:chooseFolder': async ({ title }) => ({
       path: options.native ? await options.native.chooseFolder(title) : null,
     }),
-    'shell:open': async ({ what }) => ({
-      opened: options.native ? await options.native.open(what, history.outputDir) : false,
-    }),
+    'shell:open': async ({ what }) => {
+      const path = what === 'output' ? history.outputDir : what === 'logs' ? options.logsDir : undefined
+      return {
+        opened: options.native ? await options.native.open(what, history.outputDir) : false,
+        ...(path === undefined ? {} : { path }),
+      }
+    },
   }
 
   return {

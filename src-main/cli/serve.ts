@@ -10,8 +10,10 @@ import { InvalidRequestError } from '../../src-shared/errors'
 import { createStudio } from '../app/studio'
 import { packageRoot } from '../resources'
 import { defaultHome } from '../storage/user-models'
+import { openLogFile, type LogFile } from '../web/log-file'
 import { ensureRenderer, rendererPaths } from '../web/renderer-build'
 import { startWebHost } from '../web/server'
+import { keptToken } from '../web/token-file'
 import type { CliContext } from './context'
 import { numberFlag } from './knobs'
 
@@ -22,6 +24,9 @@ export const SERVE_HELP = `Usage: var-studio serve [options]
   --home DIR    settings, queue and model list (default: $VAR_STUDIO_HOME or ~/.config/var-studio)
   --out DIR     output folder for images, history and exports (default: the setting, else <home>/outputs)
   --open        open the page in the default browser
+  --keep-token  keep the access token across restarts (in <home>/web-token, readable by you only), so
+                a bookmarked page still connects; without it every start makes a new token
+Log: what is printed here also goes to <home>/logs/web-host.log.
 `
 
 const DEFAULT_PORT = 5178
@@ -47,6 +52,7 @@ export async function serveCommand(args: string[], ctx: CliContext): Promise<num
       home: { type: 'string' },
       out: { type: 'string' },
       open: { type: 'boolean' },
+      'keep-token': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -76,25 +82,53 @@ export async function serveCommand(args: string[], ctx: CliContext): Promise<num
       `Warning: the studio page could not be built, so ${existsSync(join(paths.outDir, 'index.html')) ? 'the previous build is served' : 'no page is served (the WebSocket API works)'}:\n${why}`,
     )
   }
+  const home = v.home ? resolve(v.home) : defaultHome()
+  let logFile: LogFile | undefined
+  try {
+    logFile = await openLogFile(join(home, 'logs'))
+  } catch (error) {
+    ctx.io.err(
+      `Warning: no log file (${error instanceof Error ? error.message : String(error)}); the log is only printed here`,
+    )
+  }
+  const log = (line: string): void => {
+    ctx.io.err(line)
+    logFile?.write(line)
+  }
   const studio = await createStudio({
-    home: v.home ? resolve(v.home) : defaultHome(),
+    home,
     outputDir: v.out ? resolve(v.out) : undefined,
     version: ctx.version,
     hostName: 'web',
-    log: ctx.io.err,
+    log,
+    ...(logFile ? { logsDir: logFile.dir } : {}),
   })
   let web
   try {
-    web = await startWebHost({ studio, rendererDir: paths.outDir, host, port })
-  } catch (error) {
-    if (v.port !== undefined || !(error instanceof Error && 'code' in error && error.code === 'EADDRINUSE')) {
-      await studio.close()
-      throw error
+    const kept = v['keep-token'] ? await keptToken(studio.home) : undefined
+    if (kept)
+      log(kept.created ? `A new token is kept in ${kept.path}` : `Using the token kept in ${kept.path}`)
+    const token = kept?.token
+    try {
+      web = await startWebHost({ studio, rendererDir: paths.outDir, host, port, ...(token ? { token } : {}) })
+    } catch (error) {
+      if (v.port !== undefined || !(error instanceof Error && 'code' in error && error.code === 'EADDRINUSE'))
+        throw error
+      log(`Port ${DEFAULT_PORT} is in use; using a free port instead.`)
+      web = await startWebHost({
+        studio,
+        rendererDir: paths.outDir,
+        host,
+        port: 0,
+        ...(token ? { token } : {}),
+      })
     }
-    ctx.io.err(`Port ${DEFAULT_PORT} is in use; using a free port instead.`)
-    web = await startWebHost({ studio, rendererDir: paths.outDir, host, port: 0 })
+  } catch (error) {
+    await studio.close()
+    await logFile?.close()
+    throw error
   }
-  ctx.io.err(`VAR Studio is running. Home: ${studio.home}  Output: ${studio.outputDir()}`)
+  log(`VAR Studio is running on ${web.host}:${web.port}. Home: ${studio.home}  Output: ${studio.outputDir()}`)
   ctx.io.err('Open this address (it holds the access token); press Ctrl+C to stop:')
   ctx.io.out(web.url)
   if (v.open) openBrowser(web.url)
@@ -108,8 +142,9 @@ export async function serveCommand(args: string[], ctx: CliContext): Promise<num
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
   })
-  ctx.io.err('Stopping (the running job goes back to the queue)...')
+  log('Stopping (the running job goes back to the queue)...')
   await web.close()
   await studio.close()
+  await logFile?.close()
   return 0
 }

@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-unsafe-assignment -- expect's asymmetric matchers are typed any */
-import { mkdir, symlink, writeFile } from 'node:fs/promises'
+import { chmod, lstat, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { get } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -8,6 +8,9 @@ import { MAX_CANDIDATES } from '../../src-shared/engine/limits'
 import type { WireReply } from '../../src-shared/ipc'
 import type { Studio } from '../../src-main/app/studio'
 import { startWebHost, type WebHost } from '../../src-main/web/server'
+import { keptToken, TOKEN_FILE, TokenFileError } from '../../src-main/web/token-file'
+import { LOG_LIMIT, LOG_NAME, openLogFile } from '../../src-main/web/log-file'
+import { createStudio } from '../../src-main/app/studio'
 import { MODEL_ID, openStudio, tempHome } from '../app/studio-helpers'
 
 let cleanup: () => Promise<void>
@@ -271,5 +274,122 @@ describe('web host', () => {
     const missing = (await next(byId(12))) as { error?: { message: string } }
     expect(missing.error?.message).toMatch(/No image "no-such" in the history/)
     ws.close()
+  })
+})
+
+describe('serve --keep-token', () => {
+  it('keeps one token (0600) across restarts, so a bookmarked address still connects', async () => {
+    const t = await tempHome('token')
+    try {
+      const first = await keptToken(t.home)
+      expect(first.created).toBe(true)
+      expect(first.path).toBe(join(t.home, TOKEN_FILE))
+      expect((await lstat(first.path)).mode & 0o777).toBe(0o600)
+      const again = await keptToken(t.home)
+      expect(again).toEqual({ ...first, created: false })
+
+      // two starts of the web host on the kept token: the first one's address works on the second
+      const s = await openStudio(join(t.home, 'studio'))
+      try {
+        const one = await startWebHost({ studio: s, rendererDir: page, port: 0, token: first.token })
+        const bookmark = new URL(one.url)
+        await one.close()
+        const two = await startWebHost({
+          studio: s,
+          rendererDir: page,
+          port: Number(bookmark.port),
+          token: (await keptToken(t.home)).token,
+        })
+        try {
+          expect(two.url).toBe(bookmark.href)
+          const check = await fetch(
+            `${bookmark.origin}/api/token?token=${bookmark.searchParams.get('token') ?? ''}`,
+          )
+          expect(check.status).toBe(204)
+        } finally {
+          await two.close()
+        }
+      } finally {
+        await s.close()
+      }
+    } finally {
+      await t.cleanup()
+    }
+  })
+
+  it('refuses a token file others can read, a link, a folder or a damaged file', async () => {
+    const t = await tempHome('token-bad')
+    try {
+      const { path, token } = await keptToken(t.home)
+      for (const mode of [0o640, 0o604, 0o620]) {
+        await chmod(path, mode)
+        await expect(keptToken(t.home)).rejects.toThrow(TokenFileError)
+        await expect(keptToken(t.home)).rejects.toThrow(/may be read or changed by other users.*chmod 600/)
+      }
+      await chmod(path, 0o600)
+      expect((await keptToken(t.home)).token).toBe(token)
+
+      await writeFile(path, 'short\n')
+      await expect(keptToken(t.home)).rejects.toThrow(/is not a token/)
+
+      await rm(path)
+      const elsewhere = join(t.home, 'elsewhere')
+      await writeFile(elsewhere, `${token}\n`, { mode: 0o600 })
+      await symlink(elsewhere, path)
+      await expect(keptToken(t.home)).rejects.toThrow(/not a regular file \(a link\)/)
+      await rm(path)
+      await mkdir(path)
+      await expect(keptToken(t.home)).rejects.toThrow(/not a regular file/)
+    } finally {
+      await t.cleanup()
+    }
+  })
+})
+
+describe('the web host log', () => {
+  it('writes the log into <home>/logs, which app:info and shell:open name', async () => {
+    const t = await tempHome('logs')
+    try {
+      const log = await openLogFile(join(t.home, 'logs'))
+      const s = await createStudio({
+        home: t.home,
+        version: '0.0.0-test',
+        hostName: 'web',
+        log: (line) => {
+          log.write(line)
+        },
+        logsDir: log.dir,
+      })
+      try {
+        log.write('hello from the test')
+        expect((await s.handle('app:info', {})) as { logsDir?: string }).toMatchObject({
+          logsDir: join(t.home, 'logs'),
+        })
+        // the web host cannot open a folder: it says which one it meant
+        expect(await s.handle('shell:open', { what: 'logs' })).toEqual({
+          opened: false,
+          path: join(t.home, 'logs'),
+        })
+        expect(await s.handle('shell:open', { what: 'output' })).toEqual({
+          opened: false,
+          path: s.outputDir(),
+        })
+      } finally {
+        await s.close()
+        await log.close()
+      }
+      const text = await readFile(join(t.home, 'logs', LOG_NAME), 'utf8')
+      expect(text).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z hello from the test$/m)
+      expect((await lstat(join(t.home, 'logs', LOG_NAME))).mode & 0o077).toBe(0)
+      // a long log is kept aside and a new one begun
+      await writeFile(join(t.home, 'logs', LOG_NAME), Buffer.alloc(LOG_LIMIT + 1))
+      const next = await openLogFile(join(t.home, 'logs'))
+      next.write('fresh')
+      await next.close()
+      expect((await lstat(join(t.home, 'logs', `${LOG_NAME}.1`))).size).toBe(LOG_LIMIT + 1)
+      expect(await readFile(join(t.home, 'logs', LOG_NAME), 'utf8')).toMatch(/ fresh\n$/)
+    } finally {
+      await t.cleanup()
+    }
   })
 })
