@@ -1,8 +1,10 @@
 /**
  * Runs one queued job on the inference host, one batch per host call: pushes `job:scale` for every
  * finished scale (token maps and, with previews on, PNG data URLs), and after each batch writes its
- * images (PNG with parameters unless turned off), their timelines and history records before the
- * next batch starts, so a crash or a cancel loses at most the batch in progress. Items already in
+ * images (PNG with parameters unless turned off), their timelines and history records while the host
+ * makes the next batch (one batch's writes finish before the next one's start, and before the job
+ * ends or fails), so a crash or a cancel loses at most the batch in progress and the one being
+ * written. Items already in
  * the history (an earlier run of the job) are skipped: resuming makes the rest with the same seeds.
  */
 import { join } from 'node:path'
@@ -52,7 +54,13 @@ export function jobExecutor(deps: RunDeps): Execute {
     const doneBefore = job.items.length - todo.length
     const size = Math.max(1, settings.batchSize)
     const batches = Math.ceil(todo.length / size)
+    // The previous batch's writes run while the host makes this batch (the host waited on them
+    // before: the studio made 0.7x the CLI's images per second). A failed write stops the job at the
+    // next batch boundary.
+    let writing: Promise<void> = Promise.resolve()
+    let writeFailed: { error: unknown } | undefined
     for (let batch = 0; batch < batches; batch++) {
+      if (writeFailed) throw writeFailed.error
       const indices = todo.slice(batch * size, (batch + 1) * size)
       // previews[generation][item][si]: best-of-n makes several generations and keeps one per image.
       const previews: (string | undefined)[][][] = []
@@ -125,13 +133,21 @@ export function jobExecutor(deps: RunDeps): Execute {
         )
       } catch (error) {
         await chain.catch(() => undefined)
+        // what the previous batch made is kept before the job stops
+        await writing
         throw error
       }
       await chain
       deps.onResult?.(job.id, result)
-      // The batch's images are on disk and in the history before the next batch starts.
-      await committed(await saveImages(deps, job, indices, model, result, previews, settings.embedMetadata))
+      const done = result
+      writing = writing.then(async () => {
+        await committed(await saveImages(deps, job, indices, model, done, previews, settings.embedMetadata))
+      })
+      writing.catch((error: unknown) => {
+        writeFailed ??= { error }
+      })
     }
+    await writing
     const made = new Set(deps.history().idsOfJob(job.id))
     return job.items.map((_, i) => imageIdOf(job.id, i)).filter((id) => made.has(id))
   }

@@ -1,0 +1,137 @@
+/**
+ * Studio vs CLI throughput on the same work, side by side in one run: var-scaling N = 50 on the
+ * embedded model, the same classes and seeds, batch size 16, PNGs with metadata.
+ *
+ * - CLI: `var-studio generate` as a user runs it. Its start-up (process, inference host, model load)
+ *   is taken out by running it twice, with SMALL and with IMAGES images: rate = (IMAGES - SMALL) /
+ *   (t_IMAGES - t_SMALL).
+ * - Web host: `startWebHost` on a studio, warmed by a 2-image job, then the job queued by a WebSocket
+ *   client in its own process (as a browser would be) that reads every event until the job is done;
+ *   once with the Settings default for partial decodes (`first`: every scale of each batch's first
+ *   image) and once with them off, which is what the CLI does.
+ *
+ * THROUGHPUT_IMAGES (default 320) sets IMAGES; SMALL is 32.
+ */
+import { spawn } from 'node:child_process'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createStudio } from '../src-main/app/studio'
+import { startWebHost } from '../src-main/web/server'
+
+const ROOT = join(import.meta.dirname, '..')
+const IMAGES = Number(process.env.THROUGHPUT_IMAGES ?? 320)
+const SMALL = 32
+const MODEL = 'fashion-mnist-var-d4'
+
+function items(count: number): { classId: number; seed: number }[] {
+  return Array.from({ length: count }, (_, i) => ({ classId: i % 10, seed: i }))
+}
+
+function run(cmd: string, args: string[]): Promise<number> {
+  const t = performance.now()
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+  let err = ''
+  child.stderr.on('data', (b: Buffer) => {
+    err += b.toString()
+  })
+  return new Promise((done, fail) => {
+    child.on('exit', (code) => {
+      if (code === 0) done(performance.now() - t)
+      else fail(new Error(`${args.join(' ')} exited ${String(code)}:\n${err.slice(-2000)}`))
+    })
+  })
+}
+
+/** The CLI on `count` images: a batch file with the same classes and seeds as the studio's job. */
+async function cli(dir: string, count: number): Promise<number> {
+  const file = join(dir, `batch-${count}.json`)
+  await writeFile(file, JSON.stringify(items(count).map((it) => ({ class: it.classId, seed: it.seed }))))
+  const out = join(dir, `cli-${count}`)
+  return run(process.execPath, [
+    'bin/var-studio.js',
+    'generate',
+    '--batch',
+    file,
+    '--strategy',
+    'var-scaling',
+    '--N',
+    '50',
+    '--batch-size',
+    '16',
+    '--out',
+    out,
+  ])
+}
+
+const CLIENT = `
+import WebSocket from 'ws'
+const ws = new WebSocket(process.argv[1])
+ws.on('open', () => ws.send(JSON.stringify({ type: 'call', id: 1, channel: 'queue:add', args: { jobs: [JSON.parse(process.argv[2])] } })))
+let id
+ws.on('message', (d) => {
+  const m = JSON.parse(String(d))
+  if (m.type === 'result' && m.id === 1) id = m.result.jobIds[0]
+  if (m.type === 'error') { console.error(m.error.message); process.exit(1) }
+  if (m.type === 'event' && m.event === 'queue:changed' && id && m.data.jobs.some((j) => j.id === id && j.state === 'done')) { ws.close(); process.exit(0) }
+})
+`
+
+async function webHost(home: string, previews: 'first' | 'off'): Promise<number> {
+  const page = join(home, 'page')
+  await mkdir(page, { recursive: true })
+  await writeFile(join(page, 'index.html'), '<!doctype html>')
+  const studio = await createStudio({ home, version: 'bench', hostName: 'web', log: () => undefined })
+  try {
+    await studio.handle('settings:set', { previews, batchSize: 16 })
+    const job = { modelId: MODEL, strategy: { kind: 'var-scaling', N: 50 }, seedPolicy: 'fixed' }
+    await studio.handle('queue:add', { jobs: [{ ...job, items: items(2) }] })
+    await studio.idle()
+    const web = await startWebHost({ studio, rendererDir: page, port: 0 })
+    try {
+      const url = `ws://127.0.0.1:${web.port}/ws?token=${web.token}`
+      return await run(process.execPath, [
+        '--input-type=module',
+        '-e',
+        CLIENT,
+        url,
+        JSON.stringify({ ...job, items: items(IMAGES) }),
+      ])
+    } finally {
+      await web.close()
+    }
+  } finally {
+    await studio.close()
+  }
+}
+
+export default async function throughputBench(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'var-throughput-'))
+  try {
+    console.log(
+      `throughput: var-scaling N=50, ${IMAGES} images, batch 16; load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')} (2 cores)`,
+    )
+    const small = await cli(dir, SMALL)
+    const big = await cli(dir, IMAGES)
+    const cliRate = (IMAGES - SMALL) / ((big - small) / 1000)
+    console.log(
+      `  CLI generate            ${SMALL} images ${(small / 1000).toFixed(1)} s, ${IMAGES} images ${(big / 1000).toFixed(1)} s: ${cliRate.toFixed(1)} images/s after start-up`,
+    )
+    for (const previews of ['first', 'off'] as const) {
+      const ms = await webHost(join(dir, `web-${previews}`), previews)
+      const rate = IMAGES / (ms / 1000)
+      console.log(
+        `  web host, previews ${previews.padEnd(5)} ${IMAGES} images ${(ms / 1000).toFixed(1)} s: ${rate.toFixed(1)} images/s = ${(rate / cliRate).toFixed(2)}x the CLI`,
+      )
+    }
+    console.log(
+      `  load average after ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    )
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
