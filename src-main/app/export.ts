@@ -110,6 +110,11 @@ export async function exportGrid(spec: IpcParsedArgs<'export:grid'>, deps: Expor
     height: first.height,
     channels: 1,
   }
+  // Row and column headers carry the axes; a cell's caption is its seed when seed is no axis
+  // and the images have more than one (one seed goes into the title), so every image can be made
+  // again from the grid. An empty cell is a blank tile.
+  const seeds = new Set(entries.map((e) => e.seed))
+  const seedCaption = spec.rows !== 'seed' && spec.columns !== 'seed' && seeds.size > 1
   const tiles: GridTile[] = []
   const cells: { row: Value; column: Value; entry: ImageEntry | undefined }[] = []
   for (const rv of rowValues) {
@@ -117,15 +122,24 @@ export async function exportGrid(spec: IpcParsedArgs<'export:grid'>, deps: Expor
       // Several images in one cell (an axis left out varies): the first chosen is shown.
       const entry = entries.find((e) => axisValue(e, spec.rows) === rv && axisValue(e, spec.columns) === cv)
       cells.push({ row: rv, column: cv, entry })
-      const caption = [axisLabel(spec.rows, rv, byClass), axisLabel(spec.columns, cv, byClass)]
       tiles.push({
         image: entry ? (raws.get(entry.id) ?? blank) : blank,
-        caption: entry ? caption : [...caption, '(none)'],
+        caption: entry && seedCaption ? [`seed ${entry.seed}`] : [],
       })
     }
   }
-  const title = spec.title ?? `${spec.rows} x ${spec.columns} | ${entries[0].modelId}`
-  const grid = composeGrid(tiles, { columns: colValues.length, scale: spec.scale, title })
+  const AXIS_NAMES = { class: 'Class', seed: 'Seed', strategy: 'Strategy', N: 'N' } as const
+  const oneSeed = seeds.size === 1 && spec.rows !== 'seed' && spec.columns !== 'seed'
+  const title =
+    spec.title ??
+    `${AXIS_NAMES[spec.rows]} by ${AXIS_NAMES[spec.columns]} | ${entries[0].modelId}${oneSeed ? ` | seed ${entries[0].seed}` : ''}`
+  const grid = composeGrid(tiles, {
+    columns: colValues.length,
+    scale: spec.scale,
+    title,
+    rowHeaders: rowValues.map((v) => axisLabel(spec.rows, v, byClass)),
+    columnHeaders: colValues.map((v) => axisLabel(spec.columns, v, byClass)),
+  })
   const record = {
     format: 'var-studio-grid/1',
     version: deps.version,
@@ -159,7 +173,7 @@ export async function exportGrid(spec: IpcParsedArgs<'export:grid'>, deps: Expor
   const csvPath = path.replace(/\.png$/i, '.csv')
   // Headers and the row and column values as people read them (the strategy's name, not its id);
   // the ids stay in their own columns for scripts.
-  const AXIS_HEADERS = { class: 'Class', seed: 'Seed', strategy: 'Strategy', N: 'N' } as const
+  const AXIS_HEADERS = AXIS_NAMES
   const table: Value[][] = [
     [
       `Row: ${AXIS_HEADERS[spec.rows]}`,

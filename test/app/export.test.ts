@@ -3,7 +3,10 @@ import { join } from 'node:path'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Studio } from '../../src-main/app/studio'
+import { textWidth } from '../../src-main/storage/bitmap-font'
+import { FONT } from '../../src-main/storage/grid'
 import { JSON_KEYWORD, readTextChunks } from '../../src-main/storage/png'
+import { hasText } from '../helpers/grid-text'
 import { call, openStudio, tempHome } from './studio-helpers'
 
 let home: string
@@ -47,9 +50,22 @@ describe('grid export', () => {
     expect([g.rows, g.columns]).toEqual([2, 2])
     const meta = await sharp(g.path).metadata()
     expect([meta.width, meta.height]).toEqual([g.width, g.height])
-    // 2 columns of (28*5 + 8) plus the left pad; rows add caption lines and a title.
-    expect(g.width).toBe(8 + 2 * (28 * 5 + 8))
+    // the row headers (class names) and a pad, then 2 columns of (28*5 + 8) and the left pad;
+    // the title and the column headers above
+    const names = (await call(studio, 'history:list', {})).map((e) => e.className)
+    const rowW = Math.max(...names.map((n) => textWidth(n, FONT)))
+    expect(g.width).toBe(8 + rowW + 8 + 2 * (28 * 5 + 8))
     expect(g.height).toBeGreaterThan(8 + 2 * (28 * 5 + 8))
+    const raw = await sharp(g.path).raw().toBuffer({ resolveWithObject: true })
+    const image = {
+      data: raw.data,
+      width: raw.info.width,
+      height: raw.info.height,
+      channels: raw.info.channels,
+    }
+    for (const text of [...new Set(names), 'Baseline', 'VAR-Scaling', 'seed 3']) {
+      expect(hasText(image, text), text).toBe(true)
+    }
     const png = await readFile(g.path)
     expect(g.dataUrl).toBe(`data:image/png;base64,${png.toString('base64')}`)
     const chunks = readTextChunks(png)
@@ -79,6 +95,33 @@ describe('grid export', () => {
     expect(csv.slice(1).map((line) => line.split(',').slice(7, 9).join(' '))).toContain(
       'VAR-Scaling var-scaling',
     )
+  })
+
+  it('leaves an empty cell blank, prints full seeds, and wraps a long title', async () => {
+    const entries = await call(studio, 'history:list', {})
+    // three of the four: one (class, strategy) cell has no image; seeds vary along no axis
+    const g = await call(studio, 'export:grid', {
+      rows: 'class',
+      columns: 'strategy',
+      imageIds: entries.slice(0, 3).map((e) => e.id),
+      scale: 1,
+      title: `${'Search beats sampling on Fashion-MNIST, '.repeat(4)}seed 3`,
+    })
+    const raw = await sharp(g.path).raw().toBuffer({ resolveWithObject: true })
+    const image = {
+      data: raw.data,
+      width: raw.info.width,
+      height: raw.info.height,
+      channels: raw.info.channels,
+    }
+    expect(hasText(image, '(none)')).toBe(false)
+    expect(hasText(image, 'none')).toBe(false)
+    expect(hasText(image, '..')).toBe(false)
+    // readable at tile scale 1: the headers keep their size, the columns widen for them
+    expect(hasText(image, 'VAR-Scaling')).toBe(true)
+    expect(hasText(image, 'Search beats')).toBe(true)
+    const record = JSON.parse(await readFile(g.recordPath, 'utf8')) as { cells: { imageId?: string }[] }
+    expect(record.cells.filter((c) => c.imageId === undefined)).toHaveLength(1)
   })
 
   it('leaves metadata out when asked, and names a folder it cannot write', async () => {

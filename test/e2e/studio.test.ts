@@ -9,8 +9,8 @@ import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
 import { STRATEGY_KINDS } from '../../src-shared/engine/strategies'
-import { GLYPH_H } from '../../src-main/storage/bitmap-font'
-import { JSON_KEYWORD, PARAMETERS_KEYWORD, readTextChunks } from '../../src-main/storage/png'
+import { composeGrid } from '../../src-main/storage/grid'
+import { JSON_KEYWORD, PARAMETERS_KEYWORD, readTextChunks, toRaw } from '../../src-main/storage/png'
 import type { PageGlobals } from './dom'
 import {
   fillGenerate,
@@ -511,11 +511,25 @@ describe('VAR Studio in a browser', () => {
     const result = tid(page, 'export-result')
     await result.waitFor({ timeout: 30_000 })
 
-    // 4 tiles of 28 px x 4 in one row, a padding of 8, one caption line per axis, the default title.
-    const tile = manifest.image_size * 4
-    const lineH = GLYPH_H + 2
-    const width = 8 + 4 * (tile + 8)
-    const height = 8 + (GLYPH_H * 2 + 8) + (tile + 2 * lineH + 8)
+    // 4 tiles of 28 px x 4 in one row under the column headers, the class as the row header, the
+    // default title (the seed they share in it); laid out as composeGrid lays out those headers
+    const tile = toRaw(
+      new Float32Array(manifest.image_size ** 2),
+      1,
+      manifest.image_size,
+      manifest.image_size,
+    )
+    const expected = composeGrid(
+      Array.from({ length: 4 }, () => ({ image: tile, caption: [] })),
+      {
+        columns: 4,
+        scale: 4,
+        title: 'Class by Strategy | fashion-mnist-var-d4 | seed 4242',
+        rowHeaders: ['Sneaker'],
+        columnHeaders: ['Baseline', 'Top-k only', 'Random-k only', 'VAR-Scaling'],
+      },
+    )
+    const { width, height } = expected
     expect(await result.textContent()).toContain(`${width}×${height} px, 1×4 cells`)
 
     const dir = join(studio.out, 'exports')

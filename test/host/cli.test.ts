@@ -14,7 +14,8 @@ import { flagsIn, nearest, unknownCommandMessage } from '../../src-main/cli/sugg
 import { GENERATE_HELP } from '../../src-main/cli/generate'
 import { HostClient } from '../../src-main/host/client'
 import { ADVANCE, drawText, GLYPH_H, GLYPH_W, textWidth } from '../../src-main/storage/bitmap-font'
-import { composeGrid } from '../../src-main/storage/grid'
+import { composeGrid, wrapText } from '../../src-main/storage/grid'
+import { hasText } from '../helpers/grid-text'
 import { readManifest } from '../../src-main/storage/model-folder'
 import { asciiJson, encodePng, readTextChunks, toRaw } from '../../src-main/storage/png'
 import { copyModel, MODEL_DIR } from './model'
@@ -325,10 +326,44 @@ describe('PNG output', () => {
     )
     expect(grid.channels).toBe(3)
     expect(grid.width).toBe(8 + 3 * (28 * 5 + 8))
-    // Captions are dark ink on white: some pixels under the first tile are not white.
-    const y = 8 + 2 * GLYPH_H + 8 + 140 + 4
-    const row = grid.data.subarray(y * grid.width * 3, (y + 1) * grid.width * 3)
-    expect(row.some((v) => v < 100)).toBe(true)
+    // Captions are dark ink on white, in full.
+    expect(hasText(grid, 'Class 4')).toBe(true)
+    expect(hasText(grid, 'seed 4')).toBe(true)
+    expect(hasText(grid, 'title')).toBe(true)
+  })
+
+  it('draws row and column headers and full seeds in one readable size at every tile scale', () => {
+    const tile = toRaw(new Float32Array(28 * 28).fill(0.5), 1, 28, 28)
+    const seed = 'seed 4169123456'
+    for (const scale of [1, 2, 4, 8]) {
+      const grid = composeGrid(
+        Array.from({ length: 4 }, () => ({ image: tile, caption: [seed] })),
+        {
+          columns: 2,
+          scale,
+          title: 'Class by Strategy | fashion-mnist-var-d4',
+          rowHeaders: ['Sneaker', 'T-shirt/top'],
+          columnHeaders: ['Baseline', 'VAR-Scaling'],
+        },
+      )
+      for (const text of ['Sneaker', 'T-shirt/top', 'Baseline', 'VAR-Scaling', '4169123456'])
+        expect(hasText(grid, text), `${text} at scale ${scale}`).toBe(true)
+      // nothing is cut short, and the type does not shrink with the tiles
+      expect(hasText(grid, '..')).toBe(false)
+      expect(hasText(grid, 'Sneaker', 1)).toBe(false)
+      // the headers sit left of and above the tiles
+      expect(grid.width).toBeGreaterThanOrEqual(8 + textWidth('T-shirt/top', 2) + 8 + 2 * 28 * scale)
+    }
+    expect(wrapText(seed, 60)).toEqual(['seed', '41691', '23456'])
+    expect(wrapText('a b c', 1000)).toEqual(['a b c'])
+
+    // a long title wraps within the grid instead of running off it or being cut
+    const title = `${'A very long title for a grid '.repeat(3)}end`
+    const narrow = composeGrid([{ image: tile, caption: [] }], { scale: 4, title })
+    const lines = wrapText(title, narrow.width - 16)
+    expect(lines.length).toBeGreaterThan(1)
+    expect(hasText(narrow, lines[0] ?? '')).toBe(true)
+    expect(hasText(narrow, lines.at(-1) ?? '')).toBe(true)
   })
 })
 
