@@ -1,4 +1,5 @@
 """Exporter: ONNX vs PyTorch parity through the studio's own inference code (teacher forced and free running), manifest, bad input."""
+import hashlib
 import json
 import os
 
@@ -259,7 +260,14 @@ def test_shipped_model_folder_is_complete_and_consistent():
     with open(os.path.join(folder, 'manifest.json')) as f:
         man = json.load(f)
     validate_manifest(man, folder, check_hashes=True)
-    assert set(man['files']) == set(os.listdir(folder)) - {'manifest.json'}
+    # calibration.json (the studio's search defaults for this model) sits beside the files the
+    # manifest hashes: it is checked against the manifest's sha256 and its own digest instead
+    assert set(man['files']) == set(os.listdir(folder)) - {'manifest.json', 'calibration.json'}
+    with open(os.path.join(folder, 'calibration.json')) as f:
+        calibration = json.load(f)
+    with open(os.path.join(folder, 'manifest.json'), 'rb') as f:
+        manifest_sha = hashlib.sha256(f.read()).hexdigest()
+    assert calibration['model'] == {'id': man['id'], 'manifestSha256': manifest_sha}
     assert sum(f['bytes'] for f in man['files'].values()) <= 40 * 1024 * 1024
     assert man['graphs']['classifier']['outputs'][1]['name'] == 'features'
     assert man['source']['kind'] == 'trained' and man['class_names'][9] == 'Ankle boot'
