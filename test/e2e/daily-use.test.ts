@@ -332,6 +332,7 @@ describe('daily use', () => {
       'Compare: VAR-Scaling',
     ])
     await go(page, 'gallery')
+    await tid(page, 'gallery-mode-seed').click()
     expect(await page.locator('.gallery .th').allTextContents()).toEqual([
       'class · seed',
       'Baseline',

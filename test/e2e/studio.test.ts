@@ -312,6 +312,7 @@ describe('VAR Studio in a browser', () => {
     expect(kinds.sort()).toEqual(['Baseline', 'Random-k only', 'Top-k only', 'VAR-Scaling'])
 
     await go(page, 'gallery')
+    await tid(page, 'gallery-mode-seed').click()
     const sneaker = String(manifest.class_names.indexOf('Sneaker'))
     await tid(page, 'gallery-filter-class').selectOption(sneaker)
     const groups = tid(page, 'gallery-group')
@@ -569,6 +570,7 @@ describe('VAR Studio in a browser', () => {
       await shot(page, view)
     }
     await go(page, 'gallery')
+    await tid(page, 'gallery-mode-seed').click()
     await tid(page, 'gallery-image').first().click()
     await tid(page, 'image-dialog').waitFor()
     await shot(page, 'gallery-dialog')

@@ -4,7 +4,7 @@ import type { ImageEntry } from '../../../src-shared/ipc'
 import { call, getStudioApi } from '../api'
 import { useNoticesStore } from './notices'
 
-const LIMIT = 5000
+const LIMIT = 10_000
 
 const newestFirst = (list: ImageEntry[]): ImageEntry[] =>
   list.sort((a, b) => b.createdAt.localeCompare(a.createdAt))
