@@ -93,6 +93,11 @@ export function pairSums(
   return wasm ? 'gram' : 'gram-js'
 }
 
+/** Every sum starts with its self term: a group's own multiplicity (kernel 1 at distance 0). */
+function selfTerms(sums: Float64Array, weight: Float64Array, U: number): void {
+  for (let u = 0; u < U; u++) sums[u] = weight[u]
+}
+
 function directSums(
   src: Float32Array,
   offsets: Int32Array,
@@ -102,7 +107,7 @@ function directSums(
   scale: number,
   sums: Float64Array,
 ): void {
-  for (let u = 0; u < U; u++) sums[u] = weight[u]
+  selfTerms(sums, weight, U)
   for (let u = 0; u < U; u++) {
     const fu = offsets[u]
     const wu = weight[u]
@@ -187,7 +192,7 @@ function bitSums(
     const e = h * unitExponent
     table[h] = e <= EXP_CUTOFF ? 0 : Math.exp(e)
   }
-  for (let u = 0; u < U; u++) sums[u] = weight[u]
+  selfTerms(sums, weight, U)
   if (W === 1) {
     for (let u = 0; u < U; u++) {
       const bu = words[u]
@@ -256,7 +261,7 @@ function gramSums(
     norms[u] = n2
   }
   for (let u = U; u < S; u++) for (let j = 0; j < d; j++) xt[j * S + u] = 0
-  for (let u = 0; u < U; u++) sums[u] = weight[u]
+  selfTerms(sums, weight, U)
   if (wasm && at) {
     const out = new Float64Array(wasm.f64.buffer, at.out, S * 4)
     for (let u = 0; u < U; u += 4) {

@@ -116,7 +116,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: 'kde-no-self-term',
     what: 'drop the KDE self term',
-    file: 'src-shared/engine/kde.ts',
+    file: 'src-shared/engine/kde-pairs.ts',
     edits: [
       [
         'for (let u = 0; u < U; u++) sums[u] = weight[u]',
