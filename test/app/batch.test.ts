@@ -9,7 +9,7 @@ import { SEED_MAX } from '../../src-shared/engine/rng'
 import type { Studio } from '../../src-main/app/studio'
 import { encodePng } from '../../src-main/storage/png'
 import { validManifest } from '../fixtures/manifest'
-import { call, MODEL_ID, openStudio, tempHome } from './studio-helpers'
+import { call, MODEL_ID, openStudio, STUDIO_HOOK_MS, tempHome } from './studio-helpers'
 
 const NAMES = validManifest().class_names
 let cleanup: () => Promise<void>
@@ -20,7 +20,7 @@ beforeAll(async () => {
   cleanup = t.cleanup
   studio = await openStudio(t.home)
   await call(studio, 'queue:pause', { paused: true })
-})
+}, STUDIO_HOOK_MS)
 afterAll(async () => {
   await studio.close()
   await cleanup()

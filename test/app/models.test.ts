@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { IpcEventData } from '../../src-shared/ipc'
 import type { Studio } from '../../src-main/app/studio'
-import { call, job, MODEL_ID, openStudio, tempHome } from './studio-helpers'
+import { call, job, MODEL_ID, openStudio, tempHome, STUDIO_HOOK_MS } from './studio-helpers'
 
 const SHIPPED = resolve(__dirname, '../../models/fashion-mnist-var')
 const COPY_ID = 'fashion-copy'
@@ -43,7 +43,7 @@ async function copyModel(dir: string, id: string, skip: readonly string[] = []):
 beforeAll(async () => {
   ;({ home, cleanup } = await tempHome('models'))
   studio = await openStudio(home)
-})
+}, STUDIO_HOOK_MS)
 afterAll(async () => {
   await studio.close()
   await cleanup()

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Studio } from '../../src-main/app/studio'
-import { call, job, nextEvent, openStudio, tempHome } from './studio-helpers'
+import { call, job, nextEvent, openStudio, STUDIO_HOOK_MS, tempHome } from './studio-helpers'
 
 let home: string
 let cleanup: () => Promise<void>
@@ -11,7 +11,7 @@ let studio: Studio
 beforeAll(async () => {
   ;({ home, cleanup } = await tempHome('queue'))
   studio = await openStudio(home)
-})
+}, STUDIO_HOOK_MS)
 afterAll(async () => {
   await studio.close()
   await cleanup()

@@ -13,6 +13,12 @@ export async function tempHome(prefix: string): Promise<{ home: string; cleanup:
   return { home, cleanup: () => rm(home, { recursive: true, force: true }) }
 }
 
+/**
+ * The time a hook that opens a studio may take: it reads every model's manifest, checks the shipped
+ * model's files and opens the output folder, seconds on a 2-core machine that other work keeps busy.
+ */
+export const STUDIO_HOOK_MS = 60_000
+
 export function openStudio(home: string, hostName: 'web' | 'electron' = 'web'): Promise<Studio> {
   return createStudio({ home, version: '0.0.0-test', hostName, log: () => undefined })
 }

@@ -8,7 +8,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
-import { STRATEGY_KINDS } from '../../src-shared/engine/strategies'
+import { STRATEGY_ORDER, strategyName } from '../../src-shared/strategy-names'
 import { composeGrid } from '../../src-main/storage/grid'
 import { JSON_KEYWORD, PARAMETERS_KEYWORD, readTextChunks, toRaw } from '../../src-main/storage/png'
 import type { PageGlobals } from './dom'
@@ -341,7 +341,8 @@ describe('VAR Studio in a browser', () => {
       const dialog = tid(page, 'image-dialog')
       await expect.poll(() => dialog.locator('h2').textContent()).toBe('Sneaker · seed 4242')
       expect(await tid(page, 'image-parameters').textContent()).toContain('Seed: 4242')
-      expect(await dialog.locator('p.muted').first().textContent()).toContain(strategies[i]!)
+      // the dialog names the strategy as a person reads it
+      expect(await dialog.locator('p.muted').first().textContent()).toContain(strategyName(strategies[i]!))
       await page.keyboard.press('Escape')
       await expect.poll(() => dialog.count()).toBe(0)
     }
@@ -550,8 +551,8 @@ describe('VAR Studio in a browser', () => {
       cells: { column: string; seed: number; className: string }[]
     }
     expect(json.format).toBe('var-studio-grid/1')
-    // One cell per strategy, in the engine's order of strategies.
-    expect(json.cells.map((c) => c.column)).toEqual(STRATEGY_KINDS.filter((kind) => kind !== 'best-of-n'))
+    // One cell per strategy, in the order every view uses.
+    expect(json.cells.map((c) => c.column)).toEqual(STRATEGY_ORDER.filter((kind) => kind !== 'best-of-n'))
     expect(json.cells.every((c) => c.seed === 4242 && c.className === 'Sneaker')).toBe(true)
     // The record beside it, and the download link carries the same bytes.
     const base = pngs[0].replace(/\.png$/, '')

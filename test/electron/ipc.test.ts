@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { Studio } from '../../src-main/app/studio'
 import type { IpcResults } from '../../src-shared/ipc'
-import { openStudio, tempHome } from '../app/studio-helpers'
+import { openStudio, tempHome, STUDIO_HOOK_MS } from '../app/studio-helpers'
 
 /**
  * Every channel of the contract, written out here rather than read from the list registration loops
@@ -85,7 +85,7 @@ beforeAll(async () => {
   cleanup = made.cleanup
   studio = await openStudio(made.home)
   unregister = registerIpcHandlers(studio, (sender) => sender === (ours as unknown))
-})
+}, STUDIO_HOOK_MS)
 afterAll(async () => {
   unregister()
   await studio.close()

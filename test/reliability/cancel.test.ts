@@ -13,7 +13,7 @@ import { createHandlers } from '../../src-main/host/handlers'
 import type { JobContext } from '../../src-main/host/host'
 import { KdeWorker } from '../../src-main/host/kde-pool'
 import { readManifest } from '../../src-main/storage/model-folder'
-import { call, job, nextEvent, openStudio, tempHome } from '../app/studio-helpers'
+import { call, job, nextEvent, openStudio, tempHome, STUDIO_HOOK_MS } from '../app/studio-helpers'
 
 const MODEL_DIR = resolve(__dirname, '../../models/fashion-mnist-var')
 
@@ -130,7 +130,7 @@ describe('queue:cancel', () => {
   beforeAll(async () => {
     ;({ home, cleanup } = await tempHome('cancel'))
     studio = await openStudio(home)
-  })
+  }, STUDIO_HOOK_MS)
   afterAll(async () => {
     await studio.close()
     await cleanup()

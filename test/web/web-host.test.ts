@@ -11,7 +11,7 @@ import { startWebHost, type WebHost } from '../../src-main/web/server'
 import { keptToken, TOKEN_FILE, TokenFileError } from '../../src-main/web/token-file'
 import { LOG_LIMIT, LOG_NAME, openLogFile } from '../../src-main/web/log-file'
 import { createStudio } from '../../src-main/app/studio'
-import { MODEL_ID, openStudio, tempHome } from '../app/studio-helpers'
+import { MODEL_ID, openStudio, STUDIO_HOOK_MS, tempHome } from '../app/studio-helpers'
 
 let cleanup: () => Promise<void>
 let studio: Studio
@@ -31,7 +31,7 @@ beforeAll(async () => {
   studio = await openStudio(t.home)
   web = await startWebHost({ studio, rendererDir: page, port: 0 })
   base = `127.0.0.1:${web.port}`
-})
+}, STUDIO_HOOK_MS)
 afterAll(async () => {
   await web.close()
   await studio.close()
