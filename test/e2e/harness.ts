@@ -94,7 +94,7 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 /** Starts `var-studio serve` on a free port in a fresh home; resolves once it printed its URL. */
-export async function startStudio(prefix: string): Promise<StudioProcess> {
+export async function startStudio(prefix: string, args: readonly string[] = []): Promise<StudioProcess> {
   const base = await mkdtemp(join(tmpdir(), `var-e2e-${prefix}-`))
   const home = join(base, 'home')
   const out = join(base, 'out')
@@ -113,7 +113,7 @@ export async function startStudio(prefix: string): Promise<StudioProcess> {
       new Promise<string>((done, fail) => {
         child = spawn(
           process.execPath,
-          ['bin/var-studio.js', 'serve', '--port', '0', '--home', home, '--out', out],
+          ['bin/var-studio.js', 'serve', '--port', '0', '--home', home, '--out', out, ...args],
           {
             cwd: ROOT,
             // Its own process group, so stop() reaches the inference host processes it starts too.
@@ -205,9 +205,10 @@ export function launchBrowser(): Promise<Browser> {
 export async function startBoth(
   prefix: string,
   started: { studio?: StudioProcess; browser?: Browser },
+  args: readonly string[] = [],
 ): Promise<[StudioProcess, Browser]> {
   const [s, b] = await Promise.allSettled([
-    startStudio(prefix).then((x) => (started.studio = x)),
+    startStudio(prefix, args).then((x) => (started.studio = x)),
     launchBrowser().then((x) => (started.browser = x)),
   ])
   if (s.status === 'rejected') throw s.reason
@@ -226,10 +227,15 @@ export interface StudioSuite extends OpenedPage {
  * Chromium side by side and open the studio; after all, close both, also when starting failed
  * half way. `use` receives everything once it is up.
  */
-export function studioSuite(prefix: string, use: (suite: StudioSuite) => void): void {
+export function studioSuite(
+  prefix: string,
+  use: (suite: StudioSuite) => void,
+  /** more `serve` flags */
+  args: readonly string[] = [],
+): void {
   const started: { studio?: StudioProcess; browser?: Browser } = {}
   beforeAll(async () => {
-    const [studio, browser] = await startBoth(prefix, started)
+    const [studio, browser] = await startBoth(prefix, started, args)
     use({ studio, browser, ...(await openStudioPage(browser, studio)) })
   }, STARTUP_MS)
   afterAll(async () => {
