@@ -122,6 +122,8 @@ async function startStudio(): Promise<Studio> {
     settingsBackend: electronSettings(),
     version: app.getVersion(),
     hostName: 'electron',
+    // electron-log's folder: Settings shows it, "Open logs folder" opens it
+    logsDir: logsFolder(),
     spawnHost: utilityHost,
     // electron-vite must emit the host entry beside main.js (see electron.vite.config.ts).
     hostEntry: join(here, 'host.js'),

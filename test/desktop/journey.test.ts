@@ -216,10 +216,12 @@ describe('the desktop app (built, under the electron stand-in)', () => {
     }
   })
 
-  it('runs menu commands in the page', async () => {
+  it('runs menu commands in the page, and Settings names the logs folder', async () => {
     await go(page, 'generate')
     await app.control({ type: 'menu', path: 'File/Settings…' })
     await expect.poll(() => tid(page, 'nav-settings').getAttribute('aria-current')).toBe('page')
+    // electron-log writes under userData/logs (Electron's `logs` path on Linux)
+    await expect.poll(() => page.locator('main').textContent()).toContain(join(userData(), 'logs'))
   })
 
   it('a second launch with the same profile exits at once and leaves the first running', async () => {
