@@ -7,19 +7,9 @@ import { checkBatchRows } from '../../src-main/app/batch'
 import { decodeBatch, MAX_ROWS, parseBatchText } from '../../src-main/app/batch-file'
 import { lockHome } from '../../src-main/app/home-lock'
 import { readBatchFile } from '../../src-main/cli/batch'
+import { FASHION_CLASSES } from '../fixtures/manifest'
 
-const NAMES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-]
+const NAMES = [...FASHION_CLASSES]
 
 let dir: string
 beforeAll(async () => {

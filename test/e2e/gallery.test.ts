@@ -23,21 +23,11 @@ import {
   waitForState,
   type StudioProcess,
 } from './harness'
+import { FASHION_CLASSES } from '../fixtures/manifest'
 
 const COUNT = 5000
 const SEED = 777
-const CLASSES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-]
+const CLASSES = FASHION_CLASSES
 const KINDS = ['baseline', 'topk-only', 'randomk-only', 'var-scaling']
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { ImageEntry } from '../../src-shared/ipc'
 import { filterImages, gridMove, rowWindow, scrollToRow } from '../../src-renderer/src/lib/gallery'
+import { FASHION_CLASSES } from '../fixtures/manifest'
 
 function entry(i: number, over: Partial<ImageEntry> = {}): ImageEntry {
   return {
@@ -8,19 +9,7 @@ function entry(i: number, over: Partial<ImageEntry> = {}): ImageEntry {
     jobId: `job${Math.floor(i / 4)}`,
     modelId: i % 2 ? 'fashion-mnist-var-d4' : 'other-model',
     classId: i % 10,
-    className:
-      [
-        'T-shirt/top',
-        'Trouser',
-        'Pullover',
-        'Dress',
-        'Coat',
-        'Sandal',
-        'Shirt',
-        'Sneaker',
-        'Bag',
-        'Ankle boot',
-      ][i % 10] ?? '',
+    className: FASHION_CLASSES[i % 10] ?? '',
     seed: 1000 + i,
     strategyKind: ['baseline', 'topk-only', 'randomk-only', 'var-scaling'][i % 4] ?? 'baseline',
     strategy: {},
