@@ -168,6 +168,21 @@ describe('the desktop app (built, under the electron stand-in)', () => {
     expect(pngs.length).toBeGreaterThan(0)
   }, 180_000)
 
+  it('offers the official presets only where they fit, and runs a job with more_smooth', async () => {
+    await fillGenerate(page, { classes: ['Bag'], kind: 'baseline', seed: 21 })
+    await page.locator('details.sampling > summary').click()
+    // top-k 900 does not fit the embedded model's 512 codes: disabled, with the reason on hover
+    for (const id of ['fid', 'demo']) {
+      const button = tid(page, `sampling-preset-${id}`)
+      expect(await button.isDisabled(), id).toBe(true)
+      expect(await button.getAttribute('title'), id).toMatch(/exceeds this model's vocabulary of 512/)
+    }
+    await tid(page, 'more-smooth').check()
+    const [jobId] = await queueBy(page, tid(page, 'generate-button'), 1)
+    await finished(jobId)
+    await tid(page, 'more-smooth').uncheck()
+  }, 180_000)
+
   it('reads a batch file dropped on the window through its path and queues its rows', async () => {
     const file = join(scratch, 'rows.csv')
     await writeFile(file, 'class,seed\nTrouser,11\nBag,13\n')
