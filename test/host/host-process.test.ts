@@ -160,7 +160,9 @@ describe('inference host process', () => {
   it('reports bad requests with the field named and stays up', async () => {
     const bad = client.call('generate', { dir: MODEL_DIR, items: [{ classId: 99, seed: 1 }], device: cpu })
     await expect(bad).rejects.toThrow(InvalidRequestError)
-    await expect(bad).rejects.toThrow(/items\[0\]\.classId: must be a class id in \[0, 9\] \(99 is not a class/)
+    await expect(bad).rejects.toThrow(
+      /items\[0\]\.classId: must be a class id in \[0, 9\] \(99 is not a class/,
+    )
     const knob = client.call('generate', {
       dir: MODEL_DIR,
       items: [{ classId: 1, seed: 1 }],
