@@ -10,7 +10,7 @@ import { calibrateModel, resolveCalibration } from '../eval/calibrate'
 import { readManifest } from '../storage/model-folder'
 import { checkBeforeUse } from './model-commands'
 import { type CliContext, modelOptions, resolveModelDir } from './context'
-import { deviceFromFlags, numberFlag } from './knobs'
+import { DEVICE_OPTIONS, deviceFromFlags, numberFlag } from './knobs'
 import { ProgressBar } from './progress'
 
 export const CALIBRATE_HELP = `Usage: var-studio calibrate [options]
@@ -92,9 +92,7 @@ export async function calibrateCommand(args: string[], ctx: CliContext): Promise
       'top-k-share': { type: 'string' },
       'kept-fraction': { type: 'string' },
       'dry-run': { type: 'boolean' },
-      device: { type: 'string' },
-      'device-id': { type: 'string' },
-      fallback: { type: 'boolean' },
+      ...DEVICE_OPTIONS,
       'batch-size': { type: 'string' },
       'no-verify': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },

@@ -17,6 +17,13 @@ import { InvalidRequestError } from '../../src-shared/errors'
 import { formatIssuePath, type VarManifest } from '../../src-shared/manifest'
 import { type DeviceChoice, PROVIDER_NAMES } from '../../src-shared/protocol'
 
+/** The execution-provider flags (read by `deviceFromFlags`), for commands that run a model. */
+export const DEVICE_OPTIONS = {
+  device: { type: 'string' },
+  'device-id': { type: 'string' },
+  fallback: { type: 'boolean' },
+} as const
+
 /** parseArgs option table for the knobs (merged into the generate command's table). */
 export const KNOB_OPTIONS = {
   strategy: { type: 'string' },
@@ -34,9 +41,7 @@ export const KNOB_OPTIONS = {
   'top-p': { type: 'string' },
   'more-smooth': { type: 'boolean' },
   preset: { type: 'string' },
-  device: { type: 'string' },
-  'device-id': { type: 'string' },
-  fallback: { type: 'boolean' },
+  ...DEVICE_OPTIONS,
 } as const
 
 export type KnobValues = Partial<Record<keyof typeof KNOB_OPTIONS, string | boolean>>

@@ -97,6 +97,35 @@ export function builtApp(): string {
   return main
 }
 
+/** The app process: the built main entry with the stand-in registered, its HOME, its IPC channel. */
+function forkApp(
+  main: string,
+  userHome: string,
+  o: { resourcesPath?: string | undefined; preserveSymlinks?: boolean | undefined; detached?: boolean },
+): ChildProcess {
+  return fork(main, [], {
+    cwd: userHome,
+    env: {
+      PATH: process.env.PATH,
+      HOME: userHome,
+      LANG: 'C.UTF-8',
+      NO_COLOR: '1',
+      ELECTRON_STANDIN_CHROMIUM: CHROMIUM,
+      ELECTRON_STANDIN_CHROMIUM_FLAGS: JSON.stringify(CHROMIUM_FLAGS),
+      ...(o.resourcesPath
+        ? { ELECTRON_STANDIN_PACKAGED: '1', ELECTRON_STANDIN_RESOURCES: o.resourcesPath }
+        : {}),
+    },
+    execArgv: [
+      ...(o.preserveSymlinks ? ['--preserve-symlinks', '--preserve-symlinks-main'] : []),
+      '--import',
+      pathToFile(join(STANDIN, 'register.mjs')),
+    ],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    detached: o.detached ?? false,
+  })
+}
+
 /**
  * Starts the built app a second time with the same HOME, as a user double-clicking it again would;
  * resolves with its exit code and what the stand-in reported, without waiting for a window.
@@ -107,18 +136,7 @@ export async function secondInstance(
 ): Promise<{ code: number | null; messages: StandinMessage[]; log: string }> {
   const messages: StandinMessage[] = []
   let log = ''
-  const child = fork(main, [], {
-    cwd: userHome,
-    env: {
-      PATH: process.env.PATH,
-      HOME: userHome,
-      LANG: 'C.UTF-8',
-      ELECTRON_STANDIN_CHROMIUM: CHROMIUM,
-      ELECTRON_STANDIN_CHROMIUM_FLAGS: JSON.stringify(CHROMIUM_FLAGS),
-    },
-    execArgv: ['--import', pathToFile(join(STANDIN, 'register.mjs'))],
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  })
+  const child = forkApp(main, userHome, {})
   child.stdout?.on('data', (b: Buffer) => (log += b.toString('utf8')))
   child.stderr?.on('data', (b: Buffer) => (log += b.toString('utf8')))
   child.on('message', (m: StandinMessage) => messages.push(m))
@@ -138,26 +156,9 @@ export async function launchDesktop(options: LaunchOptions): Promise<DesktopApp>
   await mkdir(join(userHome, '.config'), { recursive: true })
   const messages: StandinMessage[] = []
   let output = ''
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: userHome,
-    LANG: 'C.UTF-8',
-    NO_COLOR: '1',
-    ELECTRON_STANDIN_CHROMIUM: CHROMIUM,
-    ELECTRON_STANDIN_CHROMIUM_FLAGS: JSON.stringify(CHROMIUM_FLAGS),
-    ...(options.resourcesPath
-      ? { ELECTRON_STANDIN_PACKAGED: '1', ELECTRON_STANDIN_RESOURCES: options.resourcesPath }
-      : {}),
-  }
-  const child = fork(options.main, [], {
-    cwd: userHome,
-    env,
-    execArgv: [
-      ...(options.preserveSymlinks ? ['--preserve-symlinks', '--preserve-symlinks-main'] : []),
-      '--import',
-      pathToFile(join(STANDIN, 'register.mjs')),
-    ],
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  const child = forkApp(options.main, userHome, {
+    resourcesPath: options.resourcesPath,
+    preserveSymlinks: options.preserveSymlinks,
     // its own process group: dispose() reaches the inference host and Chromium too
     detached: true,
   })
