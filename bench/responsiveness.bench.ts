@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createStudio, type Studio } from '../src-main/app/studio'
 import { startWebHost } from '../src-main/web/server'
+import { SOCKET_CLIENT as CLIENT } from './socket-client'
 
 const IMAGES = 64
 const TARGET_MS = 50
@@ -43,20 +44,6 @@ async function measure(label: string, studio: Studio, run: () => Promise<void>):
   h.disable()
   report(label, h, ms)
 }
-
-/** A WebSocket client in its own process: queues the batch and reads every event until done. */
-const CLIENT = `
-import WebSocket from 'ws'
-const ws = new WebSocket(process.argv[1])
-ws.on('open', () => ws.send(JSON.stringify({ type: 'call', id: 1, channel: 'queue:add', args: { jobs: [JSON.parse(process.argv[2])] } })))
-let id
-ws.on('message', (d) => {
-  const m = JSON.parse(String(d))
-  if (m.type === 'result' && m.id === 1) id = m.result.jobIds[0]
-  if (m.type === 'error') { console.error(m.error.message); process.exit(1) }
-  if (m.type === 'event' && m.event === 'queue:changed' && id && m.data.jobs.some((j) => j.id === id && j.state === 'done')) { ws.close(); process.exit(0) }
-})
-`
 
 export default async function responsivenessBench(): Promise<void> {
   const home = await mkdtemp(join(tmpdir(), 'var-bench-'))

@@ -19,6 +19,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createStudio } from '../src-main/app/studio'
 import { startWebHost } from '../src-main/web/server'
+import { SOCKET_CLIENT as CLIENT } from './socket-client'
 
 const ROOT = join(import.meta.dirname, '..')
 const IMAGES = Number(process.env.THROUGHPUT_IMAGES ?? 320)
@@ -66,19 +67,6 @@ async function cli(dir: string, count: number): Promise<number> {
     out,
   ])
 }
-
-const CLIENT = `
-import WebSocket from 'ws'
-const ws = new WebSocket(process.argv[1])
-ws.on('open', () => ws.send(JSON.stringify({ type: 'call', id: 1, channel: 'queue:add', args: { jobs: [JSON.parse(process.argv[2])] } })))
-let id
-ws.on('message', (d) => {
-  const m = JSON.parse(String(d))
-  if (m.type === 'result' && m.id === 1) id = m.result.jobIds[0]
-  if (m.type === 'error') { console.error(m.error.message); process.exit(1) }
-  if (m.type === 'event' && m.event === 'queue:changed' && id && m.data.jobs.some((j) => j.id === id && j.state === 'done')) { ws.close(); process.exit(0) }
-})
-`
 
 async function webHost(home: string, previews: 'first' | 'off'): Promise<number> {
   const page = join(home, 'page')
