@@ -10,9 +10,11 @@ import {
   type Constants,
   type GenerateHooks,
   type GenerateRequest,
+  type PreviewKind,
   type ScaleEvent,
   type StepOutputs,
 } from './request'
+import { projectPreview } from './preview'
 import { residualStep } from './residual'
 import { createRng, type Rng } from './rng'
 import type { StepRunner } from './runner'
@@ -132,16 +134,28 @@ export class Engine {
 
   /**
    * The preview after scale si (see PreviewMode): the last scale's decodes every image and is the
-   * result itself; before it, `first` decodes only the batch's first image.
+   * result itself; before it, `projection` maps every image's f_hat through the model's projection
+   * (or, without one, acts as `first`), `first` decodes only the batch's first image.
    */
-  private async partialDecode(si: number, fHat: Float32Array): Promise<Float32Array | undefined> {
+  private async partialDecode(
+    si: number,
+    fHat: Float32Array,
+  ): Promise<{ image: Float32Array; kind: PreviewKind } | undefined> {
     const mode = this.req.previews ?? 'off'
     if (mode === 'off') return undefined
     const { B, runner } = this
-    if (si === this.k.S - 1) return this.model(() => runner.decode(fHat, B))
-    const rows = mode === 'first' ? 1 : B
+    if (si === this.k.S - 1) return { image: await this.model(() => runner.decode(fHat, B)), kind: 'decode' }
+    const projection = this.hooks.projection
+    if (mode === 'projection' && projection) {
+      const { hw } = this.k
+      const size = this.m.image_size
+      const image = await this.clock.time('previewMs', () => projectPreview(fHat, B, hw, size, projection))
+      return { image, kind: 'projection' }
+    }
+    const rows = mode === 'all' ? B : 1
     const input = rows === B ? fHat : fHat.slice(0, fHat.length / B)
-    return this.clock.time('previewMs', () => this.model(() => runner.decode(input, rows)))
+    const image = await this.clock.time('previewMs', () => this.model(() => runner.decode(input, rows)))
+    return { image, kind: 'decode' }
   }
 
   async pass(generation: number, generations: number): Promise<Pass> {
@@ -152,7 +166,7 @@ export class Engine {
     let pastK: Float32Array = new Float32Array(0)
     let pastV: Float32Array = new Float32Array(0)
     let fHat: Float32Array = new Float32Array(B * C * hw * hw)
-    let preview: Float32Array | undefined
+    let preview: { image: Float32Array; kind: PreviewKind } | undefined
     const tokenMaps: Int32Array[] = []
     const selections: (SelectionRecord[] | undefined)[] = []
 
@@ -236,13 +250,13 @@ export class Engine {
           generations,
           tokenMap,
           selection,
-          previewImage: preview,
+          ...(preview ? { previewImage: preview.image, previewKind: preview.kind } : {}),
         }
         await this.clock.time('hookMs', () => onScale(event))
       }
     }
     this.checkCancel()
-    const images = preview ?? (await this.model(() => runner.decode(fHat, B)))
+    const images = preview?.image ?? (await this.model(() => runner.decode(fHat, B)))
     return { images, tokenMaps, selections }
   }
 

@@ -11,6 +11,7 @@
 import { z } from 'zod'
 import { formatIssuePath, type VarManifest } from '../manifest'
 import type { KdeFn } from './kde'
+import type { PreviewProjection } from './preview'
 import {
   batchBytesPerImage,
   batchLimit,
@@ -33,12 +34,14 @@ import {
 } from './strategies'
 
 /**
- * Which images get a partial decode after every scale: each one runs the whole VAE decoder, as costly
- * as the final decode (2 s for a 256 px image on two cores), so `first` decodes only the batch's first
- * image, the one the live views follow. The last scale's decode is the result itself and costs nothing
- * extra in either mode.
+ * Previews after every scale. `projection`: every image of the batch through the model's cheap
+ * linear map from f_hat to pixels (preview.ts; `GenerateHooks.projection`), and where the model has
+ * none, as `first`. `all` and `first` are full partial decodes: each runs the whole VAE decoder, as
+ * costly as the final decode (2 s for a 256 px image on two cores), so `first` decodes only the
+ * batch's first image, the one the live views follow. The last scale's decode is the result itself
+ * and costs nothing extra in any mode.
  */
-export const PREVIEW_MODES = ['all', 'first', 'off'] as const
+export const PREVIEW_MODES = ['projection', 'all', 'first', 'off'] as const
 export type PreviewMode = (typeof PREVIEW_MODES)[number]
 
 // ---------------------------------------------------------------------------------------------
@@ -204,7 +207,7 @@ export interface GenerateRequest {
   seeds: readonly number[]
   sampling: SamplingParams
   strategy: StrategyConfigInput | StrategyConfig
-  /** partial decodes of f_hat after every scale, passed to `onScale` (default off) */
+  /** previews of f_hat after every scale, passed to `onScale` (default off) */
   previews?: PreviewMode
   /** teacher forcing: per scale, ids [B, l] used instead of drawing (no draws, no selection) */
   forcedIds?: readonly ArrayLike<number>[]
@@ -221,11 +224,15 @@ export interface ScaleEvent {
   /** one record per row at a search scale */
   selection?: SelectionRecord[]
   /**
-   * The partial decode with previews on: [B, C, H, W] with `all` and at the last scale, [1, C, H, W]
-   * (the batch's first image) before it with `first`
+   * The preview with previews on: [B, C, H, W] with `all`, `projection` and at the last scale,
+   * [1, C, H, W] (the batch's first image) before it with `first`
    */
   previewImage?: Float32Array
+  /** how previewImage was made: the cheap projection, or the VAE decoder (always at the last scale) */
+  previewKind?: PreviewKind
 }
+
+export type PreviewKind = 'projection' | 'decode'
 
 /** Raw model outputs of one scale, for parity checks and debugging. */
 export interface StepOutputs {
@@ -266,6 +273,8 @@ export interface GenerateHooks {
   kde?: KdeFn
   /** clock in ms; defaults to performance.now() */
   now?: () => number
+  /** the model's cheap preview map, for `previews: 'projection'` (without it, that mode acts as `first`) */
+  projection?: PreviewProjection
 }
 
 export interface ScaleSelection {
@@ -294,7 +303,10 @@ export interface Timings {
   kdeMs: number
   /** awaiting onScale/onStep hooks */
   hookMs: number
-  /** the part of modelMs spent on partial decodes the result did not need (previews) */
+  /**
+   * time on previews the result did not need: partial decodes (part of modelMs) and projections
+   * (part of jsMs)
+   */
   previewMs: number
   totalMs: number
 }
