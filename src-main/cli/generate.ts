@@ -1,7 +1,8 @@
 /**
  * `var-studio generate`: resolves classes, seeds and knobs here (so mistakes are reported before any
- * model is loaded), runs the request on the inference host with a progress bar, and writes the PNGs,
- * a labelled grid and run.json.
+ * model is loaded), runs the request on the inference host batch by batch with a progress bar,
+ * writes each batch's PNGs and run.json as the batch finishes, then a labelled grid and the full
+ * run.json.
  */
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -16,10 +17,11 @@ import {
   type StrategyConfig,
   validateForModel,
 } from '../../src-shared/engine/strategies'
-import type { GenerateResult, ScaleProgress } from '../../src-shared/protocol'
+import type { GeneratedImage, GenerateResult, ScaleProgress } from '../../src-shared/protocol'
+import { type SearchHint, type SearchSummary, summarizeSearch } from '../../src-shared/engine/search-summary'
 import type { HostClient } from '../host/client'
 import { readManifest } from '../storage/model-folder'
-import { type RunResult, writeRun } from '../storage/run-output'
+import { type RunImage, type RunResult, RunWriter } from '../storage/run-output'
 import { matchNotes, readBatchFile } from './batch'
 import { checkBeforeUse } from './model-commands'
 import { reportSearch, reportSearchDefaults, resolveRelativeDedup, withSearchDefaults } from './search-report'
@@ -218,26 +220,51 @@ function strategyParts(
   return [...parts.values()]
 }
 
-/** The parts' results as one run in the original order; each image keeps its strategy when they differ. */
-function mergeParts(
+/** One summary per search scale over every image of a part, as the host makes them for one call. */
+function partSearch(
+  strategy: StrategyConfig,
+  images: readonly GeneratedImage[],
+  hint: SearchHint,
+): SearchSummary[] {
+  if (strategy.kind === 'baseline' || strategy.kind === 'best-of-n') return []
+  return [...new Set(strategy.searchScales)].map((si) =>
+    summarizeSearch(
+      si,
+      images.flatMap((img) => img.selections.filter((x) => x.si === si)),
+      strategy,
+      hint,
+    ),
+  )
+}
+
+/**
+ * The batches' results as one run in the original order; each image keeps its strategy when the
+ * parts differ. Timings are summed; the search is summarised over each part's images.
+ */
+function mergeBatches(
+  done: readonly { part: number; result: GenerateResult; positions: readonly number[] }[],
   parts: readonly Part[],
-  results: readonly GenerateResult[],
   base: StrategyConfig,
+  total: number,
+  hint: SearchHint,
 ): RunResult {
-  const [first, ...rest] = results
-  if (rest.length === 0) return first
-  const images: RunResult['images'][number][] = []
-  for (const [j, part] of parts.entries()) {
-    const result = results[j]
-    for (const [k, image] of result.images.entries()) {
-      images[part.indices[k]] = { ...image, strategy: result.strategy }
-    }
-  }
+  const first = done[0].result
+  const images: RunImage[] = new Array<RunImage>(total)
   const timings = { ...first.timings }
-  for (const r of rest) {
-    for (const key of Object.keys(timings) as (keyof typeof timings)[]) timings[key] += r.timings[key]
+  for (const [n, { part, result, positions }] of done.entries()) {
+    for (const [k, image] of result.images.entries()) {
+      images[positions[k]] = parts.length > 1 ? { ...image, strategy: parts[part].strategy } : image
+    }
+    if (n === 0) continue
+    for (const key of Object.keys(timings) as (keyof typeof timings)[]) timings[key] += result.timings[key]
   }
-  const search = results.flatMap((r) => r.search ?? [])
+  const search = parts.flatMap((p, j) =>
+    partSearch(
+      p.strategy,
+      done.filter((d) => d.part === j).flatMap((d) => d.result.images),
+      hint,
+    ),
+  )
   return { ...first, images, strategy: base, timings, ...(search.length > 0 ? { search } : {}) }
 }
 
@@ -331,23 +358,38 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
   try {
     // the weights must be the manifest's (as models verify and add require) before they are run
     await checkBeforeUse(ctx, dir, v['no-verify'] === true)
-    const results: GenerateResult[] = []
+    // One host call per batch, each batch written as it finishes (RunWriter): a crash or Ctrl+C
+    // keeps every finished image and a run.json saying how far the run got.
+    const writer = new RunWriter(
+      out,
+      {
+        manifest,
+        seedPolicy: v.batch !== undefined ? 'batch' : policy,
+        command: ['var-studio', 'generate', ...args],
+        version: ctx.version,
+        metadata: v['no-metadata'] !== true,
+        searchDefaults: calibration.defaults,
+      },
+      items.length,
+    )
+    const batches = parts.flatMap((part, j) =>
+      Array.from({ length: Math.ceil(part.items.length / batchSize) }, (_, b) => ({
+        part: j,
+        items: part.items.slice(b * batchSize, (b + 1) * batchSize),
+        positions: part.indices.slice(b * batchSize, (b + 1) * batchSize),
+      })),
+    )
+    const done: { part: number; result: GenerateResult; positions: readonly number[] }[] = []
     let before = 0
-    for (const part of parts) {
-      // One bar over every part: images done before this part, plus this part's share.
-      const label = parts.length > 1 ? `${part.strategy.kind} ` : ''
-      const size = part.items.length
-      results.push(
-        await client.call(
+    try {
+      for (const [n, batch] of batches.entries()) {
+        const part = parts[batch.part]
+        // One bar over every batch: images done before this batch, plus this batch's share.
+        const label = `${parts.length > 1 ? `${part.strategy.kind} ` : ''}batch ${n + 1}/${batches.length}`
+        const size = batch.items.length
+        const result = await client.call(
           'generate',
-          {
-            dir,
-            items: part.items,
-            device,
-            sampling,
-            strategy: part.strategy,
-            batchSize,
-          },
+          { dir, items: batch.items, device, sampling, strategy: part.strategy, batchSize },
           {
             signal: abort.signal,
             onProgress: (p) => {
@@ -357,29 +399,39 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
               }
               const e: ScaleProgress = p
               const perBatch = e.scales * e.generations
-              const done = e.batch * perBatch + e.generation * e.scales + e.si + 1
+              const step = e.generation * e.scales + e.si + 1
               const gen = e.generations > 1 ? ` gen ${e.generation + 1}/${e.generations}` : ''
               bar.update(
-                before + (size * done) / (e.batches * perBatch),
+                before + (size * step) / perBatch,
                 items.length,
-                `${label}batch ${e.batch + 1}/${e.batches}${gen} scale ${e.si + 1}/${e.scales}`,
+                `${label}${gen} scale ${e.si + 1}/${e.scales}`,
               )
             },
           },
-        ),
-      )
-      before += size
+        )
+        await writer.add(
+          parts.length > 1
+            ? { ...result, images: result.images.map((image) => ({ ...image, strategy: part.strategy })) }
+            : result,
+          batch.positions,
+        )
+        done.push({ part: batch.part, result, positions: batch.positions })
+        before += size
+      }
+    } catch (error) {
+      if (writer.written > 0) {
+        const cancelled = abort.signal.aborted
+        const reason = error instanceof Error ? error.message : String(error)
+        await writer.stop(cancelled ? 'cancelled' : 'failed', reason)
+        ctx.io.err(
+          `${cancelled ? 'Cancelled' : 'Stopped'}: ${writer.written} of ${items.length} images were written to ${out} (run.json says which)`,
+        )
+      }
+      throw error
     }
     bar.finish()
-    const result = mergeParts(parts, results, strategy)
-    const written = await writeRun(out, result, {
-      manifest,
-      seedPolicy: v.batch !== undefined ? 'batch' : policy,
-      command: ['var-studio', 'generate', ...args],
-      version: ctx.version,
-      metadata: v['no-metadata'] !== true,
-      searchDefaults: calibration.defaults,
-    })
+    const result = mergeBatches(done, parts, strategy, items.length, calibration.defaults)
+    const written = await writer.finish(result)
     reportSearch(ctx, result.search)
     const p = result.provider
     ctx.io.err(

@@ -1,8 +1,9 @@
 /**
- * Writes a finished generation to a folder: one PNG per image (parameters embedded unless turned
- * off), a labelled grid, and `run.json` with everything needed to reproduce and chart the run.
+ * Writes a generation to a folder as it is made: one PNG per image (parameters embedded unless
+ * turned off) as each batch finishes, then a labelled grid and `run.json` with everything needed to
+ * reproduce and chart the run (RunWriter).
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ImageRecord } from '../../src-shared/engine/loop'
 import type { StrategyConfig } from '../../src-shared/engine/strategies'
@@ -111,78 +112,207 @@ function imageJson(image: RunImage, result: RunResult, ctx: RunContext): unknown
   }
 }
 
-export async function writeRun(dir: string, result: RunResult, ctx: RunContext): Promise<WrittenRun> {
-  await mkdir(dir, { recursive: true })
-  const { channels, height, width } = result
-  const files: string[] = []
-  const tiles = []
-  for (const [i, image] of result.images.entries()) {
-    const raw = toRaw(image.pixels, channels, height, width)
-    const name = `${String(i).padStart(4, '0')}-${slug(image.className)}-s${image.seed}.png`
-    const png = await encodePng(
-      raw,
-      ctx.metadata === false
-        ? {}
-        : { parameters: parametersText(image, result, ctx), json: imageJson(image, result, ctx) },
-    )
-    await writeFile(join(dir, name), png)
-    files.push(name)
-    tiles.push({ image: raw, caption: [image.className, `seed ${image.seed}`] })
-  }
+/** How far a run got: `running` while images are being made (also what a killed run leaves). */
+export type RunStatus = 'running' | 'complete' | 'cancelled' | 'failed'
 
-  const sameCount = groupSizes(result.images)
-  const kinds = [...new Set(result.images.map((image) => (image.strategy ?? result.strategy).kind))]
-  const grid = composeGrid(tiles, {
-    ...(sameCount ? { columns: sameCount } : {}),
-    title: `${ctx.manifest.display_name} | ${kinds.join(' + ')} | cfg ${result.sampling.cfg} | ${result.provider.provider}`,
-  })
-  const gridPng = await encodePng(grid)
-  await writeFile(join(dir, 'grid.png'), gridPng)
+/** The file name of the image at `index` among the run's images. */
+export const runImageName = (index: number, image: { className: string; seed: number }): string =>
+  `${String(index).padStart(4, '0')}-${slug(image.className)}-s${image.seed}.png`
 
-  const record = {
-    format: RUN_FORMAT,
-    version: ctx.version,
-    createdAt: new Date().toISOString(),
-    command: ctx.command,
-    model: {
-      id: ctx.manifest.id,
-      displayName: ctx.manifest.display_name,
-      dir: result.modelDir,
-      var_step_sha256: varStepHash(ctx.manifest),
-    },
-    provider: result.provider,
-    sampling: result.sampling,
-    strategy: result.strategy,
-    ...(ctx.searchDefaults ? { searchDefaults: ctx.searchDefaults } : {}),
-    // what each search scale did, with notes in words when it did nothing (search-summary.ts)
-    ...(result.search ? { search: result.search } : {}),
-    seedPolicy: ctx.seedPolicy,
-    timings: result.timings,
-    grid: 'grid.png',
-    images: result.images.map((image, i) => ({
-      file: files[i],
-      classId: image.classId,
-      className: image.className,
-      seed: image.seed,
-      ...(image.strategy ? { strategy: image.strategy } : {}),
-      tokenMaps: image.record.tokenMaps.map((t) => Array.from(t)),
-      selections: image.record.selections.map(({ si, record: r }) => ({
-        si,
-        branch: r.branch,
-        ratio: r.ratio,
-        alpha: r.alpha,
-        densities: Array.from(r.densities),
-        bandwidths: Array.from(r.bandwidths),
-        kept: r.kept,
-        probs: r.probs,
-        chosen: r.chosen,
-        chosenProb: r.chosenProb,
-      })),
-      ...(image.record.bestOfN ? { bestOfN: image.record.bestOfN } : {}),
+/** Per-image records of a run still being made, one JSON line per image as it finishes. */
+export const RUN_IMAGES_LOG = 'run-images.jsonl'
+
+/** Writes `data` next to `path` and renames it over: a reader never sees half a file. */
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, data)
+  await rename(tmp, path)
+}
+
+/** The full record of one image as run.json keeps it. */
+function imageRecord(image: RunImage, file: string): Record<string, unknown> {
+  return {
+    file,
+    classId: image.classId,
+    className: image.className,
+    seed: image.seed,
+    ...(image.strategy ? { strategy: image.strategy } : {}),
+    tokenMaps: image.record.tokenMaps.map((t) => Array.from(t)),
+    selections: image.record.selections.map(({ si, record: r }) => ({
+      si,
+      branch: r.branch,
+      ratio: r.ratio,
+      alpha: r.alpha,
+      densities: Array.from(r.densities),
+      bandwidths: Array.from(r.bandwidths),
+      kept: r.kept,
+      probs: r.probs,
+      chosen: r.chosen,
+      chosenProb: r.chosenProb,
     })),
+    ...(image.record.bestOfN ? { bestOfN: image.record.bestOfN } : {}),
   }
-  await writeFile(join(dir, 'run.json'), `${JSON.stringify(record, null, 2)}\n`)
-  return { dir, files, grid: 'grid.png', record: 'run.json' }
+}
+
+/** What a run's images share (any of its results; the CLI's parts differ only in strategy). */
+type RunShared = Omit<RunResult, 'images'>
+
+/**
+ * A run written as it is made: each finished batch's PNGs go to disk (each written whole, then
+ * renamed into place) and its images' records are appended to `run-images.jsonl` before run.json
+ * is rewritten to say how many of how many are done. A run that is killed therefore leaves every
+ * image it finished, with a run.json (`status: "running"`, `done`, `total`) naming them; a
+ * cancelled or failed run says so in run.json. `finish` writes the grid and the full run.json
+ * (every image's token maps and selections, as before) and removes the line log.
+ */
+export class RunWriter {
+  private readonly done = new Map<number, { image: RunImage; file: string }>()
+  private started = false
+  private shared: RunShared | undefined
+  private readonly createdAt = new Date().toISOString()
+
+  constructor(
+    readonly dir: string,
+    private readonly ctx: RunContext,
+    readonly total: number,
+  ) {}
+
+  /** images written so far */
+  get written(): number {
+    return this.done.size
+  }
+
+  /** Writes one batch: `images[j]` is the run's image at `positions[j]`. */
+  async add(
+    result: RunShared & { readonly images: readonly RunImage[] },
+    positions: readonly number[],
+  ): Promise<string[]> {
+    if (!this.started) {
+      await mkdir(this.dir, { recursive: true })
+      this.started = true
+    }
+    this.shared ??= result
+    const { channels, height, width } = result
+    const files: string[] = []
+    const lines: string[] = []
+    for (const [j, image] of result.images.entries()) {
+      const index = positions[j]
+      const name = runImageName(index, image)
+      const png = await encodePng(
+        toRaw(image.pixels, channels, height, width),
+        this.ctx.metadata === false
+          ? {}
+          : { parameters: parametersText(image, result, this.ctx), json: imageJson(image, result, this.ctx) },
+      )
+      await writeAtomic(join(this.dir, name), png)
+      this.done.set(index, { image, file: name })
+      files.push(name)
+      lines.push(JSON.stringify({ index, ...imageRecord(image, name) }))
+    }
+    if (lines.length > 0) await appendFile(join(this.dir, RUN_IMAGES_LOG), `${lines.join('\n')}\n`)
+    await this.writeRecord('running', {})
+    return files
+  }
+
+  /** Marks the run as stopped (cancelled or failed), keeping what it finished. */
+  async stop(status: 'cancelled' | 'failed', reason: string): Promise<void> {
+    if (!this.started) {
+      await mkdir(this.dir, { recursive: true })
+      this.started = true
+    }
+    await this.writeRecord(status, { reason })
+  }
+
+  /** The finished run: the grid, the full run.json, and the line log removed. */
+  async finish(result: RunResult): Promise<WrittenRun> {
+    const files = result.images.map((_, i) => this.done.get(i)?.file ?? '')
+    const missing = files.findIndex((f) => f === '')
+    if (missing >= 0) throw new Error(`image ${missing} of the run was never written`)
+    const { channels, height, width } = result
+    const tiles = result.images.map((image) => ({
+      image: toRaw(image.pixels, channels, height, width),
+      caption: [image.className, `seed ${image.seed}`],
+    }))
+    const sameCount = groupSizes(result.images)
+    const kinds = [...new Set(result.images.map((image) => (image.strategy ?? result.strategy).kind))]
+    const grid = composeGrid(tiles, {
+      ...(sameCount ? { columns: sameCount } : {}),
+      title: `${this.ctx.manifest.display_name} | ${kinds.join(' + ')} | cfg ${result.sampling.cfg} | ${result.provider.provider}`,
+    })
+    await writeAtomic(join(this.dir, 'grid.png'), await encodePng(grid))
+    const record = {
+      ...this.header(result, 'complete'),
+      timings: result.timings,
+      grid: 'grid.png',
+      images: result.images.map((image, i) => imageRecord(image, files[i])),
+    }
+    await writeAtomic(join(this.dir, 'run.json'), `${JSON.stringify(record, null, 2)}\n`)
+    await rm(join(this.dir, RUN_IMAGES_LOG), { force: true })
+    return { dir: this.dir, files, grid: 'grid.png', record: 'run.json' }
+  }
+
+  private header(shared: RunShared | undefined, status: RunStatus): Record<string, unknown> {
+    const m = this.ctx.manifest
+    return {
+      format: RUN_FORMAT,
+      version: this.ctx.version,
+      createdAt: this.createdAt,
+      status,
+      done: this.done.size,
+      total: this.total,
+      command: this.ctx.command,
+      model: {
+        id: m.id,
+        displayName: m.display_name,
+        ...(shared ? { dir: shared.modelDir } : {}),
+        var_step_sha256: varStepHash(m),
+      },
+      ...(shared
+        ? {
+            provider: shared.provider,
+            sampling: shared.sampling,
+            strategy: shared.strategy,
+          }
+        : {}),
+      ...(this.ctx.searchDefaults ? { searchDefaults: this.ctx.searchDefaults } : {}),
+      ...(shared?.search ? { search: shared.search } : {}),
+      seedPolicy: this.ctx.seedPolicy,
+    }
+  }
+
+  /** run.json while the run is not complete: how far it got, and the images finished so far. */
+  private async writeRecord(status: RunStatus, extra: { reason?: string }): Promise<void> {
+    const header = this.header(this.shared, status)
+    delete header.search
+    const images = [...this.done.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([index, { image, file }]) => ({
+        index,
+        file,
+        classId: image.classId,
+        className: image.className,
+        seed: image.seed,
+        ...(image.strategy ? { strategy: image.strategy } : {}),
+      }))
+    const record = {
+      ...header,
+      ...(extra.reason !== undefined ? { reason: extra.reason } : {}),
+      // token maps and selections of these images, one JSON line each, until the run completes
+      imageRecords: RUN_IMAGES_LOG,
+      images,
+    }
+    await writeAtomic(join(this.dir, 'run.json'), `${JSON.stringify(record, null, 2)}\n`)
+  }
+}
+
+/** A finished generation written at once (the images in result order). */
+export async function writeRun(dir: string, result: RunResult, ctx: RunContext): Promise<WrittenRun> {
+  const writer = new RunWriter(dir, ctx, result.images.length)
+  await writer.add(
+    result,
+    result.images.map((_, i) => i),
+  )
+  return writer.finish(result)
 }
 
 /** When each class appears in one run of the same length (> 1), one row per class. */
