@@ -4,6 +4,17 @@
  *   <out>/images/<date>/<imageId>-<class>-s<seed>.png    the image (parameters embedded unless off)
  *   <out>/history/timelines/<imageId>.json                its record and timeline
  *   <out>/history/index.json                              every record, for listing and filters
+ *   <out>/history/index.journal                           records added/removed since index.json
+ *
+ * The index is append-only while the studio runs: each batch of added images, and each deletion,
+ * is one JSON line appended to the journal (rewriting the whole index after every batch cost
+ * O(images) per batch, 10 MB of JSON per batch at 10000 images). The journal is folded into a fresh
+ * index.json (written aside and renamed, then the journal removed) when it holds as many changes as
+ * the index has records (at least COMPACT_AFTER), when the history is opened and when it is flushed
+ * (closing the studio, switching folders). Replaying a journal is idempotent, so a crash between the
+ * new index and the journal's removal loses and doubles nothing. A last line cut short by a crash is
+ * ignored with a log line: its images' timeline files were written before it, and are adopted. An
+ * index.json written before the journal existed is read as it is.
  *
  * Each timeline file holds its own record too, so a damaged index is moved aside (kept as a backup)
  * and rebuilt from the timeline files: no record is lost silently.
@@ -14,7 +25,8 @@
  * moved aside into `<out>/orphans/`, each with a log line. Deleting goes the other way (timeline,
  * index, PNG). Every path is checked to stay inside the output folder (../storage/contained).
  */
-import { lstat, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { lstat, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { z } from 'zod'
 import { type ImageEntry, imageEntrySchema, type Timeline } from '../../src-shared/ipc'
@@ -45,6 +57,30 @@ const timelineFileSchema = z.object({
 
 export type StoredEntry = z.output<typeof entrySchema>
 
+/** One journal line: a batch of records added (replacing records with the same ids), or ids removed. */
+const journalLineSchema = z.union([
+  z.object({ add: z.array(entrySchema) }),
+  z.object({ remove: z.array(z.string()) }),
+])
+type JournalLine = z.output<typeof journalLineSchema>
+
+/** not defined on Windows, where links need privileges to make */
+const NOFOLLOW = (constants as { O_NOFOLLOW?: number }).O_NOFOLLOW ?? 0
+
+export const JOURNAL_NAME = 'index.journal'
+/** The journal is folded into index.json once it holds this many changes, or as many as there are records. */
+export const COMPACT_AFTER = 512
+
+const changesOf = (op: JournalLine): number => ('add' in op ? op.add.length : op.remove.length)
+
+/** The records after one journal line; an added record replaces the one with its id and goes last. */
+function applyLine(entries: StoredEntry[], op: JournalLine): StoredEntry[] {
+  const ids = new Set('add' in op ? op.add.map((e) => e.id) : op.remove)
+  const kept = entries.filter((e) => !ids.has(e.id))
+  if ('add' in op) kept.push(...op.add)
+  return kept
+}
+
 export interface HistoryFilter {
   readonly classId?: number | undefined
   readonly strategy?: string | undefined
@@ -55,16 +91,29 @@ export interface HistoryFilter {
 
 export class History {
   private readonly index: JsonFile
+  private readonly journalPath: string
+  /** changes in the journal file (or queued for it) since index.json was last written */
+  private journalChanges = 0
+  /** journal appends and compactions, one after the other */
+  private chain: Promise<void> = Promise.resolve()
 
   private constructor(
     readonly outputDir: string,
     private entries: StoredEntry[],
     private readonly events: StudioEvents,
+    /** changes after which the journal is folded into index.json (also at least the record count) */
+    private readonly compactAfter: number,
   ) {
     this.index = new JsonFile(join(outputDir, 'history', 'index.json'))
+    this.journalPath = join(outputDir, 'history', JOURNAL_NAME)
   }
 
-  static async open(outputDir: string, events: StudioEvents, log: (line: string) => void): Promise<History> {
+  static async open(
+    outputDir: string,
+    events: StudioEvents,
+    log: (line: string) => void,
+    options: { compactAfter?: number } = {},
+  ): Promise<History> {
     const path = join(outputDir, 'history', 'index.json')
     try {
       await containedDir(outputDir, join(outputDir, 'history', 'timelines'), 'history folder')
@@ -73,20 +122,26 @@ export class History {
       throw new StorageError(fsProblem('create the history folder in', outputDir, error), { cause: error })
     }
     const loaded = await loadJson(path, indexSchema)
+    const journal = await readJournal(join(outputDir, 'history', JOURNAL_NAME))
     let entries = loaded.value?.images ?? []
-    // A damaged index, or one that is missing beside timeline files (deleted, or a folder copied
-    // without it), is rebuilt from the timelines: otherwise the next save would forget those images.
-    const rebuilt = loaded.problem || loaded.value ? undefined : await rebuild(outputDir)
-    if (loaded.problem) {
+    for (const op of journal.lines) entries = applyLine(entries, op)
+    if (journal.torn) log(journal.torn)
+    // A damaged index or journal, or an index that is missing beside timeline files (deleted, or a
+    // folder copied without it), is rebuilt from the timelines: otherwise the next save would forget
+    // those images.
+    const damaged = loaded.problem ?? journal.problem
+    const rebuilt = damaged || loaded.value || journal.lines.length > 0 ? undefined : await rebuild(outputDir)
+    if (damaged) {
       entries = await rebuild(outputDir)
-      log(`${loaded.problem}; the history was rebuilt from ${entries.length} timeline file(s)`)
+      log(`${damaged}; the history was rebuilt from ${entries.length} timeline file(s)`)
     } else if (rebuilt && rebuilt.length > 0) {
       entries = rebuilt
       log(`${path} was missing; the history was rebuilt from ${entries.length} timeline file(s)`)
     }
     const fixed = await reconcile(outputDir, entries, log)
-    const history = new History(outputDir, fixed.entries, events)
-    if (loaded.problem || (rebuilt && rebuilt.length > 0) || fixed.changed) await history.save()
+    const history = new History(outputDir, fixed.entries, events, options.compactAfter ?? COMPACT_AFTER)
+    const journalThere = journal.lines.length > 0 || journal.torn !== undefined
+    if (damaged || journalThere || (rebuilt && rebuilt.length > 0) || fixed.changed) await history.compact()
     return history
   }
 
@@ -153,10 +208,9 @@ export class History {
       const path = join(this.timelinesDir, `${entry.id}.json`)
       await this.writeFile(path, JSON.stringify({ format: TIMELINE_FORMAT, entry, timeline }))
     }
-    const ids = new Set(records.map((r) => r.entry.id))
-    this.entries = this.entries.filter((e) => !ids.has(e.id))
-    this.entries.push(...records.map((r) => r.entry))
-    await this.save()
+    const op = { add: records.map((r) => r.entry) }
+    this.entries = applyLine(this.entries, op)
+    await this.append(op)
     this.events.emit('history:changed', { added: records.map((r) => this.view(r.entry)), removed: [] })
   }
 
@@ -213,19 +267,68 @@ export class History {
       throw error
     })
     await remove(await containedPath(this.outputDir, join(this.timelinesDir, `${id}.json`), 'timeline'))
-    this.entries = this.entries.filter((e) => e.id !== id)
-    await this.save()
+    const op = { remove: [id] }
+    this.entries = applyLine(this.entries, op)
+    await this.append(op)
     if (image) await remove(image)
     this.events.emit('history:changed', { added: [], removed: [id] })
     return { deleted: true }
   }
 
-  flush(): Promise<void> {
-    return this.index.flush()
+  /** Resolves once every change so far is on disk, folded into index.json. */
+  async flush(): Promise<void> {
+    await this.serial(async () => {
+      if (this.journalChanges > 0) await this.writeIndex()
+    })
+    await this.index.flush()
   }
 
-  private save(): Promise<void> {
-    return this.index.write({ format: HISTORY_FORMAT, images: this.entries })
+  /** Writes index.json with every record now and removes the journal. */
+  private compact(): Promise<void> {
+    return this.serial(() => this.writeIndex())
+  }
+
+  private async writeIndex(): Promise<void> {
+    await this.index.write({ format: HISTORY_FORMAT, images: this.entries })
+    this.journalChanges = 0
+    // index.json holds every change the journal had (and any queued after it): replaying the
+    // journal on top of it, should the removal below not happen, changes nothing
+    try {
+      await rm(this.journalPath, { force: true })
+    } catch (error) {
+      throw new StorageError(fsProblem('delete', this.journalPath, error), { cause: error })
+    }
+  }
+
+  /** Appends one line to the journal; folds the journal into index.json when it has grown enough. */
+  private async append(op: JournalLine): Promise<void> {
+    const line = `${JSON.stringify(op)}\n`
+    await this.serial(async () => {
+      try {
+        // O_NOFOLLOW: never appends through a link planted at the journal's name
+        const file = await open(
+          this.journalPath,
+          constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | NOFOLLOW,
+          0o644,
+        )
+        try {
+          await file.writeFile(line)
+        } finally {
+          await file.close()
+        }
+      } catch (error) {
+        throw new StorageError(fsProblem('write', this.journalPath, error), { cause: error })
+      }
+      this.journalChanges += changesOf(op)
+      if (this.journalChanges >= Math.max(this.compactAfter, this.entries.length)) await this.writeIndex()
+    })
+  }
+
+  private serial(task: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(task)
+    // a failed write must not block the ones after it; the caller still sees its own failure
+    this.chain = next.catch(() => undefined)
+    return next
   }
 
   private view(e: StoredEntry): ImageEntry {
@@ -369,6 +472,66 @@ async function reconcile(
     )
   }
   return { entries, changed }
+}
+
+/**
+ * The journal's lines. A last line cut short (no newline, not valid) is left out and said in `torn`;
+ * any other line that is not a journal line makes the journal damaged: it is moved aside as a
+ * backup and `problem` says so (the caller rebuilds from the timeline files).
+ */
+async function readJournal(path: string): Promise<{ lines: JournalLine[]; torn?: string; problem?: string }> {
+  let stat
+  try {
+    stat = await lstat(path)
+  } catch (error) {
+    if (fsCode(error) === 'ENOENT') return { lines: [] }
+    throw new StorageError(fsProblem('read', path, error), { cause: error })
+  }
+  if (!stat.isFile()) return { lines: [], problem: await backUp(path, 'it is not a plain file') }
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new StorageError(fsProblem('read', path, error), { cause: error })
+  }
+  const raw = text.split('\n')
+  const last = raw.pop() ?? ''
+  const lines: JournalLine[] = []
+  const parse = (s: string): JournalLine | undefined => {
+    try {
+      const parsed = journalLineSchema.safeParse(JSON.parse(s))
+      return parsed.success ? parsed.data : undefined
+    } catch {
+      return undefined
+    }
+  }
+  for (const [i, s] of raw.entries()) {
+    if (s.trim() === '') continue
+    const op = parse(s)
+    if (!op) return { lines: [], problem: await backUp(path, `line ${i + 1} is not a journal line`) }
+    lines.push(op)
+  }
+  if (last.trim() === '') return { lines }
+  const op = parse(last)
+  if (op) return { lines: [...lines, op] }
+  return {
+    lines,
+    torn:
+      `${path}: its last line (${Buffer.byteLength(last)} bytes) was cut short when VAR Studio stopped and ` +
+      'was ignored; images it named are taken from their timeline files',
+  }
+}
+
+async function backUp(path: string, why: string): Promise<string> {
+  const backup = `${path}.corrupt-${new Date().toISOString().replace(/[-:.]/g, '')}`
+  try {
+    await rename(path, backup)
+  } catch (error) {
+    throw new StorageError(
+      `${path} is damaged (${why}) and could not be moved aside: ${fsProblem('rename', path, error)}`,
+    )
+  }
+  return `${path} was damaged: ${why}; it was kept as ${backup}`
 }
 
 /** The records kept in the timeline files, oldest first. */
