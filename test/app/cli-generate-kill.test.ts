@@ -59,10 +59,14 @@ function start(out: string): { child: ChildProcess; exited: Promise<number | nul
     { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
   )
   let err = ''
-  child.stderr?.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     err += chunk.toString()
   })
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)))
+  const exited = new Promise<number | null>((done) => {
+    child.once('exit', (code) => {
+      done(code)
+    })
+  })
   return { child, exited, stderr: () => err }
 }
 
