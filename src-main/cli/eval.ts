@@ -12,12 +12,12 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { InvalidRequestError, StudioError } from '../../src-shared/errors'
 import { SEED_MAX } from '../../src-shared/engine/rng'
 import type { SearchSummary } from '../../src-shared/engine/search-summary'
-import type { StrategyConfig, StrategyKind } from '../../src-shared/engine/strategies'
+import type { StrategyKind } from '../../src-shared/engine/strategies'
 import {
   bootstrapIndices,
   gatherRows,
@@ -38,6 +38,20 @@ import type { DeviceChoice } from '../../src-shared/protocol'
 import type { HostClient } from '../host/client'
 import { loadCalibration } from '../storage/calibration-file'
 import { writeChart } from '../eval/chart'
+import { evalProvenance, joinRuns, type LoadedShard, loadShards, shardCode } from '../eval/merge'
+import { codeProvenance, modelProvenance } from '../eval/provenance'
+import {
+  type EvalRunSpec,
+  generateParts,
+  layoutOf,
+  parseShard,
+  SHARD_FORMAT,
+  type ShardData,
+  shardFileName,
+  shardUnits,
+  writeShard,
+} from '../eval/shard'
+import { rejectSlurmFlags, SLURM_OPTIONS, slurmSettings, writeSlurmJobs } from '../eval/slurm'
 import { DEFAULT_TEST_IMAGES, readIdxImages, referenceStats } from '../eval/reference'
 import { readManifest } from '../storage/model-folder'
 import { type CliContext, modelOptions, resolveModelDir } from './context'
@@ -50,7 +64,7 @@ import {
   strategyFromFlags,
 } from './knobs'
 import { ProgressBar } from './progress'
-import { resolveRelativeDedup } from './search-report'
+import { requestDefaults, resolveRelativeDedup } from './search-report'
 
 export const EVAL_HELP = `Usage: var-studio eval [options]
 
@@ -71,6 +85,12 @@ export const EVAL_HELP = `Usage: var-studio eval [options]
   --merge A.json,B.json  print one table of eval.json files of the same seeds and sampling (the
                          search rows of B beside A's, judged against A's noise floors)
   --out DIR              output folder (default ./var-studio-out/eval-<time>)
+  --shard i/n            evaluate only shard i (0..n-1) of the work (whole generation batches of every
+                         run) and write DIR/shard-i-of-n.json; join the n shards with
+                         var-studio eval merge DIR (same numbers as the unsharded run)
+  --slurm --shards n --slurm-partition P --slurm-time T --slurm-cpus C --slurm-mem M [--slurm-gpus G]
+                         [--submit]   write a Slurm array job (one shard per task) and a merge job into
+                         DIR/slurm; --submit queues both with sbatch (the merge after every task)
   --data FILE            Fashion-MNIST test images (default ${DEFAULT_TEST_IMAGES})
   --cache-dir DIR        where the test set's feature statistics are cached (default ~/.cache/var-studio)
   --device auto|cuda|dml|coreml|webgpu|cpu  --batch-size B (default 16)
@@ -322,13 +342,7 @@ export async function mergedTable(files: readonly string[]): Promise<string> {
   return evalMarkdown(applyNoiseVerdicts(rows))
 }
 
-interface Run {
-  readonly label: string
-  readonly kind: StrategyKind
-  readonly N: number | null
-  readonly strategy: StrategyConfig
-  readonly block: number
-}
+type Run = EvalRunSpec
 
 interface Scored {
   readonly run: Run
@@ -469,25 +483,27 @@ async function realImages(
   return { features: out.features, count: out.count, dim: out.featureDim }
 }
 
+const EVAL_OPTIONS = {
+  ...modelOptions,
+  ...KNOB_OPTIONS,
+  ...SLURM_OPTIONS,
+  strategies: { type: 'string' },
+  'per-class': { type: 'string' },
+  seed: { type: 'string' },
+  bootstrap: { type: 'string' },
+  'no-noise': { type: 'boolean' },
+  merge: { type: 'string' },
+  shard: { type: 'string' },
+  out: { type: 'string' },
+  data: { type: 'string' },
+  'cache-dir': { type: 'string' },
+  'batch-size': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
 export async function evalCommand(args: string[], ctx: CliContext): Promise<number> {
-  const { values: v } = parseArgs({
-    args,
-    options: {
-      ...modelOptions,
-      ...KNOB_OPTIONS,
-      strategies: { type: 'string' },
-      'per-class': { type: 'string' },
-      seed: { type: 'string' },
-      bootstrap: { type: 'string' },
-      'no-noise': { type: 'boolean' },
-      merge: { type: 'string' },
-      out: { type: 'string' },
-      data: { type: 'string' },
-      'cache-dir': { type: 'string' },
-      'batch-size': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
+  if (args[0] === 'merge') return evalMergeCommand(args.slice(1), ctx)
+  const { values: v } = parseArgs({ args, options: EVAL_OPTIONS })
   if (v.help) {
     ctx.io.out(EVAL_HELP)
     return 0
@@ -495,6 +511,15 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
   if (v.merge !== undefined) {
     ctx.io.out(await mergedTable(list('--merge', v.merge)))
     return 0
+  }
+  const shard = v.shard === undefined ? { index: 0, count: 1 } : parseShard(v.shard)
+  const slurm = v.slurm === true ? slurmSettings(v) : undefined
+  if (!slurm) rejectSlurmFlags(v)
+  if (slurm && v.shard !== undefined) {
+    throw new InvalidRequestError(
+      '--shard',
+      "--shard: the Slurm array sets each task's shard; use --shards n",
+    )
   }
   const dir = await resolveModelDir(v)
   const manifest = await readManifest(dir)
@@ -504,7 +529,9 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
     throw new InvalidRequestError('--per-class', `--per-class: must be in [1, 1000], got ${perClass}`)
   }
   const noNoise = v['no-noise'] === true
-  const calibration = await loadCalibration(dir)
+  const loaded = await loadCalibration(dir)
+  // the calibrated row at the request's cfg and search scale (the nearest calibrated cfg)
+  const calibration = { ...loaded, defaults: requestDefaults(loaded, v, manifest) }
   if (calibration.defaults.warning) ctx.io.err(`warning: ${calibration.defaults.warning}`)
   const relative = await resolveRelativeDedup(v, dir, manifest, calibration.record)
   if (relative.line) ctx.progress.write(`${relative.line}\n`)
@@ -532,6 +559,20 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
   const log = (line: string): void => {
     ctx.progress.write(`${line}\n`)
   }
+  const layout = layoutOf(runs.length, total, batchSize, slurm ? slurm.shards : shard.count)
+  if (layout.shards > layout.units) {
+    throw new InvalidRequestError(
+      slurm ? '--shards' : '--shard',
+      `${slurm ? '--shards' : '--shard'}: ${layout.shards} shards for ${layout.units} work units ` +
+        `(${runs.length} runs x ${layout.units / runs.length} batches of ${batchSize}); use at most ${layout.units} shards or a smaller --batch-size`,
+    )
+  }
+  if (slurm) {
+    return writeSlurmJobs(
+      { args, options: EVAL_OPTIONS, settings: slurm, out, modelDir: dir, data, cacheDir },
+      ctx.io,
+    )
+  }
   if (runs.some((r) => SEARCH.has(r.kind))) log(`search defaults: ${calibration.defaults.source}`)
 
   const classes = manifest.class_names.map((_, i) => i)
@@ -545,254 +586,331 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
   }
   process.on('SIGINT', stop)
   try {
-    const ref = await referenceStats({
+    const lead = shard.index === 0
+    const ref = lead
+      ? await referenceStats({
+          client,
+          dir,
+          manifest,
+          device,
+          data,
+          cacheFile: join(cacheDir, `fid-ref-${manifest.id}.json`),
+          log,
+        })
+      : undefined
+    const { parts, provider } = await generateParts(shardUnits(layout, shard.index), {
       client,
       dir,
-      manifest,
       device,
-      data,
-      cacheFile: join(cacheDir, `fid-ref-${manifest.id}.json`),
+      sampling,
+      batchSize,
+      runs,
+      classOf,
+      seedOf: (run, i) => baseSeed + (run.block === 2 ? total : 0) + i,
+      signal: abort.signal,
+      progress: (label) => new ProgressBar(ctx.progress, label),
       log,
     })
-    const scored: Scored[] = []
-    let provider = ''
-    for (const [ri, run] of runs.entries()) {
-      const first = baseSeed + (run.block === 2 ? total : 0)
-      const items = classOf.map((classId, i) => ({ classId, seed: first + i }))
-      const label = `eval ${ri + 1}/${runs.length} ${run.label}`
-      const bar = new ProgressBar(ctx.progress, label)
-      const t0 = performance.now()
-      const result = await client.call(
-        'generate',
-        { dir, items, device, sampling, strategy: run.strategy, batchSize },
-        {
-          signal: abort.signal,
-          onProgress: (p) => {
-            if (p.kind === 'load') return
-            const perBatch = p.scales * p.generations
-            bar.update(p.batch * perBatch + p.generation * p.scales + p.si + 1, p.batches * perBatch)
-          },
-        },
-      )
-      const seconds = (performance.now() - t0) / 1000
-      bar.finish()
-      provider = result.provider.provider
-      const size = result.channels * result.width * result.height
-      const pixels = new Float32Array(result.images.length * size)
-      result.images.forEach((img, i) => {
-        pixels.set(img.pixels, i * size)
-      })
-      const cls = await client.call(
-        'classify',
-        { dir, device, images: pixels, count: result.images.length },
-        { signal: abort.signal },
-      )
-      const K = cls.numClasses
-      const probs = softmaxRows(cls.logits, cls.count, K)
-      const correct = new Uint8Array(cls.count)
-      result.images.forEach((img, i) => {
-        let best = 0
-        for (let c = 1; c < K; c++) if ((probs[i * K + c] ?? 0) > (probs[i * K + best] ?? 0)) best = c
-        correct[i] = best === img.classId ? 1 : 0
-      })
-      scored.push({
-        run,
-        n: cls.count,
-        K,
-        dim: cls.featureDim,
-        features: cls.features,
-        probs,
-        correct,
-        seconds,
-        search: result.search ?? [],
-      })
-      for (const note of (result.search ?? []).flatMap((s) => s.notes)) log(`note: ${run.label}: ${note}`)
-      log(`${label}: ${seconds.toFixed(1)} s`)
-    }
-    const real = noNoise
-      ? undefined
-      : await realImages(client, dir, device, data, total, baseSeed, abort.signal)
-
-    // Bootstrap: the same resamples of image index i for every run (paired by seed and class).
-    log(`bootstrap: ${B} resamples of ${total} images per run`)
-    const resamples = bootstrapIndices(total, B, baseSeed + 1)
-    const baseline = scored.find((s) => s.run.kind === 'baseline' && s.run.block === 1)
-    if (!baseline) throw new StudioError('the baseline did not run')
-    const perResample = (s: Scored): Values[] => resamples.map((idx) => valuesOn(s, ref, idx))
-    const baseValues = perResample(baseline)
-    const realScored: Scored | undefined = real
-      ? {
-          run: {
-            label: 'real test images',
-            kind: 'baseline',
-            N: null,
-            strategy: baseline.run.strategy,
-            block: 0,
-          },
-          n: real.count,
-          K: 0,
-          dim: real.dim,
-          features: real.features,
-          probs: new Float64Array(0),
-          correct: new Uint8Array(0),
-          seconds: 0,
-          search: [],
-        }
-      : undefined
-    const rows: EvalRow[] = []
-    const interval = (point: number, xs: number[]): Interval | undefined =>
-      B > 0 ? centredInterval(point, xs) : undefined
-    for (const s of scored) {
-      const point = valuesOn(s, ref, undefined)
-      const values = s === baseline ? baseValues : perResample(s)
-      const isBase = s === baseline
-      const basePoint = valuesOn(baseline, ref, undefined)
-      const paired = (key: keyof Values): Metric => {
-        const value = point[key] - basePoint[key]
-        const ci = interval(
-          value,
-          values.map((x, b) => x[key] - (baseValues[b]?.[key] ?? 0)),
-        )
-        return { value, ...(ci ? { ci } : {}) }
-      }
-      const diff = isBase
-        ? undefined
-        : { class_accuracy: paired('acc'), IS: paired('is'), FID: paired('fid') }
-      const differs = diff
-        ? (['class_accuracy', 'IS', 'FID'] as const).filter((m) => {
-            const ci = diff[m].ci
-            return ci !== undefined && (ci.lo > 0 || ci.hi < 0)
-          })
-        : []
-      const pr = real
-        ? precisionRecall(real.features, real.count, s.features, s.n, s.dim)
-        : { precision: Number.NaN, recall: Number.NaN }
-      const search = s.search.at(0)
-      const strategy = s.run.strategy
-      const accCi = interval(
-        point.acc,
-        values.map((x) => x.acc),
-      )
-      const isCi = interval(
-        point.is,
-        values.map((x) => x.is),
-      )
-      const fidCi = interval(
-        point.fid,
-        values.map((x) => x.fid),
-      )
-      rows.push({
-        label: s.run.label,
-        strategy: s.run.kind,
-        N: s.run.N,
-        alpha: 'alpha' in strategy ? strategy.alpha : null,
-        dedup: 'dedup' in strategy ? strategy.dedup : null,
-        block: s.run.block,
-        n_images: s.n,
-        class_accuracy: {
-          value: point.acc,
-          ...(accCi ? { ci: { lo: Math.max(0, accCi.lo), hi: Math.min(1, accCi.hi) } } : {}),
-        },
-        IS: { value: point.is, ...(isCi ? { ci: isCi } : {}) },
-        FID: { value: point.fid, ...(fidCi ? { ci: fidCi } : {}) },
-        precision: pr.precision,
-        recall: pr.recall,
-        ...(diff ? { diff } : {}),
-        verdict: isBase
-          ? 'reference'
-          : B === 0
-            ? ''
-            : differs.length === 0
-              ? 'within noise'
-              : `differs: ${differs.map((m) => (m === 'class_accuracy' ? 'accuracy' : m)).join(', ')}`,
-        seconds: s.seconds,
-        secondsPerImage: s.seconds / s.n,
-        topkShare: search ? search.topkRows / search.rows : null,
-        keptMean: search ? search.keptMean : null,
-        notes: s.search.flatMap((x) => x.notes),
-      })
-    }
-    if (realScored) {
-      const fids = resamples.map((idx) =>
-        frechetDistance(
-          gaussianStats(gatherRows(realScored.features, realScored.dim, idx), idx.length, realScored.dim),
-          ref,
-        ),
-      )
-      const fid = frechetDistance(gaussianStats(realScored.features, realScored.n, realScored.dim), ref)
-      const ci = interval(fid, fids)
-      rows.push({
-        label: `real test images (FID floor at n = ${realScored.n})`,
-        strategy: 'real',
-        N: null,
-        alpha: null,
-        dedup: null,
-        block: 0,
-        n_images: realScored.n,
-        class_accuracy: { value: Number.NaN },
-        IS: { value: Number.NaN },
-        FID: { value: fid, ...(ci ? { ci } : {}) },
-        precision: Number.NaN,
-        recall: Number.NaN,
-        verdict: 'noise floor',
-        seconds: 0,
-        secondsPerImage: 0,
-        topkShare: null,
-        keptMean: null,
-        notes: [],
-      })
-    }
-    const judged = applyNoiseVerdicts(rows, B > 0)
-    rows.splice(0, rows.length, ...judged)
-    for (const r of rows) {
-      log(
-        `${r.label}: accuracy ${show(r.class_accuracy, 3)}, IS ${show(r.IS, 3)}, FID ${show(r.FID, 3)}` +
-          (r.diff
-            ? `; vs baseline: ΔFID ${show(r.diff.FID, 3, true)}, ΔIS ${show(r.diff.IS, 3, true)} (${r.verdict})`
-            : ''),
-      )
+    const real =
+      lead && !noNoise
+        ? await realImages(client, dir, device, data, total, baseSeed, abort.signal)
+        : undefined
+    const record: ShardData = {
+      format: SHARD_FORMAT,
+      shard,
+      model: await modelProvenance(dir, manifest),
+      code: codeProvenance(ctx.version),
+      settings: {
+        perClass,
+        numClasses: manifest.num_classes,
+        sampling,
+        searchDefaults: calibration.defaults,
+        runs,
+        bootstrap: { resamples: B, level: 0.95, seed: baseSeed + 1 },
+        noNoise,
+      },
+      seeds: { first: baseSeed, last: baseSeed + total - 1, secondBlock: noNoise ? null : baseSeed + total },
+      layout,
+      provider,
+      command: ['var-studio', 'eval', ...args],
+      paths: { modelDir: dir, data },
+      parts,
+      ...(ref
+        ? { reference: { source: ref.source, count: ref.count, dim: ref.dim, mean: ref.mean, cov: ref.cov } }
+        : {}),
+      ...(real ? { real } : {}),
     }
     await mkdir(out, { recursive: true })
-    const record = {
-      format: 'var-studio-eval/2',
-      version: ctx.version,
-      command: ['var-studio', 'eval', ...args],
-      model: { id: manifest.id, dir },
-      provider,
-      perClass,
-      seeds: { first: baseSeed, last: baseSeed + total - 1, secondBlock: noNoise ? null : baseSeed + total },
-      sampling,
-      searchDefaults: calibration.defaults,
-      strategies: runs.map((r) => ({ label: r.label, block: r.block, ...r.strategy })),
-      reference: { source: ref.source, count: ref.count, featureDim: ref.dim },
-      bootstrap: { resamples: B, level: 0.95, seed: baseSeed + 1 },
-      notes:
-        'IS: one split over all images. FID: Frechet distance between classifier feature Gaussians. ' +
-        'Intervals: 95 % bootstrap percentiles over resampled image indices, the same resamples for every ' +
-        'run, so differences are paired by seed and class. Precision/recall: k-NN (k = 3) manifolds on the ' +
-        'classifier features against the real test images of the floor row.',
-      rows,
+    if (v.shard !== undefined) {
+      const file = join(out, shardFileName(shard))
+      await writeShard(file, record)
+      ctx.io.out(file)
+      return 0
     }
-    await writeFile(join(out, 'eval.json'), `${JSON.stringify(record, null, 2)}\n`)
-    await writeFile(join(out, 'eval.csv'), evalCsv(rows))
-    await writeFile(join(out, 'eval.md'), evalMarkdown(rows))
-    await writeChart(
-      join(out, 'eval-chart.png'),
-      rows
-        .filter((r) => r.strategy !== 'real' && r.block === 1)
-        .map((r) => ({
-          strategy: r.strategy,
-          N: r.strategy === 'baseline' ? undefined : (r.N ?? undefined),
-          fid: r.FID.value,
-          is: r.IS.value,
-          ...(r.FID.ci ? { fidCi: r.FID.ci } : {}),
-          ...(r.IS.ci ? { isCi: r.IS.ci } : {}),
-        })),
-      `${manifest.id}: ${perClass} images per class, ${total} per point, seeds ${baseSeed}..${baseSeed + total - 1}, 95 % bootstrap intervals`,
-    )
-    for (const f of ['eval.csv', 'eval.json', 'eval.md', 'eval-chart.png']) ctx.io.out(join(out, f))
+    await writeEvaluation([{ file: '', data: record }], out, ctx, log)
     return 0
   } finally {
     process.off('SIGINT', stop)
   }
+}
+
+export const EVAL_MERGE_HELP = `Usage: var-studio eval merge DIR|FILE... [--out DIR]
+
+Joins the shard records written by eval --shard i/n (shard-i-of-n.json, from folders or files) and
+scores them: the same eval.json, eval.csv, eval.md and eval-chart.png as the unsharded run, bootstrap
+included. Refuses a missing, duplicated, truncated or foreign shard (other model hashes, settings,
+seeds or layout) by name. --out defaults to the folder above the first shard folder.
+`
+
+async function evalMergeCommand(args: string[], ctx: CliContext): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  })
+  if (v.help) {
+    ctx.io.out(EVAL_MERGE_HELP)
+    return 0
+  }
+  const shards = await loadShards(positionals)
+  const firstPath = resolve(positionals[0] ?? '.')
+  const out = resolve(v.out ?? (shards[0]?.file === firstPath ? dirname(firstPath) : join(firstPath, '..')))
+  const versions = shardCode(shards.map((s) => s.data))
+  if (versions.length > 1) {
+    ctx.io.err(
+      `warning: the shards ran on ${versions.length} code versions: ${versions.map((c) => `${c.version} ${c.commit}`).join(', ')}`,
+    )
+  }
+  await mkdir(out, { recursive: true })
+  await writeEvaluation(
+    shards,
+    out,
+    ctx,
+    (line) => {
+      ctx.progress.write(`${line}\n`)
+    },
+    ['var-studio', 'eval', 'merge', ...args],
+  )
+  return 0
+}
+
+/** Scores the joined shards (one for an unsharded run) and writes eval.json, .csv, .md and the chart. */
+async function writeEvaluation(
+  shards: readonly LoadedShard[],
+  out: string,
+  ctx: CliContext,
+  log: (line: string) => void,
+  mergeCommand?: readonly string[],
+): Promise<void> {
+  const lead = shards.at(0)?.data
+  if (!lead) throw new StudioError('no shards to score')
+  const { settings, seeds, layout } = lead
+  const B = settings.bootstrap.resamples
+  const baseSeed = seeds.first
+  const total = layout.imagesPerRun
+  const refPart = lead.reference
+  if (!refPart) throw new StudioError(`${shards.at(0)?.file ?? 'shard 0'}: carries no reference statistics`)
+  const ref: GaussianStats = refPart
+  const real = lead.real
+  const joined = joinRuns(shards.map((s) => s.data))
+  const scored: Scored[] = settings.runs.map((run, ri) => {
+    const j = joined.at(ri)
+    if (!j) throw new StudioError(`run ${run.label} is missing from the shards`)
+    const K = j.numClasses
+    const probs = softmaxRows(j.logits, j.n, K)
+    const correct = new Uint8Array(j.n)
+    j.labels.forEach((label, i) => {
+      let best = 0
+      for (let c = 1; c < K; c++) if ((probs[i * K + c] ?? 0) > (probs[i * K + best] ?? 0)) best = c
+      correct[i] = best === label ? 1 : 0
+    })
+    return {
+      run,
+      n: j.n,
+      K,
+      dim: j.featureDim,
+      features: j.features,
+      probs,
+      correct,
+      seconds: j.seconds,
+      search: j.search,
+    }
+  })
+  const providers = [...new Set(shards.map((s) => s.data.provider))]
+  // Bootstrap: the same resamples of image index i for every run (paired by seed and class).
+  log(`bootstrap: ${B} resamples of ${total} images per run`)
+  const resamples = bootstrapIndices(total, B, baseSeed + 1)
+  const baseline = scored.find((s) => s.run.kind === 'baseline' && s.run.block === 1)
+  if (!baseline) throw new StudioError('the baseline did not run')
+  const perResample = (s: Scored): Values[] => resamples.map((idx) => valuesOn(s, ref, idx))
+  const baseValues = perResample(baseline)
+  const realScored: Scored | undefined = real
+    ? {
+        run: {
+          label: 'real test images',
+          kind: 'baseline',
+          N: null,
+          strategy: baseline.run.strategy,
+          block: 0,
+        },
+        n: real.count,
+        K: 0,
+        dim: real.dim,
+        features: real.features,
+        probs: new Float64Array(0),
+        correct: new Uint8Array(0),
+        seconds: 0,
+        search: [],
+      }
+    : undefined
+  const rows: EvalRow[] = []
+  const interval = (point: number, xs: number[]): Interval | undefined =>
+    B > 0 ? centredInterval(point, xs) : undefined
+  for (const s of scored) {
+    const point = valuesOn(s, ref, undefined)
+    const values = s === baseline ? baseValues : perResample(s)
+    const isBase = s === baseline
+    const basePoint = valuesOn(baseline, ref, undefined)
+    const paired = (key: keyof Values): Metric => {
+      const value = point[key] - basePoint[key]
+      const ci = interval(
+        value,
+        values.map((x, b) => x[key] - (baseValues[b]?.[key] ?? 0)),
+      )
+      return { value, ...(ci ? { ci } : {}) }
+    }
+    const diff = isBase ? undefined : { class_accuracy: paired('acc'), IS: paired('is'), FID: paired('fid') }
+    const differs = diff
+      ? (['class_accuracy', 'IS', 'FID'] as const).filter((m) => {
+          const ci = diff[m].ci
+          return ci !== undefined && (ci.lo > 0 || ci.hi < 0)
+        })
+      : []
+    const pr = real
+      ? precisionRecall(real.features, real.count, s.features, s.n, s.dim)
+      : { precision: Number.NaN, recall: Number.NaN }
+    const search = s.search.at(0)
+    const strategy = s.run.strategy
+    const accCi = interval(
+      point.acc,
+      values.map((x) => x.acc),
+    )
+    const isCi = interval(
+      point.is,
+      values.map((x) => x.is),
+    )
+    const fidCi = interval(
+      point.fid,
+      values.map((x) => x.fid),
+    )
+    rows.push({
+      label: s.run.label,
+      strategy: s.run.kind,
+      N: s.run.N,
+      alpha: 'alpha' in strategy ? strategy.alpha : null,
+      dedup: 'dedup' in strategy ? strategy.dedup : null,
+      block: s.run.block,
+      n_images: s.n,
+      class_accuracy: {
+        value: point.acc,
+        ...(accCi ? { ci: { lo: Math.max(0, accCi.lo), hi: Math.min(1, accCi.hi) } } : {}),
+      },
+      IS: { value: point.is, ...(isCi ? { ci: isCi } : {}) },
+      FID: { value: point.fid, ...(fidCi ? { ci: fidCi } : {}) },
+      precision: pr.precision,
+      recall: pr.recall,
+      ...(diff ? { diff } : {}),
+      verdict: isBase
+        ? 'reference'
+        : B === 0
+          ? ''
+          : differs.length === 0
+            ? 'within noise'
+            : `differs: ${differs.map((m) => (m === 'class_accuracy' ? 'accuracy' : m)).join(', ')}`,
+      seconds: s.seconds,
+      secondsPerImage: s.seconds / s.n,
+      topkShare: search ? search.topkRows / search.rows : null,
+      keptMean: search ? search.keptMean : null,
+      notes: s.search.flatMap((x) => x.notes),
+    })
+  }
+  if (realScored) {
+    const fids = resamples.map((idx) =>
+      frechetDistance(
+        gaussianStats(gatherRows(realScored.features, realScored.dim, idx), idx.length, realScored.dim),
+        ref,
+      ),
+    )
+    const fid = frechetDistance(gaussianStats(realScored.features, realScored.n, realScored.dim), ref)
+    const ci = interval(fid, fids)
+    rows.push({
+      label: `real test images (FID floor at n = ${realScored.n})`,
+      strategy: 'real',
+      N: null,
+      alpha: null,
+      dedup: null,
+      block: 0,
+      n_images: realScored.n,
+      class_accuracy: { value: Number.NaN },
+      IS: { value: Number.NaN },
+      FID: { value: fid, ...(ci ? { ci } : {}) },
+      precision: Number.NaN,
+      recall: Number.NaN,
+      verdict: 'noise floor',
+      seconds: 0,
+      secondsPerImage: 0,
+      topkShare: null,
+      keptMean: null,
+      notes: [],
+    })
+  }
+  const judged = applyNoiseVerdicts(rows, B > 0)
+  rows.splice(0, rows.length, ...judged)
+  for (const r of rows) {
+    log(
+      `${r.label}: accuracy ${show(r.class_accuracy, 3)}, IS ${show(r.IS, 3)}, FID ${show(r.FID, 3)}` +
+        (r.diff
+          ? `; vs baseline: ΔFID ${show(r.diff.FID, 3, true)}, ΔIS ${show(r.diff.IS, 3, true)} (${r.verdict})`
+          : ''),
+    )
+  }
+  const record = {
+    format: 'var-studio-eval/2',
+    version: ctx.version,
+    command: mergeCommand ?? lead.command,
+    model: { id: lead.model.id, dir: lead.paths.modelDir },
+    provider: providers.join(', '),
+    perClass: settings.perClass,
+    seeds,
+    sampling: settings.sampling,
+    searchDefaults: settings.searchDefaults,
+    strategies: settings.runs.map((r) => ({ label: r.label, block: r.block, ...r.strategy })),
+    reference: { source: refPart.source, count: ref.count, featureDim: ref.dim },
+    bootstrap: settings.bootstrap,
+    provenance: evalProvenance(shards, codeProvenance(ctx.version)),
+    notes:
+      'IS: one split over all images. FID: Frechet distance between classifier feature Gaussians. ' +
+      'Intervals: 95 % bootstrap percentiles over resampled image indices, the same resamples for every ' +
+      'run, so differences are paired by seed and class. Precision/recall: k-NN (k = 3) manifolds on the ' +
+      'classifier features against the real test images of the floor row.',
+    rows,
+  }
+  await writeFile(join(out, 'eval.json'), `${JSON.stringify(record, null, 2)}\n`)
+  await writeFile(join(out, 'eval.csv'), evalCsv(rows))
+  await writeFile(join(out, 'eval.md'), evalMarkdown(rows))
+  await writeChart(
+    join(out, 'eval-chart.png'),
+    rows
+      .filter((r) => r.strategy !== 'real' && r.block === 1)
+      .map((r) => ({
+        strategy: r.strategy,
+        N: r.strategy === 'baseline' ? undefined : (r.N ?? undefined),
+        fid: r.FID.value,
+        is: r.IS.value,
+        ...(r.FID.ci ? { fidCi: r.FID.ci } : {}),
+        ...(r.IS.ci ? { isCi: r.IS.ci } : {}),
+      })),
+    `${lead.model.id}: ${settings.perClass} images per class, ${total} per point, seeds ${baseSeed}..${baseSeed + total - 1}, 95 % bootstrap intervals`,
+  )
+  for (const f of ['eval.csv', 'eval.json', 'eval.md', 'eval-chart.png']) ctx.io.out(join(out, f))
 }
