@@ -10,8 +10,10 @@
  *   once with the Settings default for partial decodes (`first`: every scale of each batch's first
  *   image) and once with them off, which is what the CLI does.
  *
- * THROUGHPUT_IMAGES (default 320) sets IMAGES; SMALL is 32. THROUGHPUT_ROUNDS (default 2) repeats
- * the three measurements, so that a change in the machine's load shows as a spread between rounds.
+ * The machine is shared, so the measurements are interleaved in rounds (CLI then web host, then web
+ * host then CLI, ...), each round's ratio taken against its own CLI rate, and the median ratio is
+ * printed with the spread over the rounds. THROUGHPUT_IMAGES (default 500) sets IMAGES; SMALL is 32;
+ * THROUGHPUT_ROUNDS (default 4) the rounds.
  */
 import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -22,9 +24,9 @@ import { startWebHost } from '../src-main/web/server'
 import { SOCKET_CLIENT as CLIENT } from './socket-client'
 
 const ROOT = join(import.meta.dirname, '..')
-const IMAGES = Number(process.env.THROUGHPUT_IMAGES ?? 320)
+const IMAGES = Number(process.env.THROUGHPUT_IMAGES ?? 500)
 const SMALL = 32
-const ROUNDS = Number(process.env.THROUGHPUT_ROUNDS ?? 2)
+const ROUNDS = Number(process.env.THROUGHPUT_ROUNDS ?? 4)
 const MODEL = 'fashion-mnist-var-d4'
 
 function items(count: number): { classId: number; seed: number }[] {
@@ -96,28 +98,62 @@ async function webHost(home: string, previews: 'first' | 'off'): Promise<number>
   }
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
 export default async function throughputBench(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'var-throughput-'))
+  const ratios: Record<'first' | 'off', number[]> = { first: [], off: [] }
   try {
     console.log(
-      `throughput: var-scaling N=50, ${IMAGES} images, batch 16; load average ${loadavg()
+      `throughput: var-scaling N=50, ${IMAGES} images, batch 16, ${ROUNDS} rounds; load average ${loadavg()
         .map((x) => x.toFixed(2))
         .join(' ')} (2 cores)`,
     )
     for (let round = 1; round <= ROUNDS; round++) {
-      const small = await cli(join(dir, `r${round}`), SMALL)
-      const big = await cli(join(dir, `r${round}`), IMAGES)
-      const cliRate = (IMAGES - SMALL) / ((big - small) / 1000)
-      console.log(
-        `  round ${round} CLI generate            ${SMALL} images ${(small / 1000).toFixed(1)} s, ${IMAGES} images ${(big / 1000).toFixed(1)} s: ${cliRate.toFixed(1)} images/s after start-up`,
-      )
-      for (const previews of ['first', 'off'] as const) {
-        const ms = await webHost(join(dir, `r${round}-web-${previews}`), previews)
-        const rate = IMAGES / (ms / 1000)
+      // Each round's ratios are against that round's CLI rate; odd rounds run the CLI first, even
+      // rounds last, so a load that rises or falls through a round does not favour one side.
+      const measureCli = async (): Promise<number> => {
+        const small = await cli(join(dir, `r${round}`), SMALL)
+        const big = await cli(join(dir, `r${round}`), IMAGES)
+        const rate = (IMAGES - SMALL) / ((big - small) / 1000)
         console.log(
-          `  round ${round} web host, previews ${previews.padEnd(5)} ${IMAGES} images ${(ms / 1000).toFixed(1)} s: ${rate.toFixed(1)} images/s = ${(rate / cliRate).toFixed(2)}x the CLI`,
+          `  round ${round} CLI generate            ${SMALL} images ${(small / 1000).toFixed(1)} s, ${IMAGES} images ${(big / 1000).toFixed(1)} s: ${rate.toFixed(1)} images/s after start-up`,
         )
+        return rate
       }
+      const web: Partial<Record<'first' | 'off', number>> = {}
+      const measureWeb = async (): Promise<void> => {
+        for (const previews of ['off', 'first'] as const) {
+          const ms = await webHost(join(dir, `r${round}-web-${previews}`), previews)
+          web[previews] = IMAGES / (ms / 1000)
+          console.log(
+            `  round ${round} web host, previews ${previews.padEnd(5)} ${IMAGES} images ${(ms / 1000).toFixed(1)} s: ${(web[previews] ?? 0).toFixed(1)} images/s`,
+          )
+        }
+      }
+      let cliRate: number
+      if (round % 2 === 1) {
+        cliRate = await measureCli()
+        await measureWeb()
+      } else {
+        await measureWeb()
+        cliRate = await measureCli()
+      }
+      for (const previews of ['off', 'first'] as const) ratios[previews].push((web[previews] ?? 0) / cliRate)
+      console.log(
+        `  round ${round} ratio web host / CLI: previews off ${ratios.off[round - 1].toFixed(2)}x, previews first ${ratios.first[round - 1].toFixed(2)}x`,
+      )
+    }
+    for (const previews of ['off', 'first'] as const) {
+      const r = ratios[previews]
+      console.log(
+        `throughput web host / CLI, previews ${previews.padEnd(5)}: median ${median(r).toFixed(2)}x over ${r.length} rounds ` +
+          `(spread ${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}x)`,
+      )
     }
     console.log(
       `  load average after ${loadavg()

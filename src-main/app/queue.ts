@@ -225,15 +225,20 @@ export class Queue {
     return !this.running && (this.paused || this.closing || !this.jobs.some((j) => j.state === 'queued'))
   }
 
-  /** Saves, pushes the snapshot and starts the next job when it can. */
-  private async changed(): Promise<void> {
+  /**
+   * Saves (unless `save` is false), pushes the snapshot and starts the next job when it can. A batch
+   * committed by the running job is not saved: its images are in the history, which is what a
+   * restart counts a job's finished images from, and rewriting queue.json after every batch cost a
+   * file of every job's items each time.
+   */
+  private async changed(save = true): Promise<void> {
     const finished = this.jobs.filter((j) => isFinished(j.state))
     if (finished.length > KEEP_FINISHED) {
       const drop = new Set(finished.slice(0, finished.length - KEEP_FINISHED))
       this.jobs = this.jobs.filter((j) => !drop.has(j))
     }
     this.events.emit('queue:changed', this.snapshot())
-    const saved = this.file.write({ version: 1, paused: this.paused, jobs: this.jobs })
+    const saved = save ? this.file.write({ version: 1, paused: this.paused, jobs: this.jobs }) : undefined
     this.pump()
     if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w()
     await saved
@@ -266,7 +271,7 @@ export class Queue {
         async (ids) => {
           const have = new Set(job.imageIds)
           job.imageIds = [...job.imageIds, ...ids.filter((id) => !have.has(id))]
-          await this.changed()
+          await this.changed(false)
         },
       )
       // the committed ones stay listed even when the output folder was switched during the job
