@@ -13,7 +13,8 @@
  * The machine is shared, so the measurements are interleaved in rounds (CLI then web host, then web
  * host then CLI, ...), each round's ratio taken against its own CLI rate, and the median ratio is
  * printed with the spread over the rounds. THROUGHPUT_IMAGES (default 500) sets IMAGES; SMALL is 32;
- * THROUGHPUT_ROUNDS (default 4) the rounds.
+ * THROUGHPUT_ROUNDS (default 4) the rounds. The studio's output folder holds THROUGHPUT_HISTORY
+ * (default 5000) earlier images, as after some use.
  */
 import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -28,6 +29,7 @@ const IMAGES = Number(process.env.THROUGHPUT_IMAGES ?? 500)
 const SMALL = 32
 const ROUNDS = Number(process.env.THROUGHPUT_ROUNDS ?? 4)
 const MODEL = 'fashion-mnist-var-d4'
+const HISTORY = Number(process.env.THROUGHPUT_HISTORY ?? 5000)
 
 function items(count: number): { classId: number; seed: number }[] {
   return Array.from({ length: count }, (_, i) => ({ classId: i % 10, seed: i }))
@@ -70,7 +72,48 @@ async function cli(dir: string, count: number): Promise<number> {
   ])
 }
 
+/**
+ * An output folder that already holds HISTORY images, as a user's does after some use: their PNGs
+ * (stand-in bytes) and their records in history/index.json. The CLI writes no history, so without
+ * them the bench would leave out what the studio's history costs as it grows.
+ */
+async function priorHistory(home: string): Promise<void> {
+  const out = join(home, 'outputs')
+  await mkdir(join(out, 'images', 'earlier'), { recursive: true })
+  await mkdir(join(out, 'history', 'timelines'), { recursive: true })
+  const images = []
+  for (let i = 0; i < HISTORY; i++) {
+    const id = `earlier-${String(i).padStart(5, '0')}`
+    const file = join('images', 'earlier', `${id}.png`)
+    await writeFile(join(out, file), 'png')
+    images.push({
+      id,
+      jobId: `earlier-${Math.floor(i / 16)}`,
+      modelId: MODEL,
+      classId: i % 10,
+      className: 'T-shirt/top',
+      seed: i,
+      strategyKind: 'var-scaling',
+      strategy: { kind: 'var-scaling', N: 50, k: 10, alpha: 2.3, dedup: 1.8, searchScale: 1 },
+      sampling: { cfg: 1.5, top_k: 0, top_p: 0, more_smooth: false },
+      N: 50,
+      provider: 'cpu',
+      createdAt: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
+      file,
+      width: 28,
+      height: 28,
+      // about the size of a real record's A1111-style parameters text
+      parameters: `T-shirt/top\nSteps: 6, Sampler: VAR, CFG scale: 1.5, Seed: ${i}, Size: 28x28, Model: ${MODEL}, ${'x'.repeat(400)}`,
+    })
+  }
+  await writeFile(
+    join(out, 'history', 'index.json'),
+    JSON.stringify({ format: 'var-studio-history/1', images }),
+  )
+}
+
 async function webHost(home: string, previews: 'first' | 'off'): Promise<number> {
+  await priorHistory(home)
   const page = join(home, 'page')
   await mkdir(page, { recursive: true })
   await writeFile(join(page, 'index.html'), '<!doctype html>')
@@ -109,7 +152,7 @@ export default async function throughputBench(): Promise<void> {
   const ratios: Record<'first' | 'off', number[]> = { first: [], off: [] }
   try {
     console.log(
-      `throughput: var-scaling N=50, ${IMAGES} images, batch 16, ${ROUNDS} rounds; load average ${loadavg()
+      `throughput: var-scaling N=50, ${IMAGES} images, batch 16, ${ROUNDS} rounds, ${HISTORY} earlier images in the studio's history; load average ${loadavg()
         .map((x) => x.toFixed(2))
         .join(' ')} (2 cores)`,
     )
