@@ -11,12 +11,21 @@
 import { z } from 'zod'
 import { classIdSchema, generateRequestFor, type ModelFacts, seedSchema } from './engine/request'
 import type { SamplingParams } from './engine/sampling'
-import { STRATEGY_KINDS, strategySchema, type StrategyConfig, type StrategyKind } from './engine/strategies'
+import { STRATEGY_KINDS, type StrategyConfig, type StrategyKind } from './engine/strategies'
 import { InvalidRequestError } from './errors'
 import { formatIssuePath } from './manifest'
 import { strategyName, strategyRank } from './strategy-names'
 
-export const SWEEP_AXES = ['strategy', 'N', 'alpha', 'dedup', 'cfg', 'top-p', 'search-scale', 'final-pick'] as const
+export const SWEEP_AXES = [
+  'strategy',
+  'N',
+  'alpha',
+  'dedup',
+  'cfg',
+  'top-p',
+  'search-scale',
+  'final-pick',
+] as const
 export type SweepAxis = (typeof SWEEP_AXES)[number]
 export const MAX_AXES = 3
 /** Cells per sweep: each one is a queued job and a column or row of a grid. */
@@ -28,15 +37,27 @@ const FINAL_PICKS = ['density', 'rank', 'argmax'] as const
 
 /** What a person reads about each axis (the form shows `help` as the one-line explanation). */
 export const AXIS_INFO: Readonly<Record<SweepAxis, { readonly label: string; readonly help: string }>> = {
-  strategy: { label: 'Strategy', help: 'How each scale picks its tokens: the baseline, a search, or best of N.' },
+  strategy: {
+    label: 'Strategy',
+    help: 'How each scale picks its tokens: the baseline, a search, or best of N.',
+  },
   N: {
     label: 'N (candidates)',
     help: 'Candidate token maps drawn per search scale (generations for best of N); the baseline ignores it.',
   },
-  alpha: { label: 'Alpha', help: 'Density threshold: a scale whose density ratio passes it keeps the top-k.' },
-  dedup: { label: 'Dedup', help: 'Distance under which two candidates count as one before the density is kept.' },
+  alpha: {
+    label: 'Alpha',
+    help: 'Density threshold: a scale whose density ratio passes it keeps the top-k.',
+  },
+  dedup: {
+    label: 'Dedup',
+    help: 'Distance under which two candidates count as one before the density is kept.',
+  },
   cfg: { label: 'CFG', help: 'Classifier-free guidance strength: higher follows the class more closely.' },
-  'top-p': { label: 'Top-p', help: 'Nucleus sampling: keep the likeliest tokens up to this mass (0 or 1: off).' },
+  'top-p': {
+    label: 'Top-p',
+    help: 'Nucleus sampling: keep the likeliest tokens up to this mass (0 or 1: off).',
+  },
   'search-scale': {
     label: 'Search scale',
     help: 'Which scale (index, or several joined by +) the search runs on; later scales cost more.',
@@ -57,7 +78,10 @@ export interface ParsedAxis {
 export const sweepAxisSchema = z.strictObject({
   axis: z.enum(SWEEP_AXES, { error: `must be one of ${SWEEP_AXES.join(', ')}` }),
   /** as typed: "baseline", "10", "1+2" */
-  values: z.array(z.string().min(1).max(40)).min(1, 'must list at least one value').max(32, 'at most 32 values'),
+  values: z
+    .array(z.string().min(1).max(40))
+    .min(1, 'must list at least one value')
+    .max(32, 'at most 32 values'),
 })
 
 /** A sweep as the form and the CLI give it: the model, the images of every cell, the axes, the fixed knobs. */
@@ -132,8 +156,16 @@ export function parseAxisArg(text: string, field: string): z.input<typeof sweepA
   const at = text.indexOf('=')
   const name = (at < 0 ? text : text.slice(0, at)).trim()
   const axis = axisOf(name, field)
-  const values = at < 0 ? [] : text.slice(at + 1).split(',').map((s) => s.trim()).filter((s) => s !== '')
-  if (values.length === 0) fail(field, `${field}: give the values of ${axis}, e.g. ${field} ${axis}=${EXAMPLE[axis]}`)
+  const values =
+    at < 0
+      ? []
+      : text
+          .slice(at + 1)
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+  if (values.length === 0)
+    fail(field, `${field}: give the values of ${axis}, e.g. ${field} ${axis}=${EXAMPLE[axis]}`)
   return { axis, values }
 }
 
@@ -168,7 +200,8 @@ function parseValue(axis: SweepAxis, raw: string, field: string): AxisValue {
   }
   if (axis === 'search-scale') {
     const scales = raw.split('+').map((s) => Number(s.trim()))
-    if (scales.some((s) => !Number.isInteger(s) || s < 0)) bad('must be a scale index, or several joined by +')
+    if (scales.some((s) => !Number.isInteger(s) || s < 0))
+      bad('must be a scale index, or several joined by +')
     return scales
   }
   const n = Number(raw)
@@ -214,7 +247,8 @@ function cellStrategy(
   values: ReadonlyMap<SweepAxis, AxisValue>,
   defaults: SweepDefaults | undefined,
 ): { raw: Record<string, unknown>; unused: SweepAxis[] } {
-  const kind = String(values.get('strategy') ?? base.kind ?? 'var-scaling')
+  const given = values.get('strategy') ?? base.kind
+  const kind = typeof given === 'string' ? given : 'var-scaling'
   const unused: SweepAxis[] = []
   if (kind === 'baseline') {
     for (const axis of values.keys()) if (STRATEGY_AXIS[axis]) unused.push(axis)
@@ -234,7 +268,7 @@ function cellStrategy(
   for (const [key, v] of Object.entries(base)) if (key !== 'kind') raw[key] = v
   for (const [axis, v] of values) {
     const field = STRATEGY_AXIS[axis]
-    if (field) raw[field] = Array.isArray(v) ? [...v] : v
+    if (field) raw[field] = Array.isArray(v) ? [...(v as readonly number[])] : v
   }
   // k defaults to min(10, N) as in eval, so N = 1 is a valid cell; a fixed k is held to the cell's N
   const N = typeof raw.N === 'number' ? raw.N : 50
@@ -258,7 +292,7 @@ export function planSweep(
 ): SweepPlan {
   const parsed = sweepSpecSchema.safeParse(input)
   if (!parsed.success) {
-    const i = parsed.error.issues[0]
+    const i = parsed.error.issues[0] as (typeof parsed.error.issues)[number] | undefined
     const path = i ? formatIssuePath(i.path) : 'sweep'
     const at = i?.path[0] === 'axes' && typeof i.path[1] === 'number' ? (fields[i.path[1]] ?? path) : path
     fail(path, `${at}: ${i?.message ?? 'invalid sweep'}`)
@@ -268,7 +302,8 @@ export function planSweep(
   spec.axes.forEach((a, i) => {
     const field = fields[i] ?? `axis ${i + 1}`
     const twice = axes.findIndex((p) => p.axis === a.axis)
-    if (twice >= 0) fail(field, `${field}: the axis ${a.axis} is already ${fields[twice] ?? 'given'}; each axis once`)
+    if (twice >= 0)
+      fail(field, `${field}: the axis ${a.axis} is already ${fields[twice] ?? 'given'}; each axis once`)
     const values: AxisValue[] = []
     for (const raw of a.values) {
       const v = parseValue(a.axis, raw, field)
@@ -279,33 +314,42 @@ export function planSweep(
   })
   for (const c of spec.classes) {
     if (c >= model.numClasses) {
-      fail('classes', `classes: ${c} is not a class of ${model.id} (it has classes 0..${model.numClasses - 1})`)
+      fail(
+        'classes',
+        `classes: ${c} is not a class of ${model.id} (it has classes 0..${model.numClasses - 1})`,
+      )
     }
   }
   if (new Set(spec.classes).size !== spec.classes.length) fail('classes', 'classes: a class is listed twice')
   if (new Set(spec.seeds).size !== spec.seeds.length) fail('seeds', 'seeds: a seed is listed twice')
   const items = spec.classes.flatMap((classId) => spec.seeds.map((seed) => ({ classId, seed })))
   if (items.length > MAX_CELL_IMAGES) {
-    fail('seeds', `seeds: ${spec.classes.length} classes x ${spec.seeds.length} seeds = ${items.length} images per cell; at most ${MAX_CELL_IMAGES}`)
+    fail(
+      'seeds',
+      `seeds: ${spec.classes.length} classes x ${spec.seeds.length} seeds = ${items.length} images per cell; at most ${MAX_CELL_IMAGES}`,
+    )
   }
   const total = axes.reduce((n, a) => n * a.values.length, 1)
   if (total > MAX_CELLS) {
-    fail(fields[0] ?? 'axes', `the axes make ${total} cells; at most ${MAX_CELLS} (${axes.map((a) => `${a.axis}: ${a.values.length}`).join(', ')})`)
+    fail(
+      fields[0] ?? 'axes',
+      `the axes make ${total} cells; at most ${MAX_CELLS} (${axes.map((a) => `${a.axis}: ${a.values.length}`).join(', ')})`,
+    )
   }
   const facts = generateRequestFor(model)
   const cells: SweepCell[] = []
   for (let index = 0; index < total; index++) {
     let rest = index
     const coords = axes.map((a) => {
-      const v = a.values[rest % a.values.length] as AxisValue
+      const v = a.values[rest % a.values.length]
       rest = Math.floor(rest / a.values.length)
       return v
     })
-    const values = new Map(axes.map((a, i) => [a.axis, coords[i] as AxisValue]))
-    const where = axes.map((a, i) => `${a.axis}=${formatValue(coords[i] as AxisValue)}`).join(', ')
+    const values = new Map(axes.map((a, i) => [a.axis, coords[i]]))
+    const where = axes.map((a, i) => `${a.axis}=${formatValue(coords[i])}`).join(', ')
     const fieldOf = (axis: SweepAxis | undefined): string => {
       const i = axes.findIndex((a) => a.axis === axis)
-      return i >= 0 ? (fields[i] ?? axis ?? 'axes') : axis === undefined ? 'strategy' : `${axis} (fixed)`
+      return i >= 0 ? (fields[i] ?? 'axes') : axis === undefined ? 'strategy' : `${axis} (fixed)`
     }
     const { raw, unused } = cellStrategy(spec.strategy, values, defaults)
     const sampling: Record<string, unknown> = { ...model.samplingDefaults, ...spec.sampling }
@@ -317,17 +361,20 @@ export function planSweep(
     if (!checked.success) {
       const lines = checked.error.issues.map((i) => {
         const key = i.path[0] === 'strategy' || i.path[0] === 'sampling' ? String(i.path[1] ?? '') : ''
-        const axis = (Object.entries({ ...STRATEGY_AXIS, ...SAMPLING_AXIS }).find(([, f]) => f === key)?.[0] ??
-          (key === 'kind' ? 'strategy' : undefined)) as SweepAxis | undefined
+        const axis = (Object.entries({ ...STRATEGY_AXIS, ...SAMPLING_AXIS }).find(
+          ([, f]) => f === key,
+        )?.[0] ?? (key === 'kind' ? 'strategy' : undefined)) as SweepAxis | undefined
         const inAxes = axis !== undefined && values.has(axis)
-        const label = inAxes ? `${fieldOf(axis)} ${axis}=${formatValue(values.get(axis) as AxisValue)}` : `${formatIssuePath(i.path)} (cell ${where})`
+        const label = inAxes
+          ? `${fieldOf(axis)} ${axis}=${formatValue(values.get(axis) as AxisValue)}`
+          : `${formatIssuePath(i.path)} (cell ${where})`
         return { field: inAxes ? fieldOf(axis) : formatIssuePath(i.path), line: `${label}: ${i.message}` }
       })
       throw new InvalidRequestError(lines[0]?.field ?? 'axes', lines.map((l) => l.line).join('\n'))
     }
     const data = (checked as { data: { strategy: StrategyConfig; sampling: Partial<SamplingParams> } }).data
     const strategy = data.strategy
-    const full = { ...model.samplingDefaults, ...data.sampling } as SamplingParams
+    const full = { ...model.samplingDefaults, ...data.sampling }
     cells.push({
       index,
       coords,
@@ -352,7 +399,7 @@ export function orderedValues(axis: ParsedAxis): AxisValue[] {
 
 /** The cell at some coordinates (one value per axis). */
 export function cellAt(plan: SweepPlan, coords: readonly AxisValue[]): SweepCell | undefined {
-  return plan.cells.find((c) => c.coords.every((v, i) => sameValue(v, coords[i] as AxisValue)))
+  return plan.cells.find((c) => c.coords.every((v, i) => sameValue(v, coords[i])))
 }
 
 /** The distinct identities in first-cell order: what is actually generated. */
@@ -367,4 +414,91 @@ export function axisPairs(plan: SweepPlan): [number, number][] {
   const pairs: [number, number][] = []
   for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) pairs.push([a, b])
   return pairs
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics per cell, and the curves the charts draw (the studio's ECharts and the CLI's PNG alike)
+
+export interface SweepMetric {
+  readonly value: number
+  /** 95 % bootstrap interval */
+  readonly lo?: number
+  readonly hi?: number
+}
+
+export interface SweepMetricRow {
+  /** the cell's index in the plan (the first cell of its identity) */
+  readonly cell: number
+  readonly hash: string
+  readonly n: number
+  readonly accuracy: SweepMetric
+  readonly IS: SweepMetric
+  readonly FID: SweepMetric
+}
+
+export const SWEEP_METRICS = ['accuracy', 'IS', 'FID'] as const
+export type SweepMetricName = (typeof SWEEP_METRICS)[number]
+export const METRIC_LABELS: Readonly<Record<SweepMetricName, string>> = {
+  accuracy: 'Class accuracy (higher is better)',
+  IS: 'Inception Score (higher is better)',
+  FID: 'FID (lower is better)',
+}
+
+const NUMERIC_AXES: readonly SweepAxis[] = ['N', 'alpha', 'dedup', 'cfg', 'top-p']
+
+export interface CurvePoint {
+  readonly x: string
+  readonly value: number
+  readonly lo: number | undefined
+  readonly hi: number | undefined
+}
+
+export interface Curves {
+  /** the axis along x, and its values as category labels */
+  readonly xAxis: SweepAxis
+  readonly xLabels: readonly string[]
+  /** the axis one line each is drawn for (undefined: one line) */
+  readonly lineAxis: SweepAxis | undefined
+  /** the other axes, fixed at their first value */
+  readonly fixed: readonly string[]
+  readonly lines: readonly { readonly name: string; readonly points: readonly CurvePoint[] }[]
+}
+
+/**
+ * Figure-4 style curves of one metric: along N (else alpha, ... else the first axis), one line per
+ * strategy (else per value of another axis), the third axis at its first value.
+ */
+export function curvesOf(plan: SweepPlan, rows: readonly SweepMetricRow[], metric: SweepMetricName): Curves {
+  const axes = plan.axes
+  const xi = Math.max(
+    0,
+    axes.findIndex((a) => NUMERIC_AXES.includes(a.axis) && a.axis === 'N') >= 0
+      ? axes.findIndex((a) => a.axis === 'N')
+      : axes.findIndex((a) => NUMERIC_AXES.includes(a.axis)),
+  )
+  const si = axes.findIndex((a) => a.axis === 'strategy')
+  const li = si >= 0 && si !== xi ? si : axes.findIndex((_, i) => i !== xi)
+  const xAxis = axes[xi]
+  const lineAxis = li >= 0 ? axes[li] : undefined
+  const byIdentity = new Map<string, SweepMetricRow>()
+  for (const r of rows) {
+    const c = plan.cells[r.cell] as SweepCell | undefined
+    if (c) byIdentity.set(c.identity, r)
+  }
+  const xs = orderedValues(xAxis)
+  const lineValues = lineAxis ? orderedValues(lineAxis) : [undefined]
+  const fixed = axes
+    .map((a, i) => (i === xi || i === li ? undefined : valueLabel(a.axis, a.values[0])))
+    .filter((s): s is string => s !== undefined)
+  const lines = lineValues.map((lv) => ({
+    name: lineAxis && lv !== undefined ? valueLabel(lineAxis.axis, lv) : AXIS_INFO[xAxis.axis].label,
+    points: xs.map((xv) => {
+      const coords = axes.map((a, i) => (i === xi ? xv : i === li && lv !== undefined ? lv : a.values[0]))
+      const cell = cellAt(plan, coords)
+      const row = cell ? byIdentity.get(cell.identity) : undefined
+      const m = row?.[metric]
+      return { x: formatValue(xv), value: m?.value ?? Number.NaN, lo: m?.lo, hi: m?.hi }
+    }),
+  }))
+  return { xAxis: xAxis.axis, xLabels: xs.map(formatValue), lineAxis: lineAxis?.axis, fixed, lines }
 }

@@ -23,6 +23,7 @@ import {
 } from './model-commands'
 import type { ProgressSink } from './progress'
 import { SERVE_HELP, serveCommand } from './serve'
+import { SWEEP_HELP, sweepCommand } from './sweep'
 import { unknownCommandMessage, unknownOptionMessage } from './suggest'
 
 export type { CliIo }
@@ -33,6 +34,10 @@ Commands:
   generate [options]                Generate images (see: var-studio generate --help).
   eval [options]                    Class accuracy, IS and FID per strategy and N, with a chart
                                     (see: var-studio eval --help).
+  sweep --x AXIS=LIST [--y ..] [--z ..]
+                                    The same classes and seeds under up to three axes (strategy, N,
+                                    alpha, cfg, ...): grids, metrics and curves with 95 % intervals
+                                    (see: var-studio sweep --help).
   calibrate [--model M] [options]   Measure a model's density ratios and candidate distances and
                                     store its search defaults (alpha, dedup) beside it
                                     (see: var-studio calibrate --help).
@@ -63,6 +68,7 @@ messages).
 
 ${GENERATE_HELP}
 ${EVAL_HELP}
+${SWEEP_HELP}
 ${CALIBRATE_HELP}
 ${SERVE_HELP}`
 
@@ -119,6 +125,7 @@ async function dispatch(argv: readonly string[], ctx: CliContext): Promise<numbe
   if (command === 'generate') return generateCommand(argv.slice(1), ctx)
   if (command === 'eval') return evalCommand(argv.slice(1), ctx)
   if (command === 'calibrate') return calibrateCommand(argv.slice(1), ctx)
+  if (command === 'sweep') return sweepCommand(argv.slice(1), ctx)
   if (command === 'info') return hostInfo(ctx)
   if (command === 'models' && sub === 'list') return modelsList(rest, ctx)
   if (command === 'models' && sub === 'show') return modelsShow(rest, ctx)
@@ -137,6 +144,7 @@ function helpOf(command: string | undefined): string {
   if (command === 'generate') return GENERATE_HELP
   if (command === 'eval') return EVAL_HELP
   if (command === 'calibrate') return CALIBRATE_HELP
+  if (command === 'sweep') return SWEEP_HELP
   if (command === 'serve') return SERVE_HELP
   return HELP.slice(0, HELP.indexOf(GENERATE_HELP))
 }

@@ -6,7 +6,7 @@
 import { levenshtein } from './classes'
 
 /** The top-level commands, in the help's order. */
-export const COMMANDS = ['generate', 'eval', 'calibrate', 'models', 'info', 'serve', 'help'] as const
+export const COMMANDS = ['generate', 'eval', 'sweep', 'calibrate', 'models', 'info', 'serve', 'help'] as const
 export const MODELS_SUBCOMMANDS = ['list', 'show', 'inspect', 'add', 'remove', 'dir', 'verify'] as const
 
 /** Every `--flag` a help text names, in order of first mention. */
