@@ -14,6 +14,7 @@ import { levenshtein } from '../cli/classes'
 import { type BatchFormat, detectFormat, type RawRow } from './batch-file'
 import { type BatchSource, readRows, sourceBytes } from './batch-read'
 import { matchClass } from './class-match'
+import { loadCalibration, searchDefaultsFor } from '../storage/calibration-file'
 import { BatchFileError } from './errors'
 import { toNewJob } from './jobs'
 import type { Models } from './model-list'
@@ -23,6 +24,7 @@ type Defaults = IpcParsedArgs<'batch:queue'>['defaults']
 /** A row as shown in the table; `match` says how a class or prompt was read. */
 export type BatchRow = BatchRowView
 
+const SEARCH_KINDS = new Set(['var-scaling', 'topk-only', 'randomk-only'])
 const COLUMNS = ['class', 'prompt', 'seed', 'strategy', 'count'] as const
 /** images one row may ask for */
 export const MAX_BATCH_COUNT = 1000
@@ -195,6 +197,24 @@ export async function queueBatch(
   checkBatchImages(table.file, rows)
   // var-scaling with its defaults when the defaults name none (the request schema's default)
   const base = defaults.strategy
+  const resolve = models.resolver()
+  // a row of another search kind takes the model's calibrated values at the batch's cfg (else the
+  // paper's constants, as for a model without calibration), like the form and the CLI
+  const model = await resolve(defaults.modelId)
+  const searchDefaults = searchDefaultsFor(await loadCalibration(model.dir), {
+    cfg: defaults.sampling.cfg ?? model.manifest.sampling_defaults.cfg,
+  })
+  const strategyOf = (kind: string): StrategyConfigInput =>
+    kind === base.kind
+      ? base
+      : SEARCH_KINDS.has(kind)
+        ? ({
+            kind,
+            alpha: searchDefaults.alpha,
+            dedup: searchDefaults.dedup,
+            searchScales: [...searchDefaults.searchScales],
+          } as StrategyConfigInput)
+        : ({ kind } as StrategyConfigInput)
 
   // Seeds are decided here, before anything runs, and stored with the queued jobs.
   const seeds: number[] = []
@@ -229,14 +249,13 @@ export async function queueBatch(
     specs.push({
       modelId: defaults.modelId,
       items,
-      strategy: kind === base.kind ? base : ({ kind } as StrategyConfigInput),
+      strategy: strategyOf(kind),
       sampling: defaults.sampling,
       seedPolicy: defaults.seedPolicy,
       source: { kind: 'batch', file: table.file.slice(0, 500), line: row.line },
     })
   }
   const jobs = []
-  const resolve = models.resolver()
   for (const [i, spec] of specs.entries()) {
     jobs.push(
       await toNewJob(

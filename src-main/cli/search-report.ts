@@ -9,11 +9,12 @@ import {
 } from '../../src-shared/engine/calibration'
 import { InvalidRequestError } from '../../src-shared/errors'
 import type { VarManifest } from '../../src-shared/manifest'
+import { firstSearchScale, type LoadedCalibration, searchDefaultsFor } from '../storage/calibration-file'
 import { readCodebook } from '../storage/model-folder'
 import type { SearchSummary } from '../../src-shared/engine/search-summary'
 import type { StrategyConfig } from '../../src-shared/engine/strategies'
 import type { CliContext } from './context'
-import type { KnobValues, SearchKnobDefaults } from './knobs'
+import { type KnobValues, samplingFromFlags, type SearchKnobDefaults } from './knobs'
 
 const SEARCH_KINDS = new Set(['var-scaling', 'topk-only', 'randomk-only'])
 
@@ -29,6 +30,29 @@ export function withSearchDefaults(
     searchScales: [...defaults.searchScales],
     ...raw,
   }
+}
+
+/**
+ * The CLI's defaults for its flags: the sampling's cfg (the flags over the model's sampling defaults)
+ * and the first of --search-scales. Flags that do not parse leave the record's own defaults; the
+ * command reports them.
+ */
+export function requestDefaults(
+  loaded: LoadedCalibration,
+  v: KnobValues,
+  manifest: VarManifest,
+): SearchDefaults {
+  let cfg: number | undefined
+  try {
+    cfg = samplingFromFlags(v, manifest).cfg
+  } catch {
+    cfg = undefined
+  }
+  const searchScale = firstSearchScale(v['search-scales'])
+  return searchDefaultsFor(loaded, {
+    ...(cfg !== undefined ? { cfg } : {}),
+    ...(searchScale !== undefined ? { searchScale } : {}),
+  })
 }
 
 /** One line naming the defaults a search run took and their source, plus an ignored file's warning. */

@@ -15,7 +15,9 @@ import { type JobContext, throwIfCancelled } from './host'
 import type { LoadedModel, ModelCache } from './model-cache'
 import { SelectionViews } from './selection-view'
 import { type SearchSummary, summarizeSearch } from '../../src-shared/engine/search-summary'
-import { loadCalibration } from '../storage/calibration-file'
+import { loadPreview } from '../storage/preview-file'
+import type { PreviewProjection } from '../../src-shared/engine/preview'
+import { loadCalibration, searchDefaultsFor } from '../storage/calibration-file'
 
 export interface GenerateDeps {
   readonly models: ModelCache
@@ -30,11 +32,13 @@ function runLoop(
   ctx: JobContext<'generate'>,
   kde: KdeFn,
   onScale: (event: ScaleEvent) => void,
+  projection: PreviewProjection | undefined,
 ): ReturnType<typeof generate> {
   return generate(model.opened.runner, model.manifest, model.codebook, request, {
     signal: ctx.signal,
     kde,
     onScale,
+    ...(projection ? { projection } : {}),
     // a cancel that arrives during a scale's candidate draws is read between images
     betweenDraws: () => new Promise<void>((resolve) => setImmediate(resolve)),
   })
@@ -68,9 +72,14 @@ async function searchSummaries(
   dir: string,
   strategy: Params<'generate'>['strategy'],
   images: readonly GeneratedImage[],
+  cfg: number,
 ): Promise<SearchSummary[]> {
   if (strategy.kind === 'baseline' || strategy.kind === 'best-of-n') return []
-  const { defaults } = await loadCalibration(dir)
+  // the calibrated values at this request's cfg and first search scale
+  const defaults = searchDefaultsFor(await loadCalibration(dir), {
+    cfg,
+    searchScale: strategy.searchScales[0],
+  })
   return [...new Set(strategy.searchScales)].map((si) =>
     summarizeSearch(
       si,
@@ -95,6 +104,8 @@ export async function handleGenerate(
   try {
     const m = model.manifest
     checkForModel(model, params)
+    // the cheap preview map, read for every job: one fitted while the model stays open applies
+    const preview = params.previews === 'projection' ? await loadPreview(model.dir, m) : {}
     const views = new SelectionViews(m.patch_nums, model.codebook, m.Cvae)
     const sampling = parseSampling({ ...m.sampling_defaults, ...params.sampling }, m.vocab_size)
     const { items, batchSize } = params
@@ -112,24 +123,32 @@ export async function handleGenerate(
         strategy,
         previews: params.previews,
       }
-      const out = await runLoop(model, request, ctx, deps.kde, (e) => {
-        const event: ScaleProgress = {
-          kind: 'scale',
-          batch,
-          batches,
-          itemOffset,
-          B: chunk.length,
-          si: e.si,
-          scales: e.S,
-          pn: m.patch_nums[e.si] ?? 0,
-          generation: e.generation,
-          generations: e.generations,
-          tokens: e.tokenMap,
-          ...(e.previewImage ? { preview: e.previewImage } : {}),
-          ...(e.selection?.[0] ? { selection: views.of(e.si, e.selection[0]) } : {}),
-        }
-        ctx.progress(event)
-      })
+      const out = await runLoop(
+        model,
+        request,
+        ctx,
+        deps.kde,
+        (e) => {
+          const event: ScaleProgress = {
+            kind: 'scale',
+            batch,
+            batches,
+            itemOffset,
+            B: chunk.length,
+            si: e.si,
+            scales: e.S,
+            pn: m.patch_nums[e.si] ?? 0,
+            generation: e.generation,
+            generations: e.generations,
+            tokens: e.tokenMap,
+            ...(e.previewImage ? { preview: e.previewImage, previewKind: e.previewKind ?? 'decode' } : {}),
+            ...(preview.warning ? { previewNote: preview.warning } : {}),
+            ...(e.selection?.[0] ? { selection: views.of(e.si, e.selection[0]) } : {}),
+          }
+          ctx.progress(event)
+        },
+        preview.projection,
+      )
       timings = addTimings(timings, out.timings)
       for (const [b, record] of out.records.entries()) {
         // Each image's PCA maps run on this thread: between images the host reads its messages, so a
@@ -148,7 +167,7 @@ export async function handleGenerate(
         })
       }
     }
-    const search = await searchSummaries(model.dir, strategy, images)
+    const search = await searchSummaries(model.dir, strategy, images, sampling.cfg)
     return {
       modelId: m.id,
       modelDir: model.dir,

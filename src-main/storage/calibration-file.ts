@@ -18,6 +18,7 @@ import {
   digestText,
   paperDefaults,
   type SearchDefaults,
+  type SearchRequest,
 } from '../../src-shared/engine/calibration'
 import { StudioError } from '../../src-shared/errors'
 import { formatIssuePath } from '../../src-shared/manifest'
@@ -100,6 +101,21 @@ export async function loadCalibration(dir: string): Promise<LoadedCalibration> {
     )
   }
   return { defaults: defaultsOfCalibration(record), record }
+}
+
+/**
+ * The defaults for one request: the calibrated row at its search scale and nearest cfg
+ * (defaultsOfCalibration), or the paper's constants with the loaded warning when none applies.
+ */
+export function searchDefaultsFor(loaded: LoadedCalibration, req: SearchRequest): SearchDefaults {
+  return loaded.record ? defaultsOfCalibration(loaded.record, req) : loaded.defaults
+}
+
+/** The first search scale a `--search-scales` value names, when it names one. */
+export function firstSearchScale(flag: unknown): number | undefined {
+  if (typeof flag !== 'string') return undefined
+  const first = Number(flag.split(',')[0]?.trim())
+  return Number.isInteger(first) && first >= 0 ? first : undefined
 }
 
 /** Writes a record beside the model (aside, then renamed); a folder that cannot take it is named. */

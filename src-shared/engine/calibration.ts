@@ -45,6 +45,10 @@ export interface SearchDefaults {
   readonly source: string
   /** a calibration file that was found but not applied, and why */
   readonly warning?: string
+  /** the calibrated row the values are taken from (search scale and cfg), for a calibrated model */
+  readonly calibratedAt?: { readonly si: number; readonly cfg: number }
+  /** the cfg of the request the values were chosen for (the nearest calibrated cfg applies) */
+  readonly requestCfg?: number
   /** from the calibration batch at the default scale: the largest ratio and candidate distance seen */
   readonly ratioMax?: number
   readonly distanceMax?: number
@@ -444,20 +448,80 @@ export const CALIBRATION_METHOD =
 
 const pct = (x: number): string => `${Math.round(x * 100)} %`
 
-/** The defaults a calibration record gives, with the line that says where they come from. */
-export function defaultsOfCalibration(c: CalibrationRecord): SearchDefaults {
+/** What a request asks for that the calibrated values depend on. */
+export interface SearchRequest {
+  /** the request's cfg (its sampling, after the model's defaults) */
+  readonly cfg?: number
+  /** the request's first search scale, when it names search scales */
+  readonly searchScale?: number
+}
+
+/**
+ * The calibration's measurement for a request: at the request's search scale (else the default
+ * scale), the one whose cfg is nearest the request's (ties: the earlier in the record, so the default
+ * cfg first). Nearest, not interpolated: each measured row carries the Top-k share and kept count its
+ * own values gave, and an interpolated alpha would have neither.
+ */
+export function measurementFor(
+  c: CalibrationRecord,
+  req: SearchRequest = {},
+): { m: CalibrationMeasurement | undefined; scaleCalibrated: boolean } {
   const d = c.defaults
-  const m = c.measurements.find((x) => x.si === d.searchScales[0] && x.cfg === d.cfg)
+  const wanted = req.searchScale ?? d.searchScales[0]
+  const atWanted = c.measurements.filter((x) => x.si === wanted)
+  const scaleCalibrated = atWanted.length > 0
+  const rows = scaleCalibrated ? atWanted : c.measurements.filter((x) => x.si === d.searchScales[0])
+  const cfg = req.cfg ?? d.cfg
+  let best: CalibrationMeasurement | undefined
+  for (const x of rows) if (!best || Math.abs(x.cfg - cfg) < Math.abs(best.cfg - cfg)) best = x
+  return { m: best, scaleCalibrated }
+}
+
+const cfgsAt = (c: CalibrationRecord, si: number): string =>
+  c.measurements
+    .filter((x) => x.si === si)
+    .map((x) => x.cfg)
+    .join(', ')
+
+/**
+ * The defaults a calibration record gives a request, with the line that says where they come from:
+ * the measured row at the request's search scale and nearest cfg (measurementFor). Without a request,
+ * the record's own defaults (its first scale and cfg).
+ */
+export function defaultsOfCalibration(c: CalibrationRecord, req: SearchRequest = {}): SearchDefaults {
+  const d = c.defaults
+  const { m, scaleCalibrated } = measurementFor(c, req)
+  const isDefaultRow = !m || (m.si === d.searchScales[0] && m.cfg === d.cfg)
+  const alpha = isDefaultRow ? d.alpha : m.alpha
+  const dedup = isDefaultRow ? d.dedup : m.dedup
+  const si = m?.si ?? d.searchScales[0]
+  const cfg = m?.cfg ?? d.cfg
+  const notes: string[] = []
+  if (req.searchScale !== undefined && !scaleCalibrated) {
+    notes.push(
+      `search scale ${req.searchScale} is not calibrated (calibrated: ${[...new Set(c.measurements.map((x) => x.si))].join(', ')}): ` +
+        `the values of scale ${si} apply; calibrate with --scales ${req.searchScale}`,
+    )
+  }
+  if (req.cfg !== undefined && req.cfg !== cfg) {
+    notes.push(
+      `cfg ${req.cfg} asked: the nearest calibrated cfg, ${cfg}, applies (calibrated at scale ${si}: cfg ${cfgsAt(c, si)}; ` +
+        `calibrate with --cfg ${req.cfg} for its own values)`,
+    )
+  }
   return {
-    alpha: d.alpha,
-    dedup: d.dedup,
+    alpha,
+    dedup,
     searchScales: d.searchScales,
     from: 'calibrated',
     source:
       `calibrated for ${c.model.id} (${c.createdAt.slice(0, 10)}, ${c.batch.images} images, scale ` +
-      `${d.searchScales.join(',')}, cfg ${d.cfg}, N ${c.batch.N}): alpha ${d.alpha} sends ` +
-      `${m ? pct(m.topkShare) : '?'} of rows to Top-k (target ${pct(c.targets.topkShare)}), dedup ${d.dedup} ` +
-      `keeps ${m ? m.keptMean.toFixed(1) : '?'} of k = ${c.batch.k} (target ${pct(c.targets.keptFraction)} of k)`,
+      `${si}, cfg ${cfg}, N ${c.batch.N}): alpha ${alpha} sends ` +
+      `${m ? pct(m.topkShare) : '?'} of rows to Top-k (target ${pct(c.targets.topkShare)}), dedup ${dedup} ` +
+      `keeps ${m ? m.keptMean.toFixed(1) : '?'} of k = ${c.batch.k} (target ${pct(c.targets.keptFraction)} of k)` +
+      (notes.length > 0 ? `; ${notes.join('; ')}` : ''),
+    calibratedAt: { si, cfg },
+    ...(req.cfg !== undefined ? { requestCfg: req.cfg } : {}),
     ...(m
       ? {
           ratioMax: m.ratio.max,
