@@ -47,10 +47,12 @@ export const settingsSchema = z.strictObject({
   /** embed `parameters` + JSON chunks in every PNG written */
   embedMetadata: z.boolean().default(true),
   /**
-   * partial decodes after every scale for the Timeline: each is a whole VAE decode, so `first` (the
-   * batch's first image, the one the live views show) keeps their cost from growing with the batch
+   * previews after every scale for the live views and the Timeline: `projection`, every image through
+   * the model's cheap preview map (preview.json; as `first` where the model has none), or full
+   * partial decodes, each a whole VAE decode, so `first` (the batch's first image, the one the live
+   * views show) keeps their cost from growing with the batch
    */
-  previews: z.enum(PREVIEW_MODES).default('first'),
+  previews: z.enum(PREVIEW_MODES).default('projection'),
   device: deviceSchema.prefault({}),
   /** images per model pass (the request schema's bound; the host also applies the model's own) */
   batchSize: batchSizeSchema.default(16),
@@ -67,7 +69,7 @@ export const settingsPatchSchema = settingsSchema.partial()
 export const storedSettingsSchema = settingsSchema.extend({
   previews: z
     .preprocess((v) => (v === true ? 'first' : v === false ? 'off' : v), z.enum(PREVIEW_MODES))
-    .default('first'),
+    .default('projection'),
 })
 export type SettingsPatch = z.input<typeof settingsPatchSchema>
 
@@ -342,8 +344,10 @@ export interface TimelineScale {
   readonly si: number
   readonly pn: number
   readonly tokens: readonly number[]
-  /** partial decode of f_hat after this scale (PNG data URL) when previews were on */
+  /** preview of f_hat after this scale (PNG data URL) when previews were on */
   readonly preview?: string
+  /** how `preview` was made: the model's cheap projection, or the VAE decoder (left out: decoder) */
+  readonly previewKind?: 'projection' | 'decode'
 }
 
 export interface Timeline {
@@ -588,6 +592,10 @@ export const eventSchemas = {
     itemOffset: z.number().int().min(0),
     tokens: z.array(z.array(z.number().int())),
     previews: z.array(z.string()).optional(),
+    /** how the previews were made: the model's cheap projection, or the VAE decoder */
+    previewKind: z.enum(['projection', 'decode']).optional(),
+    /** why the model's preview.json is not used (full partial decodes apply) */
+    previewNote: z.string().optional(),
     /** at a search scale: the first image's selection, so the live timeline shows its candidates */
     selection: selectionViewSchema.optional(),
   }),

@@ -25,7 +25,7 @@ import {
   StudioError,
 } from './errors'
 import type { ImageRecord, Timings } from './engine/loop'
-import { batchSizeSchema, generateRequestSchema, PREVIEW_MODES } from './engine/request'
+import { batchSizeSchema, generateRequestSchema, PREVIEW_MODES, type PreviewKind } from './engine/request'
 import type { SamplingParams as EngineSampling } from './engine/sampling'
 import { SettingsError, type StrategyConfig } from './engine/strategies'
 import type { SelectionView } from './ipc'
@@ -77,7 +77,7 @@ export const paramSchemas = {
     device: deviceSchema.prefault({}),
     /** Images per model pass. */
     batchSize: batchSizeSchema.default(16),
-    /** Partial decodes after every scale, sent with the progress events (see PreviewMode). */
+    /** Previews after every scale, sent with the progress events (see PreviewMode). */
     previews: z.enum(PREVIEW_MODES).default('off'),
   }),
   /** Runs the model's classifier on images [count, C, H, W] in [0, 1] (evaluation metrics). */
@@ -272,6 +272,10 @@ export interface ScaleProgress {
   readonly generations: number
   readonly tokens: Int32Array
   readonly preview?: Float32Array
+  /** how `preview` was made: the model's cheap projection, or the VAE decoder */
+  readonly previewKind?: PreviewKind
+  /** why the model's preview.json is not used (previews `projection` then act as `first`) */
+  readonly previewNote?: string
   /** At a search scale: the batch's first image's selection ready to show (the live views follow it). */
   readonly selection?: SelectionView
 }

@@ -1,7 +1,8 @@
 /**
  * Partial decodes on demand: an image made with previews off, or not the first of its batch, has token
- * maps but no partial images in its timeline. The host replays its token maps through vq_step and the
- * decoder (no transformer step), and the images are kept in the timeline file.
+ * maps but no partial images in its timeline, and one made with the cheap projection previews has
+ * approximations. The host replays its token maps through vq_step and the decoder (no transformer
+ * step); the full decodes replace what was missing or projected, and are kept in the timeline file.
  */
 import type { Settings, Timeline } from '../../src-shared/ipc'
 import type { HostClient } from '../host/client'
@@ -36,7 +37,9 @@ async function decodeMissing(deps: PartialsDeps, imageId: string): Promise<Timel
   const history = deps.history()
   const entry = history.get(imageId)
   const timeline = await history.timeline(imageId)
-  if (timeline.scales.every((s) => s.preview !== undefined)) return timeline
+  const decoded = (s: Timeline['scales'][number]): boolean =>
+    s.preview !== undefined && s.previewKind !== 'projection'
+  if (timeline.scales.every(decoded)) return timeline
   const model = await deps.models.resolve(entry.modelId).catch((error: unknown) => {
     if (!(error instanceof NotFoundError)) throw error
     throw new NotFoundError(
@@ -61,13 +64,18 @@ async function decodeMissing(deps: PartialsDeps, imageId: string): Promise<Timel
   const urls = await Promise.all(
     timeline.scales.map(
       async (s, si) =>
-        s.preview ??
+        (decoded(s) ? s.preview : undefined) ??
         pngDataUrl(await encodePng(toRaw(result.images.subarray(si * size, (si + 1) * size), C, H, W))),
     ),
   )
   const updated: Timeline = {
     ...timeline,
-    scales: timeline.scales.map((s, si) => ({ ...s, preview: urls[si] })),
+    // every preview is a decode now: the projection marks go
+    scales: timeline.scales.map((s, si) => {
+      const scale = { ...s, preview: urls[si] }
+      delete scale.previewKind
+      return scale
+    }),
   }
   // the image may have been deleted (or the output folder switched) while the host worked
   const now = deps.history()

@@ -64,6 +64,8 @@ export function jobExecutor(deps: RunDeps): Execute {
       const indices = todo.slice(batch * size, (batch + 1) * size)
       // previews[generation][item][si]: best-of-n makes several generations and keeps one per image.
       const previews: (string | undefined)[][][] = []
+      // previewKinds[si]: how the batch's previews after scale si were made
+      const previewKinds: ('projection' | 'decode' | undefined)[] = []
       let chain = Promise.resolve()
       const onScale = (e: ScaleProgress): void => {
         const l = e.pn * e.pn
@@ -96,6 +98,7 @@ export function jobExecutor(deps: RunDeps): Execute {
             )
             const gen = (previews[e.generation] ??= [])
             urls.forEach((url, b) => ((gen[b] ??= [])[e.si] = url))
+            previewKinds[e.si] = e.previewKind
           }
           deps.events.emit('job:scale', {
             jobId: job.id,
@@ -104,6 +107,8 @@ export function jobExecutor(deps: RunDeps): Execute {
             itemOffset: indices[0] ?? 0,
             tokens,
             ...(urls ? { previews: urls.slice(0, 1) } : {}),
+            ...(urls && e.previewKind ? { previewKind: e.previewKind } : {}),
+            ...(e.previewNote ? { previewNote: e.previewNote } : {}),
             ...(e.selection ? { selection: e.selection } : {}),
           })
         })
@@ -141,7 +146,9 @@ export function jobExecutor(deps: RunDeps): Execute {
       deps.onResult?.(job.id, result)
       const done = result
       writing = writing.then(async () => {
-        await committed(await saveImages(deps, job, indices, model, done, previews, settings.embedMetadata))
+        await committed(
+          await saveImages(deps, job, indices, model, done, previews, previewKinds, settings.embedMetadata),
+        )
       })
       writing.catch((error: unknown) => {
         writeFailed ??= { error }
@@ -160,6 +167,7 @@ async function saveImages(
   model: ResolvedModel,
   result: GenerateResult,
   previews: (string | undefined)[][][],
+  previewKinds: readonly ('projection' | 'decode' | undefined)[],
   embed: boolean,
 ): Promise<string[]> {
   const history = deps.history()
@@ -210,7 +218,7 @@ async function saveImages(
       parameters,
     }
     const gen = image.record.bestOfN?.chosen ?? 0
-    const timeline = buildTimeline(id, image, result, previews[gen]?.[b] ?? [])
+    const timeline = buildTimeline(id, image, result, previews[gen]?.[b] ?? [], previewKinds)
     records.push({ entry, timeline })
   }
   await history.add(records)
