@@ -39,11 +39,12 @@ export interface LoadedShard {
   readonly data: ShardData
 }
 
+/** What must be equal between shards of one evaluation, in the order a difference is reported. */
 const CHECKS = [
-  ['model hash', (d: ShardData) => digest(d.model.manifestSha256 + digest(d.model.files))],
-  ['settings', (d: ShardData) => digest(d.settings)],
-  ['seeds', (d: ShardData) => digest(d.seeds)],
-  ['layout', (d: ShardData) => digest(d.layout)],
+  ['model hash differs', (d: ShardData) => digest([d.model.manifestSha256, d.model.files])],
+  ['seeds differ', (d: ShardData) => digest(d.seeds)],
+  ['layout differs', (d: ShardData) => digest(d.layout)],
+  ['settings differ', (d: ShardData) => digest(d.settings)],
 ] as const
 
 /** Every shard of one evaluation, in index order; refuses foreign, duplicated and missing shards by name. */
@@ -57,7 +58,7 @@ export async function loadShards(paths: readonly string[]): Promise<LoadedShard[
     for (const [what, key] of CHECKS) {
       if (key(s.data) !== key(first.data)) {
         throw new StudioError(
-          `${s.file}: foreign shard: its ${what} differs from ${first.file} (shards of another evaluation)`,
+          `${s.file}: foreign shard: its ${what} from ${first.file} (shards of another evaluation)`,
         )
       }
     }
