@@ -1,7 +1,11 @@
 /**
- * A KdeFn that runs in a worker thread. The worker is started on first use and restarted after it
- * dies; a death fails the jobs it held instead of leaving them pending.
+ * A KdeFn that runs in worker threads. Each worker is started on first use and restarted after it
+ * dies; a death fails the jobs it held instead of leaving them pending. A large Gaussian KDE
+ * (Infinity's N = 3000 x 36 positions) is split by positions over the threads (two on our 2-core
+ * machines) and their densities added; small ones (VAR's N = 50 x 4) stay on one thread, where
+ * sending them twice would cost more than it saves.
  */
+import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
 import type { KdeInput, KdeResult } from '../../src-shared/engine/kde'
 import { CancelledError } from '../../src-shared/errors'
@@ -15,7 +19,8 @@ interface Pending {
 
 type WorkerReply = { id: number; result: KdeResult } | { id: number; error: WireError }
 
-export class KdeWorker {
+/** One worker thread. */
+class KdeThread {
   private worker: Worker | undefined
   private readonly pending = new Map<number, Pending>()
   private nextId = 0
@@ -91,5 +96,62 @@ export class KdeWorker {
     const worker = this.worker
     this.worker = undefined
     if (worker) await worker.terminate()
+  }
+}
+
+/** A KDE is split over the threads above this many B·N²·P·d (about 0.1 s of work on one thread). */
+export const SPLIT_ABOVE = 1e8
+
+export class KdeWorker {
+  private readonly threads: KdeThread[]
+  private readonly splitAbove: number
+  /** how many threads the last KDE ran on (tests) */
+  lastParts = 0
+
+  constructor(options: { threads?: number; splitAbove?: number; entry?: URL } = {}) {
+    const entry = options.entry ?? siblingEntry('kde-worker', import.meta.url)
+    const count = Math.max(1, Math.min(options.threads ?? 2, availableParallelism()))
+    this.threads = Array.from({ length: count }, () => new KdeThread(entry))
+    this.splitAbove = options.splitAbove ?? SPLIT_ABOVE
+  }
+
+  /**
+   * The KdeFn to hand to the generation loop. Aborting `signal` rejects at once and stops the
+   * threads that were working on it (see KdeThread.run).
+   */
+  readonly run = async (input: KdeInput, signal?: AbortSignal): Promise<KdeResult> => {
+    const { B, N, P, d } = input
+    const parts = Math.min(this.threads.length, P)
+    if (input.kernel !== 'gaussian' || parts < 2 || B * N * N * P * d <= this.splitAbove) {
+      this.lastParts = 1
+      return this.threads[0].run(input, signal)
+    }
+    this.lastParts = parts
+    // the same input to each thread (copied, not moved), each summing its share of the positions
+    const results = await Promise.all(
+      this.threads.slice(0, parts).map((thread, i) =>
+        thread.run(
+          {
+            ...input,
+            ids: input.ids?.slice(),
+            positions: { from: Math.floor((i * P) / parts), to: Math.floor(((i + 1) * P) / parts) },
+          },
+          signal,
+        ),
+      ),
+    )
+    const densities = results[0].densities
+    for (const r of results.slice(1))
+      for (let i = 0; i < densities.length; i++) densities[i] += r.densities[i]
+    return { densities, bandwidths: results[0].bandwidths }
+  }
+
+  /** Starts the threads ahead of their first job (they take a moment to load). */
+  warm(): void {
+    for (const t of this.threads) t.warm()
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.close()))
   }
 }

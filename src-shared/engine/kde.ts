@@ -35,6 +35,11 @@ export interface KdeInput {
   features?: Float32Array
   kernel: KdeKernel
   poolBandwidthOverBatch: boolean
+  /**
+   * Sum the densities over positions [from, to) only (bandwidths are still given for all): the
+   * positions are independent, so threads can share a large KDE and add their densities.
+   */
+  positions?: { from: number; to: number }
 }
 
 export interface KdeResult {
@@ -288,8 +293,12 @@ export function kdeDensitiesWith(
   const densities = new Float64Array(B * N)
   const sums = new Float64Array(N)
   const scratch = new PairScratch(d)
+  const from = input.positions?.from ?? 0
+  const to = input.positions?.to ?? P
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= P))
+    throw new RangeError(`KDE input: positions [${from}, ${to}) outside [0, ${P}]`)
   for (let b = 0; b < B; b++) {
-    for (let p = 0; p < P; p++) {
+    for (let p = from; p < to; p++) {
       const g = groups.load(b, p)
       if (input.kernel === 'exactMatch') {
         for (let n = 0; n < N; n++) densities[b * N + n] += g.counts[g.of[n]]

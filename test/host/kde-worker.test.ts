@@ -27,4 +27,43 @@ describe('KDE worker', () => {
     const again = await worker.run(input(ids.slice()))
     expect(again.densities.length).toBe(12)
   }, 60_000)
+
+  it('splits a large Gaussian KDE by positions over two threads and adds their densities', async () => {
+    // features with repeats, pooled bandwidths: every part of the input is used by both threads
+    const [B, N, P, d] = [2, 120, 7, 6]
+    const features = Float32Array.from(
+      { length: B * N * P * d },
+      (_, i) => Math.round(Math.sin(i * 1.3) * 4) / 4,
+    )
+    const job: KdeInput = { B, N, P, d, features, kernel: 'gaussian', poolBandwidthOverBatch: true }
+    const expected = kdeDensities(job)
+    const pool = new KdeWorker({ threads: 2, splitAbove: 0 })
+    try {
+      const result = await pool.run({ ...job, features: features.slice() })
+      expect(pool.lastParts).toBe(2)
+      expect(Array.from(result.bandwidths)).toEqual(Array.from(expected.bandwidths))
+      result.densities.forEach((x, i) => {
+        expect(Math.abs(x - expected.densities[i]) / expected.densities[i]).toBeLessThan(1e-12)
+      })
+      // exactMatch is O(N) per position: never split
+      const ids = Int32Array.from({ length: B * N * P }, (_, i) => i % 5)
+      const codebook = Float32Array.from({ length: 5 * d }, (_, i) => i)
+      const exact: KdeInput = {
+        B,
+        N,
+        P,
+        d,
+        ids,
+        codebook,
+        kernel: 'exactMatch',
+        poolBandwidthOverBatch: false,
+      }
+      expect(Array.from((await pool.run({ ...exact, ids: ids.slice() })).densities)).toEqual(
+        Array.from(kdeDensities(exact).densities),
+      )
+      expect(pool.lastParts).toBe(1)
+    } finally {
+      await pool.close()
+    }
+  }, 60_000)
 })
