@@ -49,6 +49,11 @@ export interface SearchDefaults {
   readonly calibratedAt?: { readonly si: number; readonly cfg: number }
   /** the cfg of the request the values were chosen for (the nearest calibrated cfg applies) */
   readonly requestCfg?: number
+  /**
+   * Without a request (a model's list entry): the defaults of each calibrated cfg at the default
+   * search scale, so a form can follow its cfg (searchDefaultsAtCfg)
+   */
+  readonly byCfg?: readonly SearchDefaults[]
   /** from the calibration batch at the default scale: the largest ratio and candidate distance seen */
   readonly ratioMax?: number
   readonly distanceMax?: number
@@ -522,6 +527,13 @@ export function defaultsOfCalibration(c: CalibrationRecord, req: SearchRequest =
       (notes.length > 0 ? `; ${notes.join('; ')}` : ''),
     calibratedAt: { si, cfg },
     ...(req.cfg !== undefined ? { requestCfg: req.cfg } : {}),
+    ...(req.cfg === undefined && req.searchScale === undefined
+      ? {
+          byCfg: c.measurements
+            .filter((x) => x.si === si)
+            .map((x) => defaultsOfCalibration(c, { cfg: x.cfg })),
+        }
+      : {}),
     ...(m
       ? {
           ratioMax: m.ratio.max,
@@ -531,6 +543,28 @@ export function defaultsOfCalibration(c: CalibrationRecord, req: SearchRequest =
           k: c.batch.k,
         }
       : {}),
+  }
+}
+
+/**
+ * A model's defaults (a list entry's, with `byCfg`) at a form's cfg: the nearest calibrated cfg's
+ * (ties: the default cfg), with the line naming it; the entry itself where it has no rows per cfg.
+ */
+export function searchDefaultsAtCfg(d: SearchDefaults, cfg: number): SearchDefaults {
+  const rows = d.byCfg ?? []
+  let best: SearchDefaults | undefined
+  const gap = (x: SearchDefaults): number => Math.abs((x.calibratedAt?.cfg ?? cfg) - cfg)
+  for (const x of rows) if (!best || gap(x) < gap(best)) best = x
+  if (!best) return d
+  const at = best.calibratedAt?.cfg
+  if (at === undefined || at === cfg) return { ...best, byCfg: rows }
+  return {
+    ...best,
+    byCfg: rows,
+    requestCfg: cfg,
+    source:
+      `${best.source}; cfg ${cfg} asked: the nearest calibrated cfg, ${at}, applies (calibrated: cfg ` +
+      `${rows.map((x) => x.calibratedAt?.cfg).join(', ')})`,
   }
 }
 

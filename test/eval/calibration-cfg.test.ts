@@ -3,7 +3,11 @@
  * and nearest calibrated cfg, with the line that says which row and why.
  */
 import { describe, expect, it } from 'vitest'
-import { defaultsOfCalibration, type CalibrationRecord } from '../../src-shared/engine/calibration'
+import {
+  defaultsOfCalibration,
+  searchDefaultsAtCfg,
+  type CalibrationRecord,
+} from '../../src-shared/engine/calibration'
 import { loadCalibration, searchDefaultsFor } from '../../src-main/storage/calibration-file'
 import { MODEL_DIR } from '../host/model'
 
@@ -56,6 +60,17 @@ describe('calibrated defaults per cfg and search scale', () => {
     expect(s4.source).toMatch(
       /search scale 4 is not calibrated \(calibrated: 1, 2\): the values of scale 1 apply/,
     )
+  })
+
+  it("follow the Generate form's cfg from the model list's entry", async () => {
+    const r = await shipped()
+    const entry = (await loadCalibration(MODEL_DIR)).defaults
+    expect(entry.byCfg?.map((d) => d.calibratedAt?.cfg)).toEqual([3, 1])
+    expect(searchDefaultsAtCfg(entry, 3)).toMatchObject({ alpha: rowOf(r, 1, 3).alpha })
+    expect(searchDefaultsAtCfg(entry, 1)).toMatchObject({ alpha: rowOf(r, 1, 1).alpha })
+    const near = searchDefaultsAtCfg(entry, 0)
+    expect(near).toMatchObject({ alpha: rowOf(r, 1, 1).alpha, requestCfg: 0 })
+    expect(near.source).toMatch(/cfg 0 asked: the nearest calibrated cfg, 1, applies/)
   })
 
   it("leave a model without calibration on the paper's constants", () => {

@@ -17,6 +17,7 @@ import {
   type StrategyKind,
 } from '../lib/strategy'
 import { strategySchema } from '../../../src-shared/engine/strategies'
+import { type SearchDefaults, searchDefaultsAtCfg } from '../../../src-shared/engine/calibration'
 import { useModelsStore } from './model-list'
 import { useNoticesStore } from './notices'
 import { useQueueStore } from './queue'
@@ -55,6 +56,23 @@ export const useGenerateStore = defineStore('generate', () => {
 
   const model = computed(() => models.byId(modelId.value))
   const strategy = computed(() => configs.value[kind.value])
+  /** the model's calibrated search defaults at the form's cfg (the nearest calibrated cfg's) */
+  const searchDefaults = computed((): SearchDefaults | undefined => {
+    const d = model.value?.searchDefaults
+    return d ? searchDefaultsAtCfg(d, sampling.value.cfg) : undefined
+  })
+  // A cfg change brings that cfg's calibrated values to every search config still on the old ones.
+  watch(searchDefaults, (now, before) => {
+    if (!now || !before || (now.alpha === before.alpha && now.dedup === before.dedup)) return
+    const next = { ...configs.value }
+    for (const k of STRATEGY_ORDER) {
+      const c = next[k]
+      if ('alpha' in c && c.alpha === before.alpha && c.dedup === before.dedup) {
+        next[k] = { ...c, alpha: now.alpha, dedup: now.dedup }
+      }
+    }
+    configs.value = next
+  })
 
   // A model change brings its own sampling defaults, unless Re-open parameters brought saved ones.
   let restoredSampling: Sampling | undefined
@@ -63,7 +81,7 @@ export const useGenerateStore = defineStore('generate', () => {
     if (m && m.id !== old?.id) {
       sampling.value = restoredSampling ?? { ...m.samplingDefaults }
       // the model's calibrated alpha, dedup and search scale (or the paper's), unless Re-open brought a config
-      if (!restoredConfig) configs.value = modelConfigs(m.searchDefaults)
+      if (!restoredConfig) configs.value = modelConfigs(searchDefaults.value)
     }
     restoredSampling = undefined
     restoredConfig = false
@@ -204,12 +222,12 @@ export const useGenerateStore = defineStore('generate', () => {
   }
 
   function resetStrategy(): void {
-    configs.value = { ...configs.value, [kind.value]: modelConfigs(model.value?.searchDefaults)[kind.value] }
+    configs.value = { ...configs.value, [kind.value]: modelConfigs(searchDefaults.value)[kind.value] }
   }
 
   /** The search knobs of the paper (alpha 2.3, dedup 1.8) or the model's own, for the current kind. */
   function applySearchPreset(preset: 'paper' | 'model'): void {
-    const d = preset === 'paper' ? PAPER_KNOBS : model.value?.searchDefaults
+    const d = preset === 'paper' ? PAPER_KNOBS : searchDefaults.value
     configs.value = { ...configs.value, [kind.value]: withSearchDefaults(strategy.value, d) }
   }
 
@@ -231,6 +249,7 @@ export const useGenerateStore = defineStore('generate', () => {
     reusableSeed,
     model,
     strategy,
+    searchDefaults,
     issues,
     valid,
     kinds: STRATEGY_ORDER,
