@@ -34,6 +34,9 @@ Commands:
   generate [options]                Generate images (see: var-studio generate --help).
   eval [options]                    Class accuracy, IS and FID per strategy and N, with a chart
                                     (see: var-studio eval --help).
+  eval merge DIR|FILE... [--out DIR]
+                                    Join the shards of eval --shard i/n or eval --slurm into the
+                                    unsharded result (see: var-studio eval merge --help).
   sweep --x AXIS=LIST [--y ..] [--z ..]
                                     The same classes and seeds under up to three axes (strategy, N,
                                     alpha, cfg, ...): grids, metrics and curves with 95 % intervals
