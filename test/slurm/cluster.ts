@@ -153,7 +153,7 @@ export async function startCluster(): Promise<Cluster> {
       conf,
       [
         'ClusterName=varstudio',
-        `SlurmctldHost=${host}`,
+        `SlurmctldHost=${host}(127.0.0.1)`,
         `SlurmctldPort=${ctlPort}`,
         `SlurmdPort=${dPort}`,
         'SlurmUser=root',
@@ -178,7 +178,7 @@ export async function startCluster(): Promise<Cluster> {
         'ReturnToService=2',
         'MailProg=/bin/true',
         'SlurmdParameters=config_overrides',
-        `NodeName=${host} CPUs=${cpus().length} RealMemory=${memory} State=UNKNOWN`,
+        `NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus().length} RealMemory=${memory} State=UNKNOWN`,
         `PartitionName=${partition} Nodes=${host} Default=YES MaxTime=INFINITE State=UP`,
         '',
       ].join('\n'),
