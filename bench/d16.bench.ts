@@ -14,7 +14,9 @@ import { join } from 'node:path'
 import { openModel } from '../src-main/host/ort/model'
 import { Graph, tensor } from '../src-main/host/ort/session'
 import { readCodebook, readManifest } from '../src-main/storage/model-folder'
+import { loadPreview } from '../src-main/storage/preview-file'
 import { generate, type PreviewMode, type Timings } from '../src-shared/engine/loop'
+import type { PreviewProjection } from '../src-shared/engine/preview'
 import type { StepRunner } from '../src-shared/engine/runner'
 import type { VarManifest } from '../src-shared/manifest'
 
@@ -27,6 +29,8 @@ const int8Dir = join(modelsDir, workDir, 'var-d16-int8')
 const python = '/usr/bin/python3'
 const OURS_REPS = 3
 const TORCH_REPS = 2
+// images per preview mode in the side-by-side preview comparison
+const PREVIEW_REPS = 2
 const CLASS = 207 // golden retriever, as in VAR's demo
 // VAR's MLP is 4x wide in every official checkpoint; the manifest does not carry the ratio
 const MLP_RATIO = 4
@@ -254,14 +258,83 @@ async function timeOurs(dir: string, reps = OURS_REPS, previews: PreviewMode = '
   return runs
 }
 
+/**
+ * Previews side by side on one open model, the modes interleaved image by image (so a busy machine
+ * weighs on all alike): none, the cheap preview map at every scale of every image (`projection`,
+ * preview.json fitted on this model's own decodes), and full partial decodes of the first image
+ * (`first`; with B = 1 the first image is every image).
+ */
+async function previewsSideBySide(dir: string, reps = PREVIEW_REPS): Promise<void> {
+  const manifest = await readManifest(dir)
+  const codebook = await readCodebook(dir, manifest)
+  const { projection, warning } = await loadPreview(dir, manifest)
+  if (!projection) {
+    console.log(`previews side by side skipped: ${warning ?? `${dir} has no preview.json`}`)
+    return
+  }
+  const model = await openModel(
+    dir,
+    manifest,
+    { provider: 'cpu', fallback: false },
+    { ladder: ['cpu'], log: () => undefined },
+  )
+  const modes: PreviewMode[] = ['off', 'projection', 'first']
+  const times = new Map<PreviewMode, Timings[]>(modes.map((mode) => [mode, []]))
+  const one = async (mode: PreviewMode, seed: number, p?: PreviewProjection): Promise<Timings> =>
+    (
+      await generate(
+        model.runner,
+        manifest,
+        codebook,
+        {
+          classes: [CLASS],
+          seeds: [seed],
+          sampling: { ...manifest.sampling_defaults },
+          strategy: { kind: 'baseline' },
+          previews: mode,
+        },
+        p ? { projection: p } : {},
+      )
+    ).timings
+  try {
+    await one('projection', 99, projection) // warms ORT and the preview code up
+    for (let r = 0; r < reps; r++) {
+      // rotate the order so that no mode always runs first or last
+      for (let i = 0; i < modes.length; i++) {
+        const mode = modes[(i + r) % modes.length]
+        times.get(mode)?.push(await one(mode, 200 + r, projection))
+      }
+    }
+  } finally {
+    await model.release()
+  }
+  const med = (mode: PreviewMode, f: (t: Timings) => number): number => median((times.get(mode) ?? []).map(f))
+  const off = med('off', (t) => t.totalMs)
+  const proj = med('projection', (t) => t.totalMs)
+  const first = med('first', (t) => t.totalMs)
+  const S = manifest.patch_nums.length
+  console.log(
+    `previews side by side (B=1, median of ${reps} each, interleaved): none ${sec(off)} per image; ` +
+      `${projection.conv ? 'tiny-decoder' : 'linear'} projection previews at all ${S - 1} scales before the last ` +
+      `${sec(proj)} (${(proj / off).toFixed(3)}x, target <= 1.1x; ${(med('projection', (t) => t.previewMs) / (S - 1)).toFixed(1)} ms ` +
+      `per preview); full partial decodes ${sec(first)} (${(first / off).toFixed(2)}x, ` +
+      `${sec(med('first', (t) => t.previewMs))} in decodes)`,
+  )
+}
+
 export default async function d16Bench(): Promise<void> {
   if (process.env.BENCH_D16 === '0') {
     console.log('d16 section skipped (BENCH_D16=0)')
     return
   }
-  if (!existsSync(join(modelDir, 'manifest.json')) || !existsSync(join(int8Dir, 'manifest.json'))) {
+  if (
+    !existsSync(join(modelDir, 'manifest.json')) ||
+    !existsSync(join(int8Dir, 'manifest.json')) ||
+    !existsSync(join(modelDir, 'preview.json'))
+  ) {
     console.log(
-      `exporting random official-shape d16 weights once to models/${workDir} (3-4 min, about 3.6 GB)...`,
+      `exporting random official-shape d16 weights once to models/${workDir} (3-4 min, about 3.6 GB) ` +
+        'and fitting its preview map on its own decodes (a few minutes)...',
     )
     const prep = await runPython(['prepare', '--dir', workDir], 900_000)
     if (typeof prep === 'string') {
@@ -304,13 +377,7 @@ export default async function d16Bench(): Promise<void> {
     `ours, --weights int8 (same weights, linear layers in int8, approximate): ${sec(int8Total)} per image; ` +
       `var_step ${sec(int8VarStep)} (${(varStep / int8VarStep).toFixed(2)}x the float32 var_step's speed)`,
   )
-  const [withPreviews] = await timeOurs(modelDir, 1, 'first')
-  const p = withPreviews.t
-  console.log(
-    `with the studio's partial decodes after every scale (Settings default, first image of each batch): ` +
-      `${sec(p.totalMs)} per image, ${sec(p.previewMs)} of it in ${manifest.patch_nums.length - 1} preview decodes ` +
-      `(${(p.totalMs / total).toFixed(1)}x the time without)`,
-  )
+  await previewsSideBySide(modelDir)
   const kv = await kvHandoverMs(modelDir, manifest)
   console.log(
     `KV cache handover: var_step over all scales ${sec(kv.withKv)} with present_k/v returned, ` +

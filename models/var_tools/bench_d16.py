@@ -49,10 +49,17 @@ def prepare(work):
     # float32, and the same weights with the transformer's linear layers in int8
     for out, weights in ((model, 'fp32'), (model + '-int8', 'int8')):
         if not os.path.exists(os.path.join(out, 'manifest.json')):
-            rc = export_main(['official', '--vae', vae_path, '--var', var_path, '--out', out, '--weights', weights])
+            # the fp32 folder gets the cheap preview map, fitted on its own decodes (the bench's previews)
+            preview = ['--preview-images', '4'] if weights == 'fp32' else ['--no-preview']
+            rc = export_main(['official', '--vae', vae_path, '--var', var_path, '--out', out, '--weights', weights,
+                              *preview])
             if rc != 0:
                 return rc
             made.append(f'export {weights}')
+    if not os.path.exists(os.path.join(model, 'preview.json')):  # a folder from before the preview maps
+        from .export import add_preview
+        if add_preview(model, 'official', 4):
+            made.append('preview map')
     t2 = time.time()
     print(json.dumps({'model_dir': os.path.abspath(model), 'made': made,
                       'seconds': {'checkpoints': round(t1 - t0, 1), 'export': round(t2 - t1, 1)}}))

@@ -628,6 +628,25 @@ def official_source(vae_path, var_path):
     return {'kind': 'official', 'files': files}
 
 
+def add_preview(out, cmd, images=None):
+    """Fits the cheap preview map beside a written folder (var_tools.preview). A trained model's own
+    generations are the latents (its sampling is fast); an official one's token maps are drawn from the
+    codebook. A failure leaves the folder as it is (full partial decodes apply) and says why."""
+    from .ort_node import OrtUnavailable
+    from .preview import PreviewError, fit_preview, write_preview
+    tokens = 'generated' if cmd == 'trained' else 'random'
+    images = images or (64 if cmd == 'trained' else 8)
+    try:
+        record = fit_preview(out, tokens=tokens, images=images, log=lambda s: print(f'preview: {s}'))
+    except (PreviewError, OrtUnavailable, RuntimeError) as e:
+        print(f'warning: no preview map for {out} ({e}); fit one later with '
+              f'python -m var_tools.preview --model {out}', file=sys.stderr)
+        return None
+    path = write_preview(out, record)
+    print(f"wrote {path}: {record['kind']} map, held-out PSNR {record['psnr']['held_out_db']} dB")
+    return path
+
+
 def main(argv=None):
     torch.set_num_threads(int(os.environ.get('TORCH_THREADS', '2')))
     p = argparse.ArgumentParser(prog='var_tools.export', description=__doc__,
@@ -646,6 +665,11 @@ def main(argv=None):
     common.add_argument('--external-data-threshold', type=int, default=EXTERNAL_DATA_THRESHOLD, metavar='BYTES',
                         help='a graph with more weight bytes than this keeps them in <graph>.onnx.data '
                              '(default %(default)s, just under the 2 GiB protobuf limit)')
+    common.add_argument('--no-preview', action='store_true',
+                        help='skip fitting the cheap preview map (preview.json, var_tools.preview); the studio '
+                             'then shows full partial decodes')
+    common.add_argument('--preview-images', type=int, metavar='N',
+                        help='latents the preview map is fitted on (default 64 for trained, 8 for official)')
     a = sub.add_parser('trained', parents=[common])
     a.add_argument('--run', required=True)
     a.add_argument('--classifier')
@@ -695,6 +719,8 @@ def main(argv=None):
                                  weights=args.weights, external_data_threshold=args.external_data_threshold)
         total = sum(f['bytes'] for f in man['files'].values())
         print(f'wrote {args.out}: {len(man["files"])} files, {total / 1e6:.1f} MB')
+        if not args.no_preview:
+            add_preview(args.out, args.cmd, args.preview_images)
     except ExportError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
