@@ -2,12 +2,16 @@
  * The embedded model end to end on onnxruntime-node (cpu): per-image time at B=1 and B=16 with the
  * baseline strategy and its split between ORT and JavaScript (sampling, KDE, bookkeeping), VAR-Scaling
  * N=50 at B=16, and our engine against the PyTorch sampler of `models/` (var_tools.bench_torch) on the
- * same model size, batch, cfg and top_p. Figures are medians of several runs, printed as ratios.
+ * same model size, batch, cfg and top_p; and the time per image of each strategy (baseline and the
+ * three searches at N=50, k=10 with the model's calibrated values), measured side by side: the
+ * strategies take turns within each round, so a busy machine slows them alike, and the ratios to the
+ * baseline are what to quote. Figures are medians of several runs, printed as ratios.
  */
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { openModel } from '../src-main/host/ort/model'
+import { loadCalibration } from '../src-main/storage/calibration-file'
 import { readCodebook, readManifest } from '../src-main/storage/model-folder'
 import { generate, type GenerateRequest, type Timings } from '../src-shared/engine/loop'
 import type { StrategyConfigInput } from '../src-shared/engine/strategies'
@@ -92,6 +96,40 @@ export default async function engineBench(): Promise<void> {
     return { label, B, runs }
   }
 
+  /** Time per image of each strategy, in turns (one batch of each per round), with the ratio to baseline. */
+  const strategiesSideBySide = async (): Promise<void> => {
+    const { defaults } = await loadCalibration(modelDir)
+    const knobs = { N: 50, k: 10, alpha: defaults.alpha, dedup: defaults.dedup }
+    const kinds: [string, StrategyConfigInput][] = [
+      ['baseline', { kind: 'baseline' }],
+      ['var-scaling', { kind: 'var-scaling', ...knobs }],
+      ['topk-only', { kind: 'topk-only', ...knobs }],
+      ['randomk-only', { kind: 'randomk-only', ...knobs }],
+    ]
+    const B = 16
+    const ROUNDS = 5
+    const ms = new Map<string, number[]>(kinds.map(([label]) => [label, []]))
+    for (const [, strategy] of kinds) await generate(model.runner, manifest, codebook, request(B, strategy))
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, strategy] of kinds) {
+        const t = (await generate(model.runner, manifest, codebook, request(B, strategy))).timings
+        ms.get(label)?.push(t.totalMs / B)
+      }
+    }
+    const base = median(ms.get('baseline') ?? [])
+    console.log(
+      `strategies side by side (B=${B}, N=50 k=10, alpha ${defaults.alpha} dedup ${defaults.dedup} from ` +
+        `${defaults.from === 'calibrated' ? 'the calibration' : "the paper's constants"}, ${ROUNDS} rounds in turns, cfg ${sampling.cfg}):`,
+    )
+    for (const [label] of kinds) {
+      const m = median(ms.get(label) ?? [])
+      console.log(
+        `  ${label.padEnd(12)} ${(m / 1000).toFixed(4)} s per image (${m.toFixed(1)} ms), ` +
+          `${(m / base).toFixed(2)}x baseline`,
+      )
+    }
+  }
+
   try {
     console.log(
       `model ${manifest.id} (depth ${manifest.depth}, C ${manifest.embed_dim}, V ${manifest.vocab_size}), ` +
@@ -119,6 +157,8 @@ export default async function engineBench(): Promise<void> {
       `B=16 vs B=1 per image: ${(perImage(b1) / perImage(b16)).toFixed(2)}x faster; ` +
         `var-scaling N=50 vs baseline at B=16: ${(perImage(vs) / perImage(b16)).toFixed(2)}x the time`,
     )
+
+    await strategiesSideBySide()
 
     const runDir = join(modelsDir, 'runs', 'fashion')
     const torchArgs = [
