@@ -23,6 +23,7 @@ import {
   seedSchema,
 } from './engine/request'
 import { deviceSchema } from './protocol'
+import { sweepSpecSchema, type SweepMetricRow, type SweepPlan, type SweepSpec } from './sweep'
 
 /** A type with every property and array element read-only, for the views derived from schemas. */
 export type DeepReadonly<T> = T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T
@@ -218,6 +219,10 @@ export const callSchemas = {
   'dialog:chooseFolder': z.strictObject({ title: z.string().max(200).optional() }),
   /** opens the output folder, the logs folder or a file's folder in the OS (Electron only) */
   'shell:open': z.strictObject({ what: z.enum(['output', 'logs', 'models']) }),
+  /** plans a sweep (src-shared/sweep.ts) and queues one job per distinct cell */
+  'experiments:run': sweepSpecSchema,
+  'experiments:list': none,
+  'experiments:get': z.strictObject({ sweepId: id }),
 } as const
 
 export type IpcChannel = keyof typeof callSchemas
@@ -473,6 +478,43 @@ export interface PngInfo {
   readonly notes: readonly string[]
 }
 
+export type SweepCellState = JobState | 'reused' | 'missing'
+
+/** A sweep as the Experiments list shows it. */
+export interface SweepSummary {
+  readonly id: string
+  readonly label: string
+  readonly modelId: string
+  readonly createdAt: string
+  /** distinct cells (each one queued job) and how many are finished */
+  readonly cells: number
+  readonly done: number
+  /** running: cells queued or running; done: every cell finished; stopped: a cell failed or was cancelled */
+  readonly state: 'running' | 'done' | 'stopped'
+}
+
+/** One sweep with its plan, the state of every cell, and once finished its grids and metrics. */
+export interface SweepDetail extends SweepSummary {
+  readonly spec: SweepSpec
+  readonly plan: SweepPlan
+  readonly cellList: readonly {
+    readonly index: number
+    readonly label: string
+    readonly hash: string
+    readonly jobId: string
+    readonly state: SweepCellState
+    readonly made: number
+    readonly total: number
+  }[]
+  /** per distinct cell; null until every cell is finished, or for a model without a classifier */
+  readonly metrics: readonly SweepMetricRow[] | null
+  /** what the metrics are, or why there are none yet */
+  readonly metricsNote: string
+  readonly grids: readonly { readonly name: string; readonly title: string; readonly dataUrl: string }[]
+  /** where the sweep's files are (sweep.json, metrics.*, grids) */
+  readonly folder: string
+}
+
 export interface IpcResults {
   'app:info': AppInfo
   'settings:get': Settings
@@ -506,6 +548,9 @@ export interface IpcResults {
   'dialog:chooseFolder': { path: string | null }
   /** `path`: the folder asked for, to show where a host that cannot open folders keeps it */
   'shell:open': { opened: boolean; path?: string }
+  'experiments:run': { sweepId: string; jobIds: string[] }
+  'experiments:list': SweepSummary[]
+  'experiments:get': SweepDetail
 }
 export type IpcResult<C extends IpcChannel> = IpcResults[C]
 
@@ -617,6 +662,8 @@ export const eventSchemas = {
     file: z.string(),
     fraction: z.number().min(0).max(1),
   }),
+  /** a sweep's cells moved on, or its metrics and grids are ready */
+  'experiments:changed': z.strictObject({ sweepId: id }),
   /** menu items and shortcuts of the Electron shell (the web page binds the same keys itself) */
   'menu:command': z.strictObject({ command: z.enum(['generate', 'run-next', 'settings', 'open-batch']) }),
 } as const

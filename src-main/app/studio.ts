@@ -22,6 +22,7 @@ import { parseBatch, queueBatch } from './batch'
 import { DiagnosticsBook } from './diagnostics'
 import { fsProblem, StorageError } from './errors'
 import { type EventData, type StudioListener, StudioEvents } from './events'
+import { Experiments } from './experiments'
 import { exportGrid } from './export'
 import { History } from './history'
 import { lockHome } from './home-lock'
@@ -151,6 +152,17 @@ async function openStudio(
   })
   // the history is written before the queue: after a crash it says what each job finished
   const queue = await Queue.open(home, events, execute, log, (jobId) => history.idsOfJob(jobId))
+  const experiments = await Experiments.open({
+    home,
+    queue,
+    history: () => history,
+    models,
+    client: getClient,
+    device: () => settings.get().device,
+    batchSize: () => settings.get().batchSize,
+    events,
+    log,
+  })
   const decodePartials = partialDecoder({
     history: () => history,
     models,
@@ -245,6 +257,9 @@ async function openStudio(
         version: options.version,
         allowPaths,
       }),
+    'experiments:run': (spec) => experiments.run(spec),
+    'experiments:list': () => experiments.list(),
+    'experiments:get': ({ sweepId }) => experiments.get(sweepId),
     'dialog:savePath': async ({ defaultName }) => {
       if (!options.native) return { path: null, cancelled: false }
       const path = await options.native.savePath(defaultName)
