@@ -24,7 +24,13 @@ import { readManifest } from '../storage/model-folder'
 import { type RunImage, type RunResult, RunWriter } from '../storage/run-output'
 import { matchNotes, readBatchFile } from './batch'
 import { checkBeforeUse } from './model-commands'
-import { reportSearch, reportSearchDefaults, resolveRelativeDedup, withSearchDefaults } from './search-report'
+import {
+  reportSearch,
+  reportSearchDefaults,
+  requestDefaults,
+  resolveRelativeDedup,
+  withSearchDefaults,
+} from './search-report'
 import { loadCalibration } from '../storage/calibration-file'
 import { resolveClass } from './classes'
 import { type CliContext, modelOptions, resolveModelDir } from './context'
@@ -316,7 +322,9 @@ export async function generateCommand(args: string[], ctx: CliContext): Promise<
   const dir = await resolveModelDir(v)
   const manifest = await readManifest(dir)
   // the model's calibrated search defaults (or the paper's), used where no flag gives them
-  const calibration = await loadCalibration(dir)
+  // at the request's cfg and search scale (the nearest calibrated cfg); a bad --cfg is reported below
+  const loaded = await loadCalibration(dir)
+  const calibration = { ...loaded, defaults: requestDefaults(loaded, v, manifest) }
   // --dedup 0.86x: a multiple of the median codebook distance
   const relative = await resolveRelativeDedup(v, dir, manifest, calibration.record)
   if (relative.line) ctx.io.err(relative.line)
