@@ -521,6 +521,12 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
       "--shard: the Slurm array sets each task's shard; use --shards n",
     )
   }
+  if ((v.shard !== undefined || slurm) && v.out === undefined) {
+    throw new InvalidRequestError(
+      '--out',
+      `${slurm ? '--slurm' : '--shard'}: give --out DIR, the folder that collects the shards and the result`,
+    )
+  }
   const dir = await resolveModelDir(v)
   const manifest = await readManifest(dir)
   if (!manifest.graphs.classifier) throw new StudioError(`${manifest.id} has no classifier: eval needs one`)
@@ -659,7 +665,8 @@ export const EVAL_MERGE_HELP = `Usage: var-studio eval merge DIR|FILE... [--out 
 Joins the shard records written by eval --shard i/n (shard-i-of-n.json, from folders or files) and
 scores them: the same eval.json, eval.csv, eval.md and eval-chart.png as the unsharded run, bootstrap
 included. Refuses a missing, duplicated, truncated or foreign shard (other model hashes, settings,
-seeds or layout) by name. --out defaults to the folder above the first shard folder.
+seeds or layout) by name. --out defaults to the folder above the first shard folder (or the
+folder of the first shard file).
 `
 
 async function evalMergeCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -673,8 +680,8 @@ async function evalMergeCommand(args: string[], ctx: CliContext): Promise<number
     return 0
   }
   const shards = await loadShards(positionals)
-  const firstPath = resolve(positionals[0] ?? '.')
-  const out = resolve(v.out ?? (shards[0]?.file === firstPath ? dirname(firstPath) : join(firstPath, '..')))
+  // the folder above a shard folder (or beside a shard file)
+  const out = resolve(v.out ?? dirname(resolve(positionals.at(0) ?? '.')))
   const versions = shardCode(shards.map((s) => s.data))
   if (versions.length > 1) {
     ctx.io.err(
