@@ -112,7 +112,7 @@ describe('history', () => {
 
   it('reads parameters from the record when the PNG carries none', async () => {
     await call(studio, 'settings:set', { embedMetadata: false })
-    expect((await call(studio, 'settings:get', {})).previews).toBe('first')
+    expect((await call(studio, 'settings:get', {})).previews).toBe('projection')
     await call(studio, 'queue:add', { jobs: [job([3], 77)] })
     await studio.idle()
     const [e] = await call(studio, 'history:list', { seed: 77 })

@@ -38,14 +38,14 @@ describe('stored settings', () => {
     expect(await backups()).toEqual([])
   })
 
-  it('defaults to partial decodes of the first image of each batch', async () => {
+  it("defaults to cheap previews from the model's preview map", async () => {
     const store = await openWith({ theme: 'dark' })
-    expect(store.get().previews).toBe('first')
+    expect(store.get().previews).toBe('projection')
   })
 
   it('keeps a file with an unknown preview mode aside and uses the defaults', async () => {
     const store = await openWith({ theme: 'dark', previews: 'sometimes' })
-    expect(store.get()).toMatchObject({ theme: 'system', previews: 'first' })
+    expect(store.get()).toMatchObject({ theme: 'system', previews: 'projection' })
     expect(await backups()).toHaveLength(1)
     expect(logged.join('\n')).toMatch(/default settings are used/)
   })
@@ -54,7 +54,7 @@ describe('stored settings', () => {
     const store = await openWith({})
     await store.set({ previews: 'all' })
     expect(JSON.parse(await readFile(file(), 'utf8'))).toMatchObject({ previews: 'all' })
-    await expect(store.set({ previews: true })).rejects.toThrow(/previews.*"all"\|"first"\|"off"/)
+    await expect(store.set({ previews: true })).rejects.toThrow(/previews.*"projection"\|"all"\|"first"\|"off"/)
     expect(store.get().previews).toBe('all')
   })
 })

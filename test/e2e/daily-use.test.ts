@@ -307,7 +307,7 @@ describe('daily use', () => {
     const names = page.locator('[data-testid="diagnostics"] .timings th')
     await expect.poll(() => names.count()).toBeGreaterThan(5)
     const shown = await names.allTextContents()
-    for (const n of ['Model', 'Partial decodes', 'JavaScript', 'KDE', 'Live updates', 'Total'])
+    for (const n of ['Model', 'Previews', 'JavaScript', 'KDE', 'Live updates', 'Total'])
       expect(shown, shown.join(', ')).toContain(n)
     expect(shown.filter((n) => /^(model|js|kde|hook|preview|total)$/.test(n))).toEqual([])
     expect(

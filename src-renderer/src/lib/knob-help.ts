@@ -99,8 +99,8 @@ export const TIMING_HELP: Readonly<Record<string, KnobHelpText>> = {
     note: 'Time awaiting the ONNX models: the transformer steps, the VQ steps, the final decode and the classifier.',
   },
   previewMs: {
-    line: 'Partial decodes',
-    note: 'The part of Model spent decoding the image after each scale for the live and Timeline previews (Settings › Partial decodes).',
+    line: 'Previews',
+    note: 'Time on the previews after each scale for the live view and the Timeline (Settings › Previews): whole-image decodes (part of Model) or the cheap preview map (part of JavaScript).',
   },
   jsMs: {
     line: 'JavaScript',

@@ -21,6 +21,10 @@ export interface LiveScale {
   readonly pn: number
   readonly tokens: readonly number[]
   readonly preview?: string
+  /** how `preview` was made: the model's cheap preview map, or the image decoder */
+  readonly previewKind?: 'projection' | 'decode'
+  /** why the model's preview map is not used (its preview.json named) */
+  readonly previewNote?: string
   /** at a search scale: the candidates, densities and pick of the first image */
   readonly selection?: SelectionView
 }
@@ -52,7 +56,7 @@ export const useQueueStore = defineStore('queue', () => {
   }
 
   function onScale(event: IpcEventData<'job:scale'>): void {
-    const { jobId, progress, pn, itemOffset, tokens, previews, selection } = event
+    const { jobId, progress, pn, itemOffset, tokens, previews, previewKind, previewNote, selection } = event
     const first = tokens.at(0)
     if (!first) return
     const current = live.value
@@ -64,7 +68,8 @@ export const useQueueStore = defineStore('queue', () => {
       si: progress.si,
       pn,
       tokens: first,
-      ...(previews?.[0] ? { preview: previews[0] } : {}),
+      ...(previews?.[0] ? { preview: previews[0], previewKind: previewKind ?? 'decode' } : {}),
+      ...(previewNote ? { previewNote } : {}),
       ...(selection ? { selection } : {}),
     }
     const kept = same ? current.scales.filter((s) => s.si < progress.si) : []
