@@ -17,9 +17,12 @@
  * (default 5000) earlier images, as after some use.
  */
 import { spawn } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { StudioEvents } from '../src-main/app/events'
+import { History, HISTORY_FORMAT, type StoredEntry } from '../src-main/app/history'
+import { JsonFile } from '../src-main/app/json-file'
 import { createStudio } from '../src-main/app/studio'
 import { startWebHost } from '../src-main/web/server'
 import { SOCKET_CLIENT as CLIENT } from './socket-client'
@@ -73,16 +76,52 @@ async function cli(dir: string, count: number): Promise<number> {
 }
 
 /**
+ * What recording one batch of 16 images costs the history as it grows, at RECORDS records: the
+ * index rewritten in full (what History.add did before the journal: index.json written aside and
+ * renamed) against one line appended to history/index.journal (now), the rewrite amortised in.
+ * Both on the event loop that serves the page.
+ */
+async function historyWrites(dir: string, records: number): Promise<void> {
+  const out = join(dir, `history-${records}`)
+  await priorHistory(out, records)
+  const index = JSON.parse(await readFile(join(out, 'outputs', 'history', 'index.json'), 'utf8')) as {
+    images: StoredEntry[]
+  }
+  const batches = 20
+  const batch = (k: number): StoredEntry[] =>
+    index.images.slice(0, 16).map((e, i) => ({ ...e, id: `new-${k}-${i}`, file: e.file }))
+  const file = new JsonFile(join(out, 'rewrite.json'))
+  let images = [...index.images]
+  let t = performance.now()
+  for (let k = 0; k < batches; k++) {
+    images = [...images, ...batch(k)]
+    await file.write({ format: HISTORY_FORMAT, images })
+  }
+  const rewrite = (performance.now() - t) / batches
+  const history = await History.open(join(out, 'outputs'), new StudioEvents(), () => undefined)
+  t = performance.now()
+  for (let k = 0; k < batches; k++) {
+    await history.add(batch(k).map((entry) => ({ entry, timeline: { imageId: entry.id } as never })))
+  }
+  const append = (performance.now() - t) / batches
+  await history.flush()
+  console.log(
+    `  history writes per batch of 16 at ${records} records: index rewritten ${rewrite.toFixed(1)} ms, ` +
+      `journal (16 timeline files and one line) ${append.toFixed(1)} ms`,
+  )
+}
+
+/**
  * An output folder that already holds HISTORY images, as a user's does after some use: their PNGs
  * (stand-in bytes) and their records in history/index.json. The CLI writes no history, so without
  * them the bench would leave out what the studio's history costs as it grows.
  */
-async function priorHistory(home: string): Promise<void> {
+async function priorHistory(home: string, count = HISTORY): Promise<void> {
   const out = join(home, 'outputs')
   await mkdir(join(out, 'images', 'earlier'), { recursive: true })
   await mkdir(join(out, 'history', 'timelines'), { recursive: true })
   const images = []
-  for (let i = 0; i < HISTORY; i++) {
+  for (let i = 0; i < count; i++) {
     const id = `earlier-${String(i).padStart(5, '0')}`
     const file = join('images', 'earlier', `${id}.png`)
     await writeFile(join(out, file), 'png')
@@ -156,6 +195,7 @@ export default async function throughputBench(): Promise<void> {
         .map((x) => x.toFixed(2))
         .join(' ')} (2 cores)`,
     )
+    for (const records of [HISTORY, 4 * HISTORY]) await historyWrites(dir, records)
     for (let round = 1; round <= ROUNDS; round++) {
       // Each round's ratios are against that round's CLI rate; odd rounds run the CLI first, even
       // rounds last, so a load that rises or falls through a round does not favour one side.
@@ -193,6 +233,7 @@ export default async function throughputBench(): Promise<void> {
     }
     for (const previews of ['off', 'first'] as const) {
       const r = ratios[previews]
+      if (r.length === 0) continue
       console.log(
         `throughput web host / CLI, previews ${previews.padEnd(5)}: median ${median(r).toFixed(2)}x over ${r.length} rounds ` +
           `(spread ${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}x)`,
