@@ -46,7 +46,10 @@ async function drop(p: Page, name: string, bytes: Buffer, type = 'image/png'): P
   )
 }
 
-/** Records, on the page, every distinct count of live scales shown on Generate. */
+/**
+ * Records, on the page, every distinct state of the live view on Generate: "scales/with a preview/kinds",
+ * kinds one letter per scale (p: cheap preview from the preview map, d: decoded, -: none).
+ */
 async function recordLive(p: Page): Promise<void> {
   await p.evaluate(() => {
     const g = globalThis as unknown as PageGlobals
@@ -55,7 +58,10 @@ async function recordLive(p: Page): Promise<void> {
     const push = (): void => {
       const live = g.document.querySelector('[data-testid="generate-live"]')
       const withPreview = g.document.querySelectorAll('[data-testid="generate-live-scale"] img').length
-      const now = live ? `${live.getAttribute('data-scales') ?? '?'}/${withPreview}` : '-'
+      const kinds = Array.from(g.document.querySelectorAll('[data-testid="generate-live-scale"]'))
+        .map((f) => ({ projection: 'p', decode: 'd' })[f.getAttribute('data-preview-kind') ?? ''] ?? '-')
+        .join('')
+      const now = live ? `${live.getAttribute('data-scales') ?? '?'}/${withPreview}/${kinds}` : '-'
       if (seen.at(-1) !== now) seen.push(now)
     }
     push()
@@ -113,6 +119,12 @@ describe('daily use', () => {
       live.every((s) => s.split('/')[0] === s.split('/')[1]),
       live.join(' | '),
     ).toBe(true)
+    // cheap previews from the model's preview map (the default) at every scale but the last, which is
+    // the decoded image itself
+    const kinds = live.map((s) => s.split('/')[2] ?? '')
+    expect(kinds.every((k) => /^p*d?$/.test(k)) && kinds.some((k) => k.includes('p')), live.join(' | ')).toBe(
+      true,
+    )
     // the thumbnails are the job's images, with its seeds
     const images = await rpc(studio, 'history:list', {})
     const thumbIds = await thumbs.evaluateAll((els) =>

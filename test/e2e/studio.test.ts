@@ -270,8 +270,9 @@ describe('VAR Studio in a browser', () => {
     await tid(page, 'pca-chart').locator('canvas').first().waitFor()
   }, 120_000)
 
-  it("a batch's second image: its missing partial decodes are made on request and kept", async () => {
-    // Partial decodes default to the batch's first image: the second has only the last scale's.
+  it("a batch's second image: cheap previews at every scale, replaced by full decodes on request and kept", async () => {
+    // Previews default to the model's preview map: the second image of a batch has one at every scale
+    // but the last, which is decoded; each is marked in the Timeline.
     await fillGenerate(page, {
       classes: ['Pullover'],
       kind: 'baseline',
@@ -287,13 +288,26 @@ describe('VAR Studio in a browser', () => {
     await picker.selectOption((await second.getAttribute('value')) ?? '')
     await expect.poll(() => tid(page, 'timeline-scale').count()).toBe(S)
     const images = page.locator('[data-testid="timeline-scale"] img')
-    expect(await images.count()).toBe(1)
+    await expect.poll(() => images.count()).toBe(S)
+    const kinds = () =>
+      tid(page, 'timeline-preview').evaluateAll((els) =>
+        els.map((e) =>
+          (e as unknown as { getAttribute(n: string): string | null }).getAttribute('data-preview-kind'),
+        ),
+      )
+    expect(await kinds()).toEqual([...new Array<string>(S - 1).fill('projection'), 'decode'])
+    expect(await tid(page, 'timeline-preview-kind').first().textContent()).toContain('cheap preview')
     const note = tid(page, 'decode-scales')
-    await expect.poll(() => note.textContent()).toContain(`${S - 1} of ${S} scales have no partial decode`)
+    await expect
+      .poll(() => note.textContent())
+      .toMatch(
+        new RegExp(`${S - 1} of ${S} scales have no full partial decode \\(${S - 1} show a cheap preview`),
+      )
     await shot(page, 'timeline-undecoded')
     await note.getByRole('button', { name: 'Decode them' }).click()
-    await expect.poll(() => images.count(), { timeout: JOB_MS }).toBe(S)
-    expect(await note.count()).toBe(0)
+    await expect.poll(() => note.count(), { timeout: JOB_MS }).toBe(0)
+    expect(await images.count()).toBe(S)
+    expect(await kinds()).toEqual(new Array<string>(S).fill('decode'))
     await shot(page, 'timeline-decoded')
     // kept in the timeline: another image and back shows them without decoding again
     const first = picker.locator('option', { hasText: 'Pullover · baseline · seed 610' })
@@ -301,7 +315,7 @@ describe('VAR Studio in a browser', () => {
     await expect.poll(() => images.count()).toBe(S)
     const [entry] = await rpc(studio, 'history:list', { seed: 611 })
     const stored = await rpc(studio, 'history:timeline', { imageId: entry.id })
-    expect(stored.scales.every((sc) => sc.preview !== undefined)).toBe(true)
+    expect(stored.scales.every((sc) => sc.preview !== undefined && sc.previewKind === undefined)).toBe(true)
   }, 120_000)
 
   it('the gallery compares the four strategies for one seed', async () => {
