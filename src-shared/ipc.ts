@@ -372,6 +372,8 @@ export interface BatchRowView {
   readonly input: string
   readonly classId?: number
   readonly className?: string
+  /** a prompt's category spread over its classes (`category: spread`): the images take them in turn */
+  readonly classIds?: readonly number[]
   readonly seed?: number
   readonly count: number
   readonly strategy?: string

@@ -13,7 +13,7 @@ import type { BatchQueued, BatchRowView, BatchTable, IpcParsedArgs, JobSpec } fr
 import { levenshtein } from '../cli/classes'
 import { type BatchFormat, detectFormat, type RawRow } from './batch-file'
 import { type BatchSource, readRows, sourceBytes } from './batch-read'
-import { matchClass } from './class-match'
+import { type CategoryChoice, matchClasses } from './class-match'
 import { loadCalibration, searchDefaultsFor } from '../storage/calibration-file'
 import { BatchFileError } from './errors'
 import { toNewJob } from './jobs'
@@ -25,7 +25,7 @@ type Defaults = IpcParsedArgs<'batch:queue'>['defaults']
 export type BatchRow = BatchRowView
 
 const SEARCH_KINDS = new Set(['var-scaling', 'topk-only', 'randomk-only'])
-const COLUMNS = ['class', 'prompt', 'seed', 'strategy', 'count'] as const
+const COLUMNS = ['class', 'prompt', 'seed', 'strategy', 'count', 'category'] as const
 /** images one row may ask for */
 export const MAX_BATCH_COUNT = 1000
 /** images one batch file may ask for */
@@ -77,17 +77,29 @@ function checkRow(row: RawRow, names: readonly string[]): BatchRow {
   )
   if (unknown.length > 0)
     errors.push(
-      `unknown column ${unknown.map((k) => `"${k}"`).join(', ')} (use class or prompt, seed, strategy, count)`,
+      `unknown column ${unknown.map((k) => `"${k}"`).join(', ')} (use class or prompt, seed, strategy, count, category)`,
     )
   const ref = !blank(f.class) ? f.class : !blank(f.prompt) ? f.prompt : f.text
+  // a prompt naming a category of classes (WordNet: "a big cat") asks which, or spreads the row's
+  // images over the category's classes in turn
+  let category: CategoryChoice = 'ask'
+  if (!blank(f.category)) {
+    const c = String(f.category).trim().toLowerCase()
+    if (c === 'ask' || c === 'spread') category = c
+    else errors.push(`category "${String(f.category).slice(0, 40)}" must be ask or spread`)
+  }
   let classId: number | undefined
+  let classIds: readonly number[] | undefined
   let match: string | undefined
   if (blank(ref) || (typeof ref !== 'string' && typeof ref !== 'number')) {
     errors.push('no class or prompt: give a class id, a class name or a prompt')
   } else {
-    const m = matchClass(ref, names)
-    if (m.ok) ({ classId, how: match } = m)
-    else errors.push(m.error)
+    const m = matchClasses(ref, names, category)
+    if (m.ok) {
+      classId = m.classIds[0]
+      match = m.how
+      if (m.classIds.length > 1) classIds = m.classIds
+    } else errors.push(m.error)
   }
   let seed: number | undefined
   if (!blank(f.seed)) {
@@ -119,6 +131,7 @@ function checkRow(row: RawRow, names: readonly string[]): BatchRow {
     ok: errors.length === 0,
     input: inputText(f),
     ...(classId !== undefined ? { classId, className: names[classId] } : {}),
+    ...(classIds ? { classIds } : {}),
     ...(seed !== undefined ? { seed } : {}),
     count,
     ...(strategy ? { strategy } : {}),
@@ -238,7 +251,8 @@ export async function queueBatch(
           `${rowPlace(row)}: seed ${seed} exceeds ${SEED_MAX}`,
         )
       seeds.push(seed)
-      return { classId: row.classId ?? 0, seed }
+      // a spread category: the row's images take its classes in turn
+      return { classId: row.classIds?.[i % row.classIds.length] ?? row.classId ?? 0, seed }
     })
     const last = specs.at(-1)
     const lastKind = (last?.strategy as { kind?: string } | undefined)?.kind

@@ -48,9 +48,11 @@ export async function readBatchFile(path: string, names: readonly string[]): Pro
  */
 export function matchNotes({ file, rows }: BatchFile, max = SHOWN): string[] {
   const guessed = rows.filter((r) => r.match && r.match !== 'exact name' && !r.match.startsWith('class id'))
-  const notes = guessed
-    .slice(0, max)
-    .map((r) => `${file} ${rowPlace(r)}: read as ${r.className ?? '?'} (${r.match ?? ''})`)
+  const notes = guessed.slice(0, max).map((r) => {
+    // a spread category names its classes in the match itself
+    const what = r.classIds ? `${r.classIds.length} classes in turn` : (r.className ?? '?')
+    return `${file} ${rowPlace(r)}: read as ${what} (${r.match ?? ''})`
+  })
   if (guessed.length > max) notes.push(`... and ${guessed.length - max} more rows matched by name or prompt`)
   return notes
 }

@@ -71,11 +71,16 @@ Strategy (default var-scaling):
 Batch files: CSV with a header (class or prompt, then optional seed, strategy, count), a JSON or
 YAML list of such rows (or { items: [...] }), or TXT with one class or prompt a line.
   class / prompt         a class id, a class name or a prompt matched to a class name ("a photo
-                         of sneakers" is Sneaker); every match that is not an id or exact name is
+                         of sneakers" is Sneaker), else by WordNet's synonyms and categories
+                         ("boots" is Ankle boot); every match that is not an id or exact name is
                          printed with how it was read
   seed S                 the row's images get seeds S, S+1, ...; rows without one follow --seed
                          and --seed-policy
   count N                images of the row, 1-1000 (default 1); at most 10000 per file
+  category ask|spread    a prompt naming a category of classes (WordNet: "a big cat", "a puppy"):
+                         ask (default) stops at the row, listing the classes; spread gives the
+                         row's images the category's classes in turn (count 6 on "big cat": one
+                         of each)
   strategy S             runs the row with S: with the strategy flags above when S is --strategy's
                          kind, else with S's defaults; rows without one use --strategy
   Bad rows stop the command before any model loads, each named by file and line.
@@ -161,7 +166,8 @@ async function wantedImages(
       if (classId === undefined)
         throw new InvalidRequestError('--batch', `${batch.file} line ${row.line}: no class`)
       return Array.from({ length: row.count }, (_, i): Wanted => ({
-        classId,
+        // a spread category: the row's images take its classes in turn
+        classId: row.classIds?.[i % row.classIds.length] ?? classId,
         line: row.line,
         ...(row.seed !== undefined ? { seed: row.seed + i } : {}),
         ...(row.strategy !== undefined ? { strategy: row.strategy } : {}),

@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
+import { checkBatchRows } from '../../src-main/app/batch'
 import { matchClass, matchClasses } from '../../src-main/app/class-match'
 import { WordNet, wordnet } from '../../src-main/app/wordnet'
 import { classTree } from '../../src-main/app/wordnet-classes'
@@ -81,6 +82,31 @@ describe('prompts on the embedded Fashion-MNIST classes', () => {
     const spread = ok(matchClasses('footwear', FASHION, 'spread'))
     expect(spread.classIds).toEqual([id('Sandal'), id('Sneaker'), id('Ankle boot')])
     expect(spread.how).toBe('WordNet: "footwear": a category of 3 classes (Sandal, Sneaker, Ankle boot)')
+  })
+
+  it('asks or spreads in a batch file as its category column says', () => {
+    const rows = checkBatchRows(
+      'rows.csv',
+      [
+        { line: 2, fields: { prompt: 'footwear', count: '3' } },
+        { line: 3, fields: { prompt: 'footwear', count: '3', category: 'spread' } },
+        { line: 4, fields: { prompt: 'boots', category: 'Spread' } },
+        { line: 5, fields: { prompt: 'footwear', category: 'all' } },
+      ],
+      FASHION,
+    )
+    expect(rows[0]).toMatchObject({ ok: false })
+    expect(rows[0]?.error).toMatch(/a category of 3 classes .*category: spread/)
+    expect(rows[1]).toMatchObject({
+      ok: true,
+      classId: id('Sandal'),
+      classIds: [id('Sandal'), id('Sneaker'), id('Ankle boot')],
+      count: 3,
+    })
+    // one class is that class, spread or not
+    expect(rows[2]).toMatchObject({ ok: true, classId: id('Ankle boot') })
+    expect(rows[2]?.classIds).toBeUndefined()
+    expect(rows[3]?.error).toMatch(/^category "all" must be ask or spread; /)
   })
 
   it('still refuses what no class is, with the nearest names for a typo', () => {

@@ -3,9 +3,9 @@
  * image it finished with a run.json saying how far it got, and Ctrl+C (SIGINT) keeps them and says
  * the run was cancelled. The CLI runs as its own process, as a person starts it.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import sharp from 'sharp'
@@ -105,6 +105,43 @@ async function expectImagesOf(out: string, run: PartialRun): Promise<void> {
   expect(pngs.length).toBeLessThanOrEqual(run.done + 2)
   expect(pngs).not.toContain('grid.png')
 }
+
+describe('generate --batch with a category spread over its classes', () => {
+  it("gives the row's images the category's classes in turn", async () => {
+    const out = join(tmp, 'spread')
+    const file = join(tmp, 'spread.csv')
+    await writeFile(file, 'prompt,seed,count,category\nsome footwear,40,3,spread\n')
+    const run = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin/var-studio.js'),
+        'generate',
+        '--model',
+        MODEL_DIR,
+        '--batch',
+        file,
+        '--strategy',
+        'baseline',
+        '--device',
+        'cpu',
+        '--no-verify',
+        '--out',
+        out,
+      ],
+      { cwd: ROOT, encoding: 'utf8', timeout: 170_000 },
+    )
+    expect(run.stderr).toContain(
+      'spread.csv line 2: read as 3 classes in turn (WordNet: "footwear": a category of 3 classes (Sandal, Sneaker, Ankle boot))',
+    )
+    expect(run.status).toBe(0)
+    expect((await readdir(out)).filter((f) => f.endsWith('.png')).sort()).toEqual([
+      '0000-sandal-s40.png',
+      '0001-sneaker-s41.png',
+      '0002-ankle-boot-s42.png',
+      'grid.png',
+    ])
+  }, 180_000)
+})
 
 describe('generate writes images as they are made', () => {
   it('a run killed with SIGKILL keeps every finished image and a run.json saying how far it got', async () => {
