@@ -502,3 +502,46 @@ export function curvesOf(plan: SweepPlan, rows: readonly SweepMetricRow[], metri
   }))
   return { xAxis: xAxis.axis, xLabels: xs.map(formatValue), lineAxis: lineAxis?.axis, fixed, lines }
 }
+
+const fmt = (v: number | undefined, digits: number): string =>
+  v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : ''
+
+/** One line per cell of the plan (a cell equal to an earlier one repeats its numbers). */
+export function metricsCsv(plan: SweepPlan, rows: readonly SweepMetricRow[]): string {
+  const byIdentity = new Map(rows.map((r) => [plan.cells[r.cell]?.identity, r]))
+  const head = [
+    'cell',
+    ...plan.axes.map((a) => a.axis),
+    'images',
+    'class_accuracy',
+    'accuracy_lo',
+    'accuracy_hi',
+    'IS',
+    'IS_lo',
+    'IS_hi',
+    'FID',
+    'FID_lo',
+    'FID_hi',
+    'same_as_cell',
+    'hash',
+  ]
+  const lines = plan.cells.map((c) => {
+    const r = byIdentity.get(c.identity)
+    const cells = (m: SweepMetric | undefined, d: number): string[] => [
+      fmt(m?.value, d),
+      fmt(m?.lo, d),
+      fmt(m?.hi, d),
+    ]
+    return [
+      c.index,
+      ...c.coords.map(formatValue),
+      r?.n ?? '',
+      ...cells(r?.accuracy, 4),
+      ...cells(r?.IS, 4),
+      ...cells(r?.FID, 4),
+      r && r.cell !== c.index ? r.cell : '',
+      r?.hash ?? '',
+    ].join(',')
+  })
+  return `${[head.join(','), ...lines].join('\n')}\n`
+}

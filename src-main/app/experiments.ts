@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { modelFacts } from '../../src-shared/engine/request'
 import type { IpcParsedArgs, QueueSnapshot, Settings, SweepDetail, SweepSummary } from '../../src-shared/ipc'
 import type { SweepPlan } from '../../src-shared/sweep'
-import { planSweep, uniqueCells, valueLabel } from '../../src-shared/sweep'
+import { metricsCsv, planSweep, uniqueCells, valueLabel } from '../../src-shared/sweep'
 import type { SweepSpec } from '../../src-shared/sweep'
 import type { HostClient } from '../host/client'
 import { checkJobMemory } from '../host/memory'
@@ -28,7 +28,6 @@ import type { NewJob, Queue } from './queue'
 import { imageIdOf } from './run-job'
 import {
   cellHash,
-  metricsCsv,
   modelHashes,
   planHash,
   readPng,

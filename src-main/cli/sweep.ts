@@ -13,6 +13,7 @@ import { InvalidRequestError, StudioError } from '../../src-shared/errors'
 import { modelFacts } from '../../src-shared/engine/request'
 import { STRATEGY_KINDS } from '../../src-shared/engine/strategies'
 import {
+  metricsCsv,
   parseAxisArg,
   parseSeeds,
   planSweep,
@@ -29,7 +30,6 @@ import { parametersText, RUN_FORMAT, runImageName } from '../storage/run-output'
 import {
   cellHash,
   type CellScores,
-  metricsCsv,
   modelHashes,
   planHash,
   readPng,

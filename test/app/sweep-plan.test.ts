@@ -3,13 +3,14 @@ import { modelFacts } from '../../src-shared/engine/request'
 import {
   axisOf,
   curvesOf,
+  metricsCsv,
   parseAxisArg,
   parseSeeds,
   planSweep,
   type SweepSpec,
   uniqueCells,
 } from '../../src-shared/sweep'
-import { cellHash, metricsCsv, planHash, shownItems } from '../../src-main/app/sweep-output'
+import { cellHash, planHash, shownItems } from '../../src-main/app/sweep-output'
 import { validManifest } from '../fixtures/manifest'
 
 const manifest = validManifest()
