@@ -9,7 +9,8 @@
  * with the same operations in the same order as the JavaScript loop in kde-pairs.ts (multiply, then
  * add, over j; no fused multiply-add), so both give bit-identical exponents. Output layout: one
  * 128-byte group per 4 columns, [row r][column c] within it: e(r, v0 + 4g + c) at float64 index
- * 16g + 4r + c.
+ * 16g + 4r + c. After the S / 4 groups (at out + 32·S bytes), the largest of each group's 16 exponents,
+ * one float64 per group, so that the caller skips a group whose pairs all lie below its cutoff.
  *
  * `wasmGram()` returns undefined where WebAssembly or its SIMD instructions are missing (the caller
  * then uses the JavaScript loop).
@@ -104,9 +105,14 @@ const L_Y0 = 23
 const L_Y1 = 24
 const L_X = 25
 const L_SC = 26
+// i32 m (where the group's largest exponent goes); v128 e (the exponents just stored), mx (their max)
+const L_M = 27
+const L_E = 28
+const L_MX = 29
 
 const get = (i: number): number[] => [0x20, ...leb(i)]
 const set = (i: number): number[] => [0x21, ...leb(i)]
+const tee = (i: number): number[] => [0x22, ...leb(i)]
 const i32c = (n: number): number[] => [0x41, ...sleb(n)]
 const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...leb(op), ...imm]
 const mem = (align: number, offset: number): number[] => [...leb(align), ...leb(offset)]
@@ -116,6 +122,10 @@ const store = (offset: number): number[] => simd(0x0b, ...mem(3, offset))
 const fadd = simd(0xf0)
 const fsub = simd(0xf1)
 const fmul = simd(0xf2)
+const fmax = simd(0xf5)
+const lane = (i: number): number[] => simd(0x21, i)
+const F64_MAX = 0xa5
+const F64_STORE = 0x39
 const zero = simd(0x0c, ...new Array<number>(16).fill(0))
 const I32_ADD = 0x6a
 const I32_SHL = 0x74
@@ -131,6 +141,8 @@ function body(): number[] {
   emit(get(P_S), i32c(3), [I32_SHL], set(L_SB))
   emit(get(P_SCALE), simd(0x14), set(L_SC))
   emit(get(P_V0), set(L_V), get(P_OUT), set(L_O))
+  // m = out + S * 32: the groups' largest exponents follow the groups
+  emit(get(P_OUT), get(P_S), i32c(5), [I32_SHL], [I32_ADD], set(L_M))
   emit([0x02, 0x40], [0x03, 0x40]) // block, loop (columns)
   emit(get(L_V), get(P_V1), [I32_GE_U], [0x0d, 1]) // v >= v1: leave
   for (let a = 0; a < 8; a++) emit(zero, set(L_A + a))
@@ -162,15 +174,20 @@ function body(): number[] {
       // address first, then ((nu + nv) - (a + a)) * sc
       emit(get(L_O))
       emit(get(L_X), get(h === 0 ? L_Y0 : L_Y1), fadd, get(a), get(a), fadd, fsub, get(L_SC), fmul)
-      emit(store(32 * r + 16 * h))
+      emit(tee(L_E), store(32 * r + 16 * h))
+      if (r === 0 && h === 0) emit(get(L_E), set(L_MX))
+      else emit(get(L_MX), get(L_E), fmax, set(L_MX))
     }
   }
+  // *m = max of the group's 16 exponents (NaN if any is NaN); m += 8
+  emit(get(L_M), get(L_MX), lane(0), get(L_MX), lane(1), [F64_MAX], [F64_STORE], mem(3, 0))
+  emit(get(L_M), i32c(8), [I32_ADD], set(L_M))
   emit(get(L_O), i32c(128), [I32_ADD], set(L_O))
   emit(get(L_V), i32c(4), [I32_ADD], set(L_V))
   emit([0x0c, 0]) // br loop (columns)
   emit([0x0b, 0x0b]) // end loop, end block
   emit([0x0b]) // end function
-  const locals = [...leb(2), ...leb(6), I32, ...leb(12), V128]
+  const locals = [...leb(4), ...leb(6), I32, ...leb(12), V128, ...leb(1), I32, ...leb(2), V128]
   const fn = [...locals, ...code]
   return [...leb(fn.length), ...fn]
 }
@@ -220,7 +237,7 @@ export function wasmGram(): WasmGram | undefined {
         const xt = 0
         const norms = d * S * 8
         const out = norms + S * 8
-        const need = out + S * 32 + 128
+        const need = out + S * 32 + S * 2 + 128
         const have = memory.buffer.byteLength
         if (need > have) memory.grow(Math.ceil((need - have) / 65536))
         if (kernel.f64.buffer !== memory.buffer) kernel.f64 = new Float64Array(memory.buffer)
