@@ -36,7 +36,7 @@ import {
 import type { VarManifest } from '../../src-shared/manifest'
 import type { DeviceChoice } from '../../src-shared/protocol'
 import type { HostClient } from '../host/client'
-import { loadCalibration } from '../storage/calibration-file'
+import { loadCalibration, searchDefaultsFor } from '../storage/calibration-file'
 import { writeChart } from '../eval/chart'
 import { evalProvenance, joinRuns, type LoadedShard, loadShards, shardCode } from '../eval/merge'
 import { codeProvenance, modelProvenance } from '../eval/provenance'
@@ -613,6 +613,12 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
       runs,
       classOf,
       seedOf: (run, i) => baseSeed + (run.block === 2 ? total : 0) + i,
+      hintOf: (run) => {
+        const s = run.strategy
+        if (s.kind === 'baseline' || s.kind === 'best-of-n') return undefined
+        const h = searchDefaultsFor(calibration, { cfg: sampling.cfg, searchScale: s.searchScales[0] })
+        return { alpha: h.alpha, dedup: h.dedup, from: h.from }
+      },
       signal: abort.signal,
       progress: (label) => new ProgressBar(ctx.progress, label),
       log,

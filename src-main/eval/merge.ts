@@ -6,7 +6,14 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidRequestError, StudioError } from '../../src-shared/errors'
-import type { SearchSummary } from '../../src-shared/engine/search-summary'
+import {
+  type SearchHint,
+  type SearchKnobs,
+  type SearchRow,
+  type SearchSummary,
+  summarizeSearch,
+} from '../../src-shared/engine/search-summary'
+import type { StrategyConfig } from '../../src-shared/engine/strategies'
 import { type CodeProvenance, digest } from './provenance'
 import { type Part, readShard, type ShardData, shardFileName, shardUnits } from './shard'
 
@@ -101,26 +108,63 @@ export interface JoinedRun {
   readonly search: SearchSummary[]
 }
 
-/** Per-scale search summaries of consecutive parts of one run, as one summary over all their rows. */
-export function joinSummaries(lists: readonly (readonly SearchSummary[])[]): SearchSummary[] {
+/**
+ * Rows whose kept counts, branches, ratios and distances have exactly the given summary's count,
+ * sum, extremes and Top-k count: summarizeSearch over them gives the numbers and notes it gives
+ * over the real rows.
+ */
+function rowsLike(rows: number, keptSum: number, s: Omit<SearchSummary, 'si' | 'notes'>): SearchRow[] {
+  // row 0 keeps the fewest, row 1 the most, the others the fewest plus what the sum leaves
+  let rest = keptSum - s.keptMax - (rows - 1) * s.keptMin
+  return Array.from({ length: rows }, (_, i) => {
+    let kept = s.keptMin
+    if (i === 1) kept = s.keptMax
+    else if (i > 1) {
+      const add = Math.min(s.keptMax - s.keptMin, rest)
+      kept += add
+      rest -= add
+    }
+    return {
+      kept: Array.from({ length: kept }, (_, j) => j),
+      ratio: s.ratioMax,
+      branch: i < s.topkRows ? 'top-k' : 'random-k',
+      densities: [],
+      ...(s.distanceMax !== undefined ? { distanceMax: s.distanceMax } : {}),
+    }
+  })
+}
+
+/**
+ * Per-scale search summaries of consecutive parts of one run as one summary over all their rows,
+ * the notes included (summarizeSearch again, under the run's knobs and the model's hint).
+ */
+export function joinSummaries(
+  lists: readonly (readonly SearchSummary[])[],
+  strategy: StrategyConfig,
+  hint: SearchHint | undefined,
+): SearchSummary[] {
   const first = lists.at(0)
   if (!first) return []
   if (lists.length === 1) return [...first]
   return first.map((s, j) => {
     const all = lists.map((l) => l.at(j)).filter((x): x is SearchSummary => x !== undefined)
     const rows = all.reduce((a, x) => a + x.rows, 0)
+    const keptSum = all.reduce((a, x) => a + Math.round(x.keptMean * x.rows), 0)
     const measured = all.map((x) => x.distanceMax).filter((d): d is number => d !== undefined)
-    return {
-      ...s,
+    const joined = {
       rows,
-      keptMean: all.reduce((a, x) => a + x.keptMean * x.rows, 0) / Math.max(1, rows),
+      N: s.N,
+      k: s.k,
+      alpha: s.alpha,
+      dedup: s.dedup,
+      keptMean: keptSum / Math.max(1, rows),
       keptMin: Math.min(...all.map((x) => x.keptMin)),
       keptMax: Math.max(...all.map((x) => x.keptMax)),
       topkRows: all.reduce((a, x) => a + x.topkRows, 0),
       ratioMax: Math.max(...all.map((x) => x.ratioMax)),
       ...(measured.length > 0 ? { distanceMax: Math.max(...measured) } : {}),
-      notes: [...new Set(all.flatMap((x) => x.notes))],
     }
+    return summarizeSearch(s.si, rowsLike(rows, keptSum, joined), strategy as SearchKnobs, hint)
   })
 }
 
@@ -129,7 +173,7 @@ export function joinRuns(shards: readonly ShardData[]): JoinedRun[] {
   const first = shards.at(0)
   if (!first) return []
   const runs = first.settings.runs
-  return runs.map((_, ri) => {
+  return runs.map((run, ri) => {
     const parts: Part[] = shards
       .flatMap((s) => s.parts.filter((p) => p.run === ri))
       .sort((a, b) => a.start - b.start)
@@ -158,7 +202,11 @@ export function joinRuns(shards: readonly ShardData[]): JoinedRun[] {
       logits,
       features,
       seconds: parts.reduce((a, p) => a + p.seconds, 0),
-      search: joinSummaries(parts.map((p) => p.search)),
+      search: joinSummaries(
+        parts.map((p) => p.search),
+        run.strategy,
+        parts.at(0)?.hint,
+      ),
     }
   })
 }

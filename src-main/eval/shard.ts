@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { InvalidRequestError, StudioError } from '../../src-shared/errors'
-import type { SearchSummary } from '../../src-shared/engine/search-summary'
+import type { SearchHint, SearchSummary } from '../../src-shared/engine/search-summary'
 import type { StrategyConfig, StrategyKind } from '../../src-shared/engine/strategies'
 import type { GaussianStats } from '../../src-shared/metrics/metrics'
 import type { DeviceChoice, Params } from '../../src-shared/protocol'
@@ -109,6 +109,8 @@ export function shardUnits(layout: ShardLayout, index: number): Unit[] {
 export interface Part extends Unit {
   readonly seconds: number
   readonly search: readonly SearchSummary[]
+  /** the model's calibrated values the host offered in the search notes (search strategies) */
+  readonly hint?: SearchHint
   readonly labels: readonly number[]
   readonly seeds: readonly number[]
   /** logits per image (any number of classes) */
@@ -231,6 +233,8 @@ export interface GenerateDeps {
   /** the class of image i of a run */
   readonly classOf: readonly number[]
   readonly seedOf: (run: EvalRunSpec, i: number) => number
+  /** the hint the host gives the search notes of this run, so a merge can write the same notes */
+  readonly hintOf: (run: EvalRunSpec) => SearchHint | undefined
   readonly signal: AbortSignal
   /** progress per unit range: label, then done/total steps */
   readonly progress: (label: string) => { update: (done: number, total: number) => void; finish: () => void }
@@ -286,10 +290,12 @@ export async function generateParts(
       { dir: d.dir, device: d.device, images: pixels, count: result.images.length, batchSize: d.batchSize },
       { signal: d.signal },
     )
+    const hint = d.hintOf(run)
     parts.push({
       ...unit,
       seconds,
       search: result.search ?? [],
+      ...(hint ? { hint } : {}),
       labels: result.images.map((img) => img.classId),
       seeds: items.map((it) => it.seed),
       numClasses: cls.numClasses,

@@ -69,7 +69,7 @@ describe('sharded evaluation', () => {
     '--per-class',
     '1',
     '--N',
-    '2',
+    '2,3',
     '--strategies',
     'baseline,var-scaling',
     '--bootstrap',
@@ -108,7 +108,8 @@ describe('sharded evaluation', () => {
     expect(m.err).toBe('')
     expect(m.code).toBe(0)
     const want = await metrics(full)
-    expect(want).toHaveLength(4) // baseline, var-scaling, baseline block 2, real floor
+    // baseline, var-scaling N=2 and N=3, baseline block 2, real floor; runs 1 and 2 straddle shards
+    expect(want).toHaveLength(5)
     expect(await metrics(merged)).toEqual(want)
 
     // provenance: model hashes, code, settings, seeds and layout in the shard and both records
@@ -119,7 +120,11 @@ describe('sharded evaluation', () => {
     expect(shard1.model.files['var_step.onnx']).toBe(manifest.files['var_step.onnx'].sha256)
     expect(shard1.model.manifestSha256).toMatch(/^[0-9a-f]{64}$/)
     expect(shard1.code.commit).toMatch(/^([0-9a-f]{40}|unknown)$/)
-    expect(shard1.layout).toEqual({ shards: 3, units: 9, batchSize: 4, imagesPerRun: 10 })
+    expect(shard1.layout).toEqual({ shards: 3, units: 12, batchSize: 4, imagesPerRun: 10 })
+    expect(shard1.parts.map((p) => [p.run, p.start, p.count])).toEqual([
+      [1, 4, 6],
+      [2, 0, 8],
+    ])
     expect(shard1.parts[0]?.featureDim).toBe(128)
     for (const dir of [full, merged]) {
       const p = (
@@ -197,12 +202,15 @@ describe('sharded evaluation', () => {
       ['3/3', '--shard 3/3: index 3 is out of range for 3 shards (0..2)'],
       ['0/0', '--shard 0/0: n must be at least 1'],
       ['a/b', '--shard: expected i/n'],
-      ['0/10', '--shard: 10 shards for 9 work units (3 runs x 3 batches of 4); use at most 9 shards'],
+      ['0/13', '--shard: 13 shards for 12 work units (4 runs x 3 batches of 4); use at most 12 shards'],
     ] as const) {
       const r = await cli([...base(), '--shard', shard, '--out', join(tmp, 'never')])
       expect(r.code).toBe(1)
       expect(r.err).toContain(message)
     }
     expect(existsSync(join(tmp, 'never'))).toBe(false)
+    const noOut = await cli([...base(), '--shard', '0/2'])
+    expect(noOut.code).toBe(1)
+    expect(noOut.err).toContain('--shard: give --out DIR')
   })
 })

@@ -92,6 +92,25 @@ export async function startCluster(): Promise<Cluster> {
     return parts.join('\n')
   }
   const stop = async (): Promise<void> => {
+    // jobs first (a failed test may leave some running), so no job step outlives the daemons
+    if (existsSync(conf)) {
+      const quiet = { env, stdio: 'ignore' as const, timeout: 30_000 }
+      try {
+        execFileSync('scancel', ['--full', '--user', 'root'], quiet)
+        const until = Date.now() + 60_000
+        while (Date.now() < until) {
+          const left = execFileSync('squeue', ['-h', '-o', '%i'], {
+            ...quiet,
+            stdio: 'pipe',
+            encoding: 'utf8',
+          })
+          if (left.trim() === '') break
+          await new Promise((r) => setTimeout(r, 1000))
+        }
+      } catch {
+        // the controller is not up: no jobs to cancel
+      }
+    }
     for (const child of children.reverse()) {
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) continue
       const exited = new Promise<'exited'>((resolve) => {
