@@ -264,13 +264,12 @@ function gramSums(
   selfTerms(sums, weight, U)
   if (wasm && at) {
     const out = new Float64Array(wasm.f64.buffer, at.out, S * 4)
-    const maxes = new Float64Array(wasm.f64.buffer, at.out + S * 32, S / 4)
+    const maxes = new Float64Array(wasm.f64.buffer, at.out + S * 32, S)
     for (let u = 0; u < U; u += 4) {
       wasm.tile(at.xt, S, d, u, u, S, at.norms, scale, at.out)
       // the diagonal block and the last block have pairs to leave out; the others are all upper
       for (let v = u, g = 0; v < U; v += 4, g += 16) {
-        // every pair of the group below the cutoff (distinct features: most groups): nothing to add
-        if (maxes[g >> 4] <= EXP_CUTOFF) continue
+        const m = g >> 2
         if (v === u || v + 4 > U) {
           for (let r = 0; r < 4; r++) {
             for (let c = 0; c < 4; c++) addExp(sums, weight, U, u + r, v + c, out[g + 4 * r + c])
@@ -278,6 +277,8 @@ function gramSums(
           continue
         }
         for (let r = 0; r < 4; r++) {
+          // the row's 4 pairs all below the cutoff (distinct features: most rows)
+          if (maxes[m + r] <= EXP_CUTOFF) continue
           const i = u + r
           const base = g + 4 * r
           for (let c = 0; c < 4; c++) {

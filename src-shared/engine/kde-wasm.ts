@@ -9,8 +9,8 @@
  * with the same operations in the same order as the JavaScript loop in kde-pairs.ts (multiply, then
  * add, over j; no fused multiply-add), so both give bit-identical exponents. Output layout: one
  * 128-byte group per 4 columns, [row r][column c] within it: e(r, v0 + 4g + c) at float64 index
- * 16g + 4r + c. After the S / 4 groups (at out + 32·S bytes), the largest of each group's 16 exponents,
- * one float64 per group, so that the caller skips a group whose pairs all lie below its cutoff.
+ * 16g + 4r + c. After the S / 4 groups (at out + 32·S bytes), the largest exponent of each row of each
+ * group, at float64 index 4g + r, so that the caller skips the rows whose pairs all lie below its cutoff.
  *
  * `wasmGram()` returns undefined where WebAssembly or its SIMD instructions are missing (the caller
  * then uses the JavaScript loop).
@@ -105,7 +105,7 @@ const L_Y0 = 23
 const L_Y1 = 24
 const L_X = 25
 const L_SC = 26
-// i32 m (where the group's largest exponent goes); v128 e (the exponents just stored), mx (their max)
+// i32 m (where the group's rows' largest exponents go); v128 e (the exponents just stored), mx (their max)
 const L_M = 27
 const L_E = 28
 const L_MX = 29
@@ -175,13 +175,13 @@ function body(): number[] {
       emit(get(L_O))
       emit(get(L_X), get(h === 0 ? L_Y0 : L_Y1), fadd, get(a), get(a), fadd, fsub, get(L_SC), fmul)
       emit(tee(L_E), store(32 * r + 16 * h))
-      if (r === 0 && h === 0) emit(get(L_E), set(L_MX))
+      if (h === 0) emit(get(L_E), set(L_MX))
       else emit(get(L_MX), get(L_E), fmax, set(L_MX))
     }
+    // m[r] = the largest of row r's 4 exponents in this group (NaN if any is NaN)
+    emit(get(L_M), get(L_MX), lane(0), get(L_MX), lane(1), [F64_MAX], [F64_STORE], mem(3, 8 * r))
   }
-  // *m = max of the group's 16 exponents (NaN if any is NaN); m += 8
-  emit(get(L_M), get(L_MX), lane(0), get(L_MX), lane(1), [F64_MAX], [F64_STORE], mem(3, 0))
-  emit(get(L_M), i32c(8), [I32_ADD], set(L_M))
+  emit(get(L_M), i32c(32), [I32_ADD], set(L_M))
   emit(get(L_O), i32c(128), [I32_ADD], set(L_O))
   emit(get(L_V), i32c(4), [I32_ADD], set(L_V))
   emit([0x0c, 0]) // br loop (columns)
@@ -237,7 +237,7 @@ export function wasmGram(): WasmGram | undefined {
         const xt = 0
         const norms = d * S * 8
         const out = norms + S * 8
-        const need = out + S * 32 + S * 2 + 128
+        const need = out + S * 64 + 128
         const have = memory.buffer.byteLength
         if (need > have) memory.grow(Math.ceil((need - have) / 65536))
         if (kernel.f64.buffer !== memory.buffer) kernel.f64 = new Float64Array(memory.buffer)
