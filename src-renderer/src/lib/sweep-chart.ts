@@ -138,6 +138,8 @@ export function curveOption(
     yAxis: {
       type: 'value',
       scale: true,
+      // a share: never drawn past 1
+      ...(metric === 'accuracy' ? { max: 1 } : {}),
       axisLine: { lineStyle: { color: c.border } },
       axisLabel: { color: c.muted },
       splitLine: { lineStyle: { color: c.border, opacity: 0.5 } },
