@@ -183,7 +183,7 @@ export function matchClasses(
       return {
         ok: false,
         error:
-          `"${text.slice(0, 80)}" names a category: ${how.replace(/^WordNet: /, '')} (${listNames(narrowest.classIds, names)}); ` +
+          `${text === narrowest.words ? '' : `"${text.slice(0, 80)}": `}${how.replace(/^WordNet: /, '')} (${listNames(narrowest.classIds, names)}); ` +
           'name one of them, or spread the images over them (category: spread)',
       }
     }

@@ -12,6 +12,7 @@ import sharp from 'sharp'
 import type { Locator, Page } from 'playwright-core'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { ImageEntry } from '../../src-shared/ipc'
+import type { PageGlobals } from './dom'
 import { go, shot, studioSuite, tid } from './harness'
 import { FASHION_CLASSES } from '../fixtures/manifest'
 
@@ -189,5 +190,34 @@ describe('the export list and the Timeline picker with 5000 images', () => {
     const option = tid(page, 'inspect-picker').locator(`option[value="${far}"]`)
     await tid(page, 'inspect-search').fill(far)
     await expect.poll(() => option.count()).toBe(1)
+  }, 60_000)
+})
+
+describe('a batch file with prompts WordNet reads', () => {
+  it("shows a synonym's class, a category that asks, and a category spread over its classes", async () => {
+    const csv = 'prompt,count,category\na pair of boots,1,\nfootwear,3,\nfootwear,3,spread\n'
+    // a real drop event with a DataTransfer holding a File, anywhere on the page
+    await page.evaluate((text) => {
+      const g = globalThis as unknown as PageGlobals
+      const dt = new g.DataTransfer()
+      dt.items.add(new g.File([text], 'prompts.csv', { type: 'text/csv' }))
+      const target = g.document.querySelector('main') ?? g.document.body
+      target.dispatchEvent(new g.DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }))
+      target.dispatchEvent(new g.DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }))
+    }, csv)
+    const rows = tid(page, 'batch-row')
+    await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(3)
+    const cells = (n: number) => rows.nth(n).locator('td')
+    expect(await cells(0).nth(3).textContent()).toContain('Ankle boot #9')
+    expect(await cells(0).nth(3).textContent()).toContain(
+      'WordNet: "boots" (boot): Ankle boot, a kind of boot',
+    )
+    expect(await rows.nth(1).getAttribute('data-ok')).toBe('false')
+    expect(await rows.nth(1).locator('td.error-text').textContent()).toContain(
+      'a category of 3 classes (Sandal, Sneaker, Ankle boot)',
+    )
+    expect(await rows.nth(2).getAttribute('data-ok')).toBe('true')
+    expect(await cells(2).nth(3).textContent()).toContain('3 classes in turn')
+    await shot(page, 'history-batch-wordnet')
   }, 60_000)
 })
