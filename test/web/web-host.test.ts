@@ -235,30 +235,33 @@ describe('web host', () => {
     const byIdOf = (xs: { id: string }[]) => [...xs].sort((a, b) => a.id.localeCompare(b.id))
     expect(byIdOf(added2)).toEqual(byIdOf(list.result))
     expect(added2.every((e) => e.jobId === jobId)).toBe(true)
-    // partial decodes (default `first`): the first image has one after every scale, the second
-    // only the last scale's, which is the image itself
+    // previews (default: cheap previews from the model's preview map): every image has one after
+    // every scale, the map's before the last scale, whose preview is the decoded image itself
     const ordered = [...list.result].sort((a, b) => a.seed - b.seed)
-    const withPreview: boolean[][] = []
+    const withPreview: string[][] = []
     for (const [i, entry] of ordered.entries()) {
       ws.send(
         JSON.stringify({ type: 'call', id: 3 + i, channel: 'history:timeline', args: { imageId: entry.id } }),
       )
-      const timeline = (await next(byId(3 + i))) as { result: { scales: { preview?: string }[] } }
-      withPreview.push(timeline.result.scales.map((s) => s.preview !== undefined))
+      const timeline = (await next(byId(3 + i))) as {
+        result: { scales: { preview?: string; previewKind?: string }[] }
+      }
+      withPreview.push(timeline.result.scales.map((s) => (s.preview ? (s.previewKind ?? 'decode') : 'none')))
     }
-    expect(withPreview).toEqual([
-      [true, true, true, true, true, true],
-      [false, false, false, false, false, true],
-    ])
-    // the second image's missing partial decodes, made on demand from its token maps and kept
+    const kinds = ['projection', 'projection', 'projection', 'projection', 'projection', 'decode']
+    expect(withPreview).toEqual([kinds, kinds])
+    // the second image's full partial decodes, made on demand from its token maps and kept
     const second = ordered[1].id
     ws.send(
       JSON.stringify({ type: 'call', id: 10, channel: 'history:decodeScales', args: { imageId: second } }),
     )
-    const decoded = (await next(byId(10))) as { result: { scales: { tokens: number[]; preview?: string }[] } }
+    const decoded = (await next(byId(10))) as {
+      result: { scales: { tokens: number[]; preview?: string; previewKind?: string }[] }
+    }
     expect(decoded.result.scales.map((s) => s.preview?.startsWith('data:image/png;base64,'))).toEqual(
       new Array<boolean>(6).fill(true),
     )
+    expect(decoded.result.scales.every((s) => s.previewKind === undefined)).toBe(true)
     const progress = replies.flatMap((r) =>
       r.type === 'event' && r.event === 'history:decodeProgress'
         ? [r.data as { imageId: string; done: number; scales: number }]
