@@ -4,13 +4,16 @@
  * area-averaged to the latent size (the preview's own resolution), per scale, over IMAGES generated
  * images (baseline, seeds 0..). Cost, side by side on the same images: the engine with no previews,
  * with projection previews at every scale of every image, and with full partial decodes of every
- * image (`all`), interleaved batch by batch. The d16 figures are in d16.bench.ts.
+ * image (`all`), interleaved batch by batch. Last, one preview at VAR-d16's shapes (Cvae 32, 16x16
+ * latent, 3 x 256 x 256 image) with a linear map and with a tiny decoder of random weights: what
+ * either costs per preview there, whichever the d16 fit ships. The d16 figures are in d16.bench.ts.
  */
 import { join } from 'node:path'
 import { openModel } from '../src-main/host/ort/model'
 import { readCodebook, readManifest } from '../src-main/storage/model-folder'
 import { loadPreview } from '../src-main/storage/preview-file'
 import { generate, type PreviewMode, type Timings } from '../src-shared/engine/loop'
+import { projectPreview, type PreviewProjection } from '../src-shared/engine/preview'
 
 const dir = join(import.meta.dirname, '..', 'models', 'fashion-mnist-var')
 const IMAGES = 64
@@ -111,4 +114,46 @@ export default async function previewsBench(): Promise<void> {
   } finally {
     await model.release()
   }
+  console.log(d16Shapes())
+}
+
+/** Median ms of one preview at d16's shapes, linear and tiny decoder (random weights, seeded). */
+function d16Shapes(reps = 40): string {
+  let x = 1
+  const rand = (n: number, scale: number): Float32Array =>
+    Float32Array.from({ length: n }, () => {
+      x = (x * 16807) % 2147483647
+      return (x / 2147483647 - 0.5) * scale
+    })
+  const C = 32
+  const hw = 16
+  const ch = 3
+  const hidden = 16
+  const fHat = rand(C * hw * hw, 2)
+  const linear: PreviewProjection = { Cvae: C, channels: ch, weight: rand(ch * C, 0.1), bias: rand(ch, 1) }
+  const conv: PreviewProjection = {
+    ...linear,
+    conv: {
+      hidden,
+      w1: rand(hidden * C * 9, 0.1),
+      b1: rand(hidden, 0.1),
+      w2: rand(ch * hidden * 9, 0.1),
+      b2: rand(ch, 1),
+    },
+  }
+  const time = (p: PreviewProjection): number => {
+    const ts: number[] = []
+    for (let r = 0; r < reps + 5; r++) {
+      const t = performance.now()
+      projectPreview(fHat, 1, hw, 256, p)
+      if (r >= 5) ts.push(performance.now() - t) // 5 warm-ups
+    }
+    ts.sort((a, b) => a - b)
+    return ts[ts.length >> 1]
+  }
+  return (
+    `one preview at VAR-d16's shapes (Cvae ${C}, ${hw}x${hw} -> 3x256x256, bilinear), median of ${reps}: ` +
+    `linear map ${time(linear).toFixed(2)} ms, tiny decoder ${time(conv).toFixed(2)} ms ` +
+    `(x 9 scales before the last, per image)`
+  )
 }
