@@ -44,6 +44,9 @@ const CONTRACT = {
   'dialog:savePath': true,
   'dialog:chooseFolder': true,
   'shell:open': true,
+  'experiments:run': true,
+  'experiments:list': true,
+  'experiments:get': true,
 } as const satisfies Record<keyof IpcResults, true>
 
 type Handler = (event: unknown, args: unknown) => Promise<unknown>
