@@ -156,10 +156,7 @@ describe('the desktop app (built, under the electron stand-in)', () => {
     expect(hosts[0].serviceName).toBe('VAR Studio inference host')
     expect(hosts[0].modulePath).toMatch(/out\/main\/host\.js$/)
     await go(page, 'history')
-    const img = page
-      .locator('section.run', { hasText: `job ${jobId}` })
-      .getByTestId('history-item')
-      .locator('img')
+    const img = page.locator(`[data-testid="history-item"][data-job-id="${jobId}"]`).locator('img')
     await expect.poll(() => img.count()).toBeGreaterThan(0)
     await expect
       .poll(() => img.first().evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth))

@@ -424,12 +424,7 @@ describe('VAR Studio in a browser', () => {
     expect(after).toEqual([jobId])
     await go(page, 'history')
     await expect
-      .poll(() =>
-        page
-          .locator('section.run', { hasText: `job ${jobId}` })
-          .getByTestId('history-item')
-          .count(),
-      )
+      .poll(() => page.locator(`[data-testid="history-item"][data-job-id="${jobId}"]`).count())
       .toBe(2)
   }, 120_000)
 
@@ -501,14 +496,17 @@ describe('VAR Studio in a browser', () => {
     expect(progressOfA.at(-1)).toMatch(new RegExp(`^scale ${S} of ${S} · batch 3 of 3$`))
     expect(stepsOfA, progressOfA.join(' | ')).toEqual([...stepsOfA].sort((x, y) => x - y))
     await go(page, 'history')
-    const imagesOf = (id: string) =>
-      page
-        .locator('section.run', { hasText: `job ${id}` })
-        .getByTestId('history-item')
-        .count()
+    // History keeps only the rows in view in the page: a job's images are counted by searching for it
+    const imagesOf = async (id: string): Promise<number> => {
+      await tid(page, 'history-search').fill(id)
+      const items = page.locator(`[data-testid="history-item"][data-job-id="${id}"]`)
+      const text = await tid(page, 'history-matching').textContent()
+      return (await items.count()) === 0 ? 0 : Number(text?.split(' ')[0])
+    }
     await expect.poll(() => imagesOf(a)).toBe(count)
     expect(await imagesOf(b)).toBe(0)
     expect(await imagesOf(c)).toBe(1)
+    await tid(page, 'history-search').fill('')
   }, 180_000)
 
   it('exports a grid whose PNG has the right size and its metadata chunks', async () => {
@@ -516,7 +514,9 @@ describe('VAR Studio in a browser', () => {
     await tid(page, 'export-rows').selectOption('class')
     await tid(page, 'export-columns').selectOption('strategy')
     await tid(page, 'export-scale').fill('4')
-    // The four images of the comparison (Sneaker, seed 4242).
+    // The four images of the comparison (Sneaker, seed 4242), found by the list's search (only the
+    // rows in view are in the page).
+    await tid(page, 'export-search').fill('Sneaker seed 4242')
     const boxes = page
       .locator('.images li', { hasText: /Sneaker · .* · seed 4242 ·/ })
       .getByTestId('export-image')
