@@ -102,3 +102,25 @@ def test_the_embedded_model_ships_a_bound_preview_map():
     body = {k: v for k, v in record.items() if k != 'digest'}
     assert record['digest'] == hashlib.sha256(canonical(body).encode()).hexdigest()
     assert record['psnr']['held_out_db'] >= record['psnr']['linear']['held_out_db']
+
+
+def test_export_adds_a_map_and_a_failed_fit_leaves_the_folder_as_it_is(tmp_path, monkeypatch, capsys):
+    from var_tools import export, preview
+    calls = []
+
+    def fake_fit(out, tokens, images, log):
+        calls.append((tokens, images))
+        if len(calls) == 2:
+            raise preview.PreviewError('no decoder')
+        return seal({'kind': 'linear', 'psnr': {'held_out_db': 20.0}})
+
+    monkeypatch.setattr(preview, 'fit_preview', fake_fit)
+    path = export.add_preview(str(tmp_path), 'trained')
+    assert path == str(tmp_path / 'preview.json') and json.loads(open(path).read())['kind'] == 'linear'
+    assert 'held-out PSNR 20.0 dB' in capsys.readouterr().out
+    (tmp_path / 'preview.json').unlink()
+    assert export.add_preview(str(tmp_path), 'official') is None
+    assert calls == [('generated', 64), ('random', 8)]
+    err = capsys.readouterr().err
+    assert f'no preview map for {tmp_path} (no decoder)' in err and 'python -m var_tools.preview' in err
+    assert not (tmp_path / 'preview.json').exists()
