@@ -89,6 +89,21 @@ export const paramSchemas = {
     /** Images per classifier pass. */
     batchSize: z.number().int().min(1, 'must be in [1, 4096]').max(4096, 'must be in [1, 4096]').default(500),
   }),
+  /**
+   * Runs a user-supplied feature network (an Inception-v3 exported to ONNX, for FID, IS, precision and
+   * recall) on images [count, channels, height, width] in [0, 1]; see src-main/host/ort/feature-net.ts.
+   */
+  features: z.strictObject({
+    file: z.string().min(1, 'must name an .onnx file'),
+    device: deviceSchema.prefault({}),
+    images: z.instanceof(Float32Array, { error: 'must be a Float32Array' }),
+    count: z.number().int().min(1, 'must be in [1, 100000]').max(100_000, 'must be in [1, 100000]'),
+    channels: z.number().int().min(1, 'must be 1 or 3').max(3, 'must be 1 or 3'),
+    height: z.number().int().min(1, 'must be in [1, 4096]').max(4096, 'must be in [1, 4096]'),
+    width: z.number().int().min(1, 'must be in [1, 4096]').max(4096, 'must be in [1, 4096]'),
+    /** Images per network pass. */
+    batchSize: z.number().int().min(1, 'must be in [1, 1024]').max(1024, 'must be in [1, 1024]').default(50),
+  }),
   /** Partial decodes of one image after every scale, from its token maps (one [pn²] map per scale). */
   decodeScales: z.strictObject({
     dir: dirSchema,
@@ -215,6 +230,29 @@ export interface ClassifyResult {
   readonly provider: ProviderReport
 }
 
+/** A feature network's outputs for a block of images. */
+export interface FeaturesResult {
+  readonly count: number
+  /** [count, featureDim]: the pooled feature vector */
+  readonly features: Float32Array
+  readonly featureDim: number
+  /** [count, numClasses]; empty (numClasses 0) when the network has no logits output */
+  readonly logits: Float32Array
+  readonly numClasses: number
+  /** the network's input and the outputs used, for the record */
+  readonly network: FeatureNetInfo
+  readonly provider: ProviderReport
+}
+
+export interface FeatureNetInfo {
+  readonly file: string
+  readonly input: string
+  /** [C, H, W] the network takes; 0 where the dimension is free (then the images go in as they are) */
+  readonly inputShape: readonly [number, number, number]
+  readonly featuresOutput: string
+  readonly logitsOutput: string | null
+}
+
 export interface HostInfo {
   readonly pid: number
   readonly platform: string
@@ -287,6 +325,7 @@ export interface HostMethods {
   'models.verify': { result: ModelVerifyResult; progress: VerifyProgress }
   generate: { result: GenerateResult; progress: LoadProgress | ScaleProgress }
   classify: { result: ClassifyResult; progress: LoadProgress }
+  features: { result: FeaturesResult; progress: LoadProgress }
   decodeScales: { result: DecodeScalesResult; progress: LoadProgress | DecodeProgress }
   cancel: { result: { cancelled: boolean }; progress: never }
 }

@@ -12,7 +12,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { InvalidRequestError, StudioError } from '../../src-shared/errors'
 import { SEED_MAX } from '../../src-shared/engine/rng'
@@ -33,11 +33,18 @@ import {
   inceptionScore,
   softmaxRows,
 } from '../../src-shared/metrics/metrics'
+import {
+  IS_SPLIT_SIZE,
+  manifoldPrecisionRecall,
+  splitInceptionScore,
+} from '../../src-shared/metrics/imagenet'
 import type { VarManifest } from '../../src-shared/manifest'
 import type { DeviceChoice } from '../../src-shared/protocol'
 import type { HostClient } from '../host/client'
 import { loadCalibration, searchDefaultsFor } from '../storage/calibration-file'
 import { writeChart } from '../eval/chart'
+import { type FeatureScorer, openFeatureScorer } from '../eval/feature-scorer'
+import { writeNpz } from '../eval/npz'
 import { evalProvenance, joinRuns, type LoadedShard, loadShards, shardCode } from '../eval/merge'
 import { codeProvenance, modelProvenance } from '../eval/provenance'
 import {
@@ -93,6 +100,14 @@ export const EVAL_HELP = `Usage: var-studio eval [options]
                          DIR/slurm; --submit queues both with sbatch (the merge after every task)
   --data FILE            Fashion-MNIST test images (default ${DEFAULT_TEST_IMAGES})
   --cache-dir DIR        where the test set's feature statistics are cached (default ~/.cache/var-studio)
+  --feature-net FILE.onnx  ImageNet-grade metrics: score with this feature network (an Inception-v3
+                         exported to ONNX: float32 [batch, 3, H, W] RGB in [0, 1] in; a pooled [batch, D]
+                         output and optional [batch, 1000|1008] logits out) instead of the model's
+                         classifier (no accuracy then); works for models without one. Needs --reference
+  --reference FILE.npz|DIR  the evaluators' reference batch (mu, sigma; arr_0 images give precision and
+                         recall) or a folder of PNG/JPEG images (measured once, cached in --cache-dir)
+  --save-samples         with --feature-net: also write samples-<run>-<first image>.npz per generation
+                         call: arr_0 (uint8 [n, H, W, 3], the evaluators' sample batch), features, logits
   --device auto|cuda|dml|coreml|webgpu|cpu  --batch-size B (default 16)
   --model DIR|ID  --models-dir DIR
 
@@ -346,6 +361,10 @@ type Run = EvalRunSpec
 
 interface Scored {
   readonly run: Run
+  /** false when a feature network scored the images (no classifier: accuracy is not measured) */
+  readonly hasAccuracy: boolean
+  /** IS over splits of 5000 as the ImageNet evaluators compute it (feature network), else one split */
+  readonly splitIs: boolean
   readonly n: number
   readonly K: number
   readonly dim: number
@@ -371,10 +390,24 @@ function valuesOn(s: Scored, ref: GaussianStats, idx: ArrayLike<number> | undefi
   const probs = idx ? Float64Array.from(gatherRows(s.probs, s.K, idx)) : s.probs
   const features = idx ? gatherRows(s.features, s.dim, idx) : s.features
   return {
-    acc: hits / n,
-    is: inceptionScore(probs, n, s.K),
+    acc: s.hasAccuracy ? hits / n : Number.NaN,
+    is:
+      s.K === 0 ? Number.NaN : s.splitIs ? splitInceptionScore(probs, n, s.K) : inceptionScore(probs, n, s.K),
     fid: frechetDistance(gaussianStats(features, n, s.dim), ref),
   }
+}
+
+/** [n, C, H, W] floats in [0, 1] to [n, H, W, 3] bytes (grey repeated), as the evaluators store samples. */
+function toNhwc8(pixels: Float32Array, n: number, C: number, H: number, W: number): Uint8Array {
+  const out = new Uint8Array(n * H * W * 3)
+  for (let i = 0; i < n; i++)
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++)
+        for (let c = 0; c < 3; c++) {
+          const v = pixels[((i * C + (C === 1 ? 0 : c)) * H + y) * W + x] ?? 0
+          out[((i * H + y) * W + x) * 3 + c] = Math.round(Math.min(1, Math.max(0, v)) * 255)
+        }
+  return out
 }
 
 function strategyLabel(run: Omit<Run, 'label'>): string {
@@ -498,6 +531,9 @@ const EVAL_OPTIONS = {
   data: { type: 'string' },
   'cache-dir': { type: 'string' },
   'batch-size': { type: 'string' },
+  'feature-net': { type: 'string' },
+  reference: { type: 'string' },
+  'save-samples': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -529,7 +565,19 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
   }
   const dir = await resolveModelDir(v)
   const manifest = await readManifest(dir)
-  if (!manifest.graphs.classifier) throw new StudioError(`${manifest.id} has no classifier: eval needs one`)
+  const featureNet = v['feature-net']
+  const referenceArg = v.reference
+  if ((featureNet === undefined) !== (referenceArg === undefined)) {
+    throw new InvalidRequestError(
+      featureNet === undefined ? '--reference' : '--feature-net',
+      '--feature-net and --reference go together (the network and the reference statistics it is compared with)',
+    )
+  }
+  if (!manifest.graphs.classifier && featureNet === undefined) {
+    throw new StudioError(
+      `${manifest.id} has no classifier: eval needs one, or a feature network and reference statistics (--feature-net FILE.onnx --reference FILE.npz|DIR)`,
+    )
+  }
   const perClass = v['per-class'] === undefined ? 20 : numberFlag('--per-class', v['per-class'], true)
   if (perClass < 1 || perClass > 1000) {
     throw new InvalidRequestError('--per-class', `--per-class: must be in [1, 1000], got ${perClass}`)
@@ -593,17 +641,35 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
   process.on('SIGINT', stop)
   try {
     const lead = shard.index === 0
-    const ref = lead
-      ? await referenceStats({
-          client,
-          dir,
-          manifest,
-          device,
-          data,
-          cacheFile: join(cacheDir, `fid-ref-${manifest.id}.json`),
-          log,
-        })
-      : undefined
+    const scorer: FeatureScorer | undefined =
+      featureNet === undefined || referenceArg === undefined
+        ? undefined
+        : await openFeatureScorer({
+            client,
+            featureNet,
+            reference: referenceArg,
+            device,
+            imageSize: manifest.image_size,
+            cacheDir,
+            batchSize: 50,
+            log,
+            signal: abort.signal,
+            withReference: lead,
+          })
+    const scoredRef = scorer?.reference
+    const ref = scorer
+      ? scoredRef && { ...scoredRef.stats, count: scoredRef.count, source: scoredRef.source }
+      : lead
+        ? await referenceStats({
+            client,
+            dir,
+            manifest,
+            device,
+            data,
+            cacheFile: join(cacheDir, `fid-ref-${manifest.id}.json`),
+            log,
+          })
+        : undefined
     const { parts, provider } = await generateParts(shardUnits(layout, shard.index), {
       client,
       dir,
@@ -622,9 +688,32 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
       signal: abort.signal,
       progress: (label) => new ProgressBar(ctx.progress, label),
       log,
+      ...(scorer
+        ? {
+            score: async (pixels, count, { C, H, W }, unit) => {
+              const s = await scorer.score(pixels, count, C, H, W)
+              if (v['save-samples'] === true) {
+                const file = join(out, `samples-${unit.run + 1}-${unit.start}.npz`)
+                await mkdir(out, { recursive: true })
+                await writeNpz(file, {
+                  arr_0: { shape: [count, H, W, 3], dtype: 'uint8', data: toNhwc8(pixels, count, C, H, W) },
+                  features: { shape: [count, s.featureDim], dtype: 'float32', data: s.features },
+                  logits: { shape: [count, s.numClasses], dtype: 'float32', data: s.logits },
+                })
+                log(`samples: ${file}`)
+              }
+              return s
+            },
+          }
+        : {}),
     })
-    const real =
-      lead && !noNoise
+    const real = scorer
+      ? scoredRef?.features && {
+          count: scoredRef.count,
+          dim: scorer.featureDim,
+          features: scoredRef.features,
+        }
+      : lead && !noNoise
         ? await realImages(client, dir, device, data, total, baseSeed, abort.signal)
         : undefined
     const record: ShardData = {
@@ -640,6 +729,20 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
         runs,
         bootstrap: { resamples: B, level: 0.95, seed: baseSeed + 1 },
         noNoise,
+        ...(scorer
+          ? {
+              scoring: {
+                kind: 'feature-net' as const,
+                network: basename(scorer.network.file),
+                networkBytes: scorer.networkBytes,
+                featuresOutput: scorer.network.featuresOutput,
+                logitsOutput: scorer.network.logitsOutput,
+                featureDim: scorer.featureDim,
+                numClasses: scorer.numClasses,
+                reference: basename(resolve(referenceArg ?? '')),
+              },
+            }
+          : {}),
       },
       seeds: { first: baseSeed, last: baseSeed + total - 1, secondBlock: noNoise ? null : baseSeed + total },
       layout,
@@ -725,6 +828,7 @@ async function writeEvaluation(
   if (!refPart) throw new StudioError(`${shards.at(0)?.file ?? 'shard 0'}: carries no reference statistics`)
   const ref: GaussianStats = refPart
   const real = lead.real
+  const scoring = settings.scoring
   const joined = joinRuns(shards.map((s) => s.data))
   const scored: Scored[] = settings.runs.map((run, ri) => {
     const j = joined.at(ri)
@@ -739,6 +843,8 @@ async function writeEvaluation(
     })
     return {
       run,
+      hasAccuracy: !scoring,
+      splitIs: scoring !== undefined,
       n: j.n,
       K,
       dim: j.featureDim,
@@ -757,25 +863,29 @@ async function writeEvaluation(
   if (!baseline) throw new StudioError('the baseline did not run')
   const perResample = (s: Scored): Values[] => resamples.map((idx) => valuesOn(s, ref, idx))
   const baseValues = perResample(baseline)
-  const realScored: Scored | undefined = real
-    ? {
-        run: {
-          label: 'real test images',
-          kind: 'baseline',
-          N: null,
-          strategy: baseline.run.strategy,
-          block: 0,
-        },
-        n: real.count,
-        K: 0,
-        dim: real.dim,
-        features: real.features,
-        probs: new Float64Array(0),
-        correct: new Uint8Array(0),
-        seconds: 0,
-        search: [],
-      }
-    : undefined
+  // with a feature network `real` holds the reference images' features (precision / recall only)
+  const realScored: Scored | undefined =
+    real && !scoring
+      ? {
+          run: {
+            label: 'real test images',
+            kind: 'baseline',
+            N: null,
+            strategy: baseline.run.strategy,
+            block: 0,
+          },
+          hasAccuracy: false,
+          splitIs: false,
+          n: real.count,
+          K: 0,
+          dim: real.dim,
+          features: real.features,
+          probs: new Float64Array(0),
+          correct: new Uint8Array(0),
+          seconds: 0,
+          search: [],
+        }
+      : undefined
   const rows: EvalRow[] = []
   const interval = (point: number, xs: number[]): Interval | undefined =>
     B > 0 ? centredInterval(point, xs) : undefined
@@ -799,9 +909,11 @@ async function writeEvaluation(
           return ci !== undefined && (ci.lo > 0 || ci.hi < 0)
         })
       : []
-    const pr = real
-      ? precisionRecall(real.features, real.count, s.features, s.n, s.dim)
-      : { precision: Number.NaN, recall: Number.NaN }
+    const pr = !real
+      ? { precision: Number.NaN, recall: Number.NaN }
+      : scoring
+        ? manifoldPrecisionRecall(real.features, real.count, s.features, s.n, s.dim)
+        : precisionRecall(real.features, real.count, s.features, s.n, s.dim)
     const search = s.search.at(0)
     const strategy = s.run.strategy
     const accCi = interval(
@@ -899,13 +1011,18 @@ async function writeEvaluation(
     searchDefaults: settings.searchDefaults,
     strategies: settings.runs.map((r) => ({ label: r.label, block: r.block, ...r.strategy })),
     reference: { source: refPart.source, count: ref.count, featureDim: ref.dim },
+    ...(scoring ? { featureNet: { ...scoring, referenceImages: real?.count ?? 0 } } : {}),
     bootstrap: settings.bootstrap,
     provenance: evalProvenance(shards, codeProvenance(ctx.version)),
-    notes:
-      'IS: one split over all images. FID: Frechet distance between classifier feature Gaussians. ' +
-      'Intervals: 95 % bootstrap percentiles over resampled image indices, the same resamples for every ' +
-      'run, so differences are paired by seed and class. Precision/recall: k-NN (k = 3) manifolds on the ' +
-      'classifier features against the real test images of the floor row.',
+    notes: scoring
+      ? `Feature network ${scoring.network}: images quantised to 8 bits, then IS over splits of ${IS_SPLIT_SIZE} ` +
+        '(mean of the splits), FID against the reference mu/sigma, precision/recall with k = 3 manifolds ' +
+        'against the reference images (arr_0 or the folder), as the ImageNet evaluators compute them; no ' +
+        'class accuracy. Intervals: 95 % bootstrap percentiles over resampled image indices, paired across runs.'
+      : 'IS: one split over all images. FID: Frechet distance between classifier feature Gaussians. ' +
+        'Intervals: 95 % bootstrap percentiles over resampled image indices, the same resamples for every ' +
+        'run, so differences are paired by seed and class. Precision/recall: k-NN (k = 3) manifolds on the ' +
+        'classifier features against the real test images of the floor row.',
     rows,
   }
   await writeFile(join(out, 'eval.json'), `${JSON.stringify(record, null, 2)}\n`)

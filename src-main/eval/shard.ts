@@ -61,6 +61,30 @@ export interface EvalSettings {
   readonly runs: readonly EvalRunSpec[]
   readonly bootstrap: { readonly resamples: number; readonly level: number; readonly seed: number }
   readonly noNoise: boolean
+  /** scored by a feature network (eval --feature-net) instead of the model's classifier */
+  readonly scoring?: FeatureScoring
+}
+
+/** How a feature network scored the images: what merging needs, and what shards must share. */
+export interface FeatureScoring {
+  readonly kind: 'feature-net'
+  /** the network file's name and size (paths may differ between cluster nodes) */
+  readonly network: string
+  readonly networkBytes: number
+  readonly featuresOutput: string
+  readonly logitsOutput: string | null
+  readonly featureDim: number
+  readonly numClasses: number
+  /** the reference's name */
+  readonly reference: string
+}
+
+/** A feature network's outputs for a block of images (eval --feature-net). */
+export interface ScoredBlock {
+  readonly numClasses: number
+  readonly logits: Float32Array
+  readonly featureDim: number
+  readonly features: Float32Array
 }
 
 export interface EvalSeeds {
@@ -239,6 +263,13 @@ export interface GenerateDeps {
   /** progress per unit range: label, then done/total steps */
   readonly progress: (label: string) => { update: (done: number, total: number) => void; finish: () => void }
   readonly log: (line: string) => void
+  /** scores a block of images [count, C, H, W] in [0, 1] instead of the model's classifier */
+  readonly score?: (
+    pixels: Float32Array,
+    count: number,
+    shape: { readonly C: number; readonly H: number; readonly W: number },
+    unit: Unit,
+  ) => Promise<ScoredBlock>
 }
 
 /** Generates and classifies the images of each unit range (generation batches of the unsharded run). */
@@ -285,11 +316,20 @@ export async function generateParts(
       pixels.set(img.pixels, i * size)
     })
     // classified in passes of the generation batch, so every shard layout sees the same passes
-    const cls = await d.client.call(
-      'classify',
-      { dir: d.dir, device: d.device, images: pixels, count: result.images.length, batchSize: d.batchSize },
-      { signal: d.signal },
-    )
+    const shape = { C: result.channels, H: result.height, W: result.width }
+    const cls = d.score
+      ? await d.score(pixels, result.images.length, shape, unit)
+      : await d.client.call(
+          'classify',
+          {
+            dir: d.dir,
+            device: d.device,
+            images: pixels,
+            count: result.images.length,
+            batchSize: d.batchSize,
+          },
+          { signal: d.signal },
+        )
     const hint = d.hintOf(run)
     parts.push({
       ...unit,

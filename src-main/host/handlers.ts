@@ -5,6 +5,7 @@ import { CancelledError } from '../../src-shared/errors'
 import type { Handlers } from './host'
 import { throwIfCancelled } from './host'
 import { handleClassify } from './classify'
+import { FeatureNets } from './features'
 import { handleDecodeScales } from './decode-scales'
 import { handleGenerate } from './generate'
 import { checkJobMemory } from './memory'
@@ -57,6 +58,7 @@ export async function cancellableKde(
 export function createHandlers(deps: HostDeps): { handlers: Handlers; models: ModelCache } {
   const models = new ModelCache({ log: deps.log, ...(deps.ladder ? { ladder: deps.ladder } : {}) })
   const hashes = new HashCache(deps.hashCacheFile)
+  const featureNets = new FeatureNets(deps.log, deps.ladder)
   const handlers: Handlers = {
     'host.info': () =>
       Promise.resolve({
@@ -130,6 +132,7 @@ export function createHandlers(deps: HostDeps): { handlers: Handlers; models: Mo
 
     classify: (params, ctx) => handleClassify(params, ctx, models),
     decodeScales: (params, ctx) => handleDecodeScales(params, ctx, models),
+    features: (params, ctx) => featureNets.handle(params, ctx),
   }
   return { handlers, models }
 }
