@@ -191,6 +191,7 @@ function fakeHandlers(): Handlers {
     generate: never,
     classify: never,
     decodeScales: never,
+    features: never,
   }
 }
 
