@@ -30,13 +30,6 @@ const FEATURE_NAMES = ['features', 'pool', 'pool_3', 'pool3', 'pool_features', '
 const LOGIT_NAMES = ['logits', 'logits_unbiased']
 const LOGIT_SIZES = [1000, 1008]
 
-export class FeatureNetError extends ModelLoadError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = 'FeatureNetError'
-  }
-}
-
 const describe = (list: readonly TensorInfo[]): string =>
   list.map((t) => `${t.name} ${t.type} [${t.shape.join(', ')}]`).join('; ') || 'none'
 
@@ -50,13 +43,13 @@ export function featureNetLayout(
 ): FeatureNetInfo {
   const input = inputs[0]
   if (inputs.length !== 1 || !input || input.type !== 'float32' || input.shape.length !== 4) {
-    throw new FeatureNetError(
+    throw new ModelLoadError(
       `${file}: a feature network takes one float32 input [batch, 3, H, W]; it has ${describe(inputs)}`,
     )
   }
   const C = fixed(input.shape[1])
   if (C !== 0 && C !== 3) {
-    throw new FeatureNetError(
+    throw new ModelLoadError(
       `${file}: input ${input.name} has ${C} channels; a feature network takes RGB (3)`,
     )
   }
@@ -74,13 +67,13 @@ export function featureNetLayout(
     const why = features
       ? `output ${features.name} is [${features.shape.join(', ')}], not a pooled vector`
       : 'no pooled feature output'
-    throw new FeatureNetError(
+    throw new ModelLoadError(
       `${file}: ${why}: a feature network gives [batch, D] or [batch, D, 1, 1] named ` +
         `${FEATURE_NAMES.join('/')} (or as its one output besides the logits); its outputs are ${describe(outputs)}`,
     )
   }
   if (logits && logits.shape.length !== 2) {
-    throw new FeatureNetError(
+    throw new ModelLoadError(
       `${file}: output ${logits.name} is [${logits.shape.join(', ')}]; logits must be [batch, classes]`,
     )
   }
@@ -146,7 +139,7 @@ export class FeatureNet {
     const ok =
       dims[0] === count && (dims.length === 2 || (dims.length === 4 && dims[2] === 1 && dims[3] === 1))
     if (!ok) {
-      throw new FeatureNetError(
+      throw new ModelLoadError(
         `${file}: output ${featuresOutput} gave [${dims.join(', ')}] for ${count} images; a pooled feature vector is [${count}, D] or [${count}, D, 1, 1]`,
       )
     }
@@ -156,7 +149,7 @@ export class FeatureNet {
     if (logitsOutput) {
       const l = out[logitsOutput]
       if (!l || !(l.data instanceof Float32Array) || l.dims.length !== 2 || l.dims[0] !== count) {
-        throw new FeatureNetError(
+        throw new ModelLoadError(
           `${file}: output ${logitsOutput} gave [${l?.dims.join(', ') ?? ''}] for ${count} images; logits are [${count}, classes]`,
         )
       }
