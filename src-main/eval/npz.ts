@@ -130,7 +130,7 @@ export function parseNpy(bytes: Uint8Array, where: string): NpyArray {
   if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') {
     throw new NpzError(`${where}: not a .npy array (no \\x93NUMPY magic)`)
   }
-  const major = buf[6] ?? 0
+  const major = buf.readUInt8(6)
   if (major < 1 || major > 3) throw new NpzError(`${where}: .npy format version ${major} is not supported`)
   const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8)
   const headerStart = major === 1 ? 10 : 12

@@ -41,7 +41,7 @@ export function featureNetLayout(
   inputs: readonly TensorInfo[],
   outputs: readonly TensorInfo[],
 ): FeatureNetInfo {
-  const input = inputs[0]
+  const input = inputs.at(0)
   if (inputs.length !== 1 || !input || input.type !== 'float32' || input.shape.length !== 4) {
     throw new ModelLoadError(
       `${file}: a feature network takes one float32 input [batch, 3, H, W]; it has ${describe(inputs)}`,
