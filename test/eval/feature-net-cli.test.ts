@@ -84,12 +84,12 @@ describe('eval with a feature network and reference statistics', () => {
     if (!row) throw new Error('no row')
     expect(row.n_images).toBe(20)
     expect(row.class_accuracy.value).toBeNull() // NaN: no classifier
-    const samples = await NpzFile.open(join(out, 'samples-1.npz'))
+    const samples = await NpzFile.open(join(out, 'samples-1-0.npz'))
     expect(samples.get('arr_0').shape).toEqual([20, 28, 28, 3])
     const numpy = JSON.parse(
       execFileSync(
         '/usr/bin/python3',
-        ['test/fixtures/feature_net.py', 'check', tmp, join(out, 'samples-1.npz')],
+        ['test/fixtures/feature_net.py', 'check', tmp, join(out, 'samples-1-0.npz')],
         {
           encoding: 'utf8',
         },
@@ -128,6 +128,34 @@ describe('eval with a feature network and reference statistics', () => {
     const again = await runEval([...viaFolder, '--out', join(tmp, 'eval-dir2')])
     expect(again.code).toBe(0)
     expect(again.log).toMatch(/reference features: cached/)
+  }, 600_000)
+
+  it('sharded: two shards merged give the unsharded numbers exactly', async () => {
+    const args = ['--feature-net', join(tmp, 'standin.onnx'), '--reference', join(tmp, 'ref.npz'), ...SMALL]
+    const whole = join(tmp, 'eval-whole')
+    expect((await runEval([...args, '--out', whole])).code).toBe(0)
+    const shards = join(tmp, 'shards')
+    for (const i of [0, 1]) {
+      const r = await runEval([...args, '--shard', `${i}/2`, '--out', shards])
+      expect(r.err).toBe('')
+      expect(r.code).toBe(0)
+    }
+    const c = captureIo()
+    const merged = join(tmp, 'eval-merged')
+    const code = await main(['eval', 'merge', shards, '--out', merged], c.io, {
+      progress: { write: () => undefined },
+      createClient: client,
+    })
+    expect(c.err.join('\n')).toBe('')
+    expect(code).toBe(0)
+    const read = async (d: string): Promise<{ rows: Row[]; featureNet: unknown }> =>
+      JSON.parse(await readFile(join(d, 'eval.json'), 'utf8')) as { rows: Row[]; featureNet: unknown }
+    const a = await read(whole)
+    const b = await read(merged)
+    expect(b.featureNet).toEqual(a.featureNet)
+    expect(b.rows.map((r) => [r.n_images, r.IS.value, r.FID.value, r.precision, r.recall])).toEqual(
+      a.rows.map((r) => [r.n_images, r.IS.value, r.FID.value, r.precision, r.recall]),
+    )
   }, 600_000)
 
   it('refuses a model without a classifier when no feature network is given', async () => {
