@@ -651,7 +651,8 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
             device,
             imageSize: manifest.image_size,
             cacheDir,
-            batchSize: 50,
+            // passes of the generation batch, as the classifier's, so every shard layout sees the same passes
+            batchSize,
             log,
             signal: abort.signal,
             withReference: lead,

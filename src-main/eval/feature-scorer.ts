@@ -55,6 +55,7 @@ export interface ScorerOptions {
   /** the generated images' size; a reference folder's images are resized (cover crop) to it */
   readonly imageSize: number
   readonly cacheDir: string
+  /** images per network pass */
   readonly batchSize: number
   readonly log: (line: string) => void
   readonly signal?: AbortSignal
@@ -159,8 +160,10 @@ export async function openFeatureScorer(o: ScorerOptions): Promise<FeatureScorer
     const size = C * H * W
     const features = new Float32Array(count * featureDim)
     const logits = new Float32Array(count * numClasses)
-    for (let start = 0; start < count; start += CHUNK) {
-      const B = Math.min(CHUNK, count - start)
+    // whole passes of batchSize per call, so a block is cut into the same passes wherever it starts
+    const chunk = Math.max(1, Math.floor(CHUNK / o.batchSize)) * o.batchSize
+    for (let start = 0; start < count; start += chunk) {
+      const B = Math.min(chunk, count - start)
       const out = await call(q.subarray(start * size, (start + B) * size), B, C, H, W)
       features.set(out.features, start * featureDim)
       logits.set(out.logits, start * numClasses)
