@@ -112,28 +112,32 @@ describe('gallery with 5000 images', () => {
   it('keeps a few dozen tiles in the page and scrolls to the last image smoothly', async () => {
     const grid = tid(page, 'gallery-grid')
     expect(await thumbs().count()).toBeLessThan(200)
-    // 40 scroll steps to the bottom, each waited to its next frame
-    const frames = await grid.evaluate(async (el) => {
+    // 40 scroll steps to the bottom, each waited to its next frame; after each, count the tiles in the
+    // page: a list that renders every image (a re-render of 5000) shows here, whatever the machine's load
+    const counts = await grid.evaluate(async (el) => {
       const g = globalThis as unknown as PageGlobals & {
         requestAnimationFrame: (f: () => void) => void
       }
-      const box = el as unknown as { scrollTop: number; scrollHeight: number; clientHeight: number }
-      const times: number[] = []
+      const box = el as unknown as {
+        scrollTop: number
+        scrollHeight: number
+        clientHeight: number
+        querySelectorAll: (s: string) => { length: number }
+      }
+      const seen: number[] = []
       for (let k = 1; k <= 40; k++) {
-        const t = g.performance.now()
         box.scrollTop = ((box.scrollHeight - box.clientHeight) * k) / 40
         await new Promise<void>((done) => {
           g.requestAnimationFrame(() => {
             done()
           })
         })
-        times.push(g.performance.now() - t)
+        seen.push(box.querySelectorAll('[data-testid="gallery-thumb"]').length)
       }
-      return times
+      return seen
     })
-    const sorted = [...frames].sort((a, b) => a - b)
-    // the median step is a frame or two even on a loaded two-core machine, not a re-render of 5000
-    expect(sorted[20]).toBeLessThan(120)
+    expect(Math.max(...counts)).toBeLessThan(200)
+    expect(Math.min(...counts)).toBeGreaterThan(0)
     await expect.poll(() => page.locator(`[data-image-id="${oldest.id}"]`).count()).toBe(1)
     expect(await thumbs().count()).toBeLessThan(200)
     await shot(page, 'gallery-bottom')
