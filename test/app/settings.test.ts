@@ -54,7 +54,9 @@ describe('stored settings', () => {
     const store = await openWith({})
     await store.set({ previews: 'all' })
     expect(JSON.parse(await readFile(file(), 'utf8'))).toMatchObject({ previews: 'all' })
-    await expect(store.set({ previews: true })).rejects.toThrow(/previews.*"projection"\|"all"\|"first"\|"off"/)
+    await expect(store.set({ previews: true })).rejects.toThrow(
+      /previews.*"projection"\|"all"\|"first"\|"off"/,
+    )
     expect(store.get().previews).toBe('all')
   })
 })
