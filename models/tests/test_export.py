@@ -260,14 +260,17 @@ def test_shipped_model_folder_is_complete_and_consistent():
     with open(os.path.join(folder, 'manifest.json')) as f:
         man = json.load(f)
     validate_manifest(man, folder, check_hashes=True)
-    # calibration.json (the studio's search defaults for this model) sits beside the files the
-    # manifest hashes: it is checked against the manifest's sha256 and its own digest instead
-    assert set(man['files']) == set(os.listdir(folder)) - {'manifest.json', 'calibration.json'}
-    with open(os.path.join(folder, 'calibration.json')) as f:
-        calibration = json.load(f)
+    # calibration.json (the studio's search defaults for this model) and preview.json (its cheap
+    # preview map) sit beside the files the manifest hashes: each is checked against the manifest's
+    # sha256 and its own digest instead
+    beside = {'calibration.json', 'preview.json'}
+    assert set(man['files']) == set(os.listdir(folder)) - {'manifest.json'} - beside
     with open(os.path.join(folder, 'manifest.json'), 'rb') as f:
         manifest_sha = hashlib.sha256(f.read()).hexdigest()
-    assert calibration['model'] == {'id': man['id'], 'manifestSha256': manifest_sha}
+    for name in sorted(beside):
+        with open(os.path.join(folder, name)) as f:
+            record = json.load(f)
+        assert record['model'] == {'id': man['id'], 'manifestSha256': manifest_sha}, name
     assert sum(f['bytes'] for f in man['files'].values()) <= 40 * 1024 * 1024
     assert man['graphs']['classifier']['outputs'][1]['name'] == 'features'
     assert man['source']['kind'] == 'trained' and man['class_names'][9] == 'Ankle boot'
