@@ -199,6 +199,23 @@ describe('the desktop app (built, under the electron stand-in)', () => {
     await finished((await fromBatch.getAttribute('data-job-id'))!)
   }, 180_000)
 
+  it('runs a small sweep from the Experiments view through the preload and shows its grid', async () => {
+    await go(page, 'experiments')
+    await tid(page, 'sweep-seeds').fill('1')
+    await expect.poll(() => tid(page, 'sweep-axis-name-0').inputValue()).toBe('strategy')
+    await tid(page, 'sweep-axis-values-0').fill('baseline, var-scaling')
+    await expect.poll(() => tid(page, 'sweep-axis-name-1').inputValue()).toBe('N')
+    await tid(page, 'sweep-axis-values-1').fill('8')
+    await tid(page, 'sweep-run').click()
+    await expect
+      .poll(() => tid(page, 'sweep-state').textContent(), { timeout: 420_000 })
+      .toContain('2 of 2 cells done')
+    await tid(page, 'sweep-grid').locator('img').waitFor({ timeout: 420_000 })
+    expect(await tid(page, 'sweep-cells').locator('tbody tr').count()).toBe(2)
+    // the sweep and its finished cells live in the studio's home, not in userData
+    expect(existsSync(join(studioHome(), 'experiments'))).toBe(true)
+  }, 480_000)
+
   it('exports a labelled grid where the save dialog says', async () => {
     const target = join(scratch, 'grid.png')
     // The native save dialog's answer, as a user would pick it.
