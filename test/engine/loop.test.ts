@@ -407,7 +407,7 @@ describe('generation', { timeout }, () => {
         ...request(),
         previews: true as unknown as 'all',
       }),
-    ).rejects.toThrow(/previews: must be one of all, first, off/)
+    ).rejects.toThrow(/previews: must be one of projection, all, first, off/)
   })
 
   it('stops between scales when cancelled', async () => {
