@@ -142,8 +142,11 @@ export const calibrationSchema = z.strictObject({
 export type CalibrationRecord = z.infer<typeof calibrationSchema>
 export type CalibrationBody = Omit<CalibrationRecord, 'digest'>
 
-/** The text the digest is taken of: JSON with keys sorted at every level. */
-export function digestText(body: CalibrationBody): string {
+/**
+ * JSON with keys sorted at every level (numbers as JSON writes them): the text a record's digest is
+ * taken of, for calibration.json and preview.json alike.
+ */
+export function canonicalJson(body: unknown): string {
   const canon = (v: unknown): unknown =>
     Array.isArray(v)
       ? v.map(canon)
@@ -155,6 +158,11 @@ export function digestText(body: CalibrationBody): string {
           )
         : v
   return JSON.stringify(canon(body))
+}
+
+/** The text the digest is taken of: JSON with keys sorted at every level. */
+export function digestText(body: CalibrationBody): string {
+  return canonicalJson(body)
 }
 
 /** Linear-interpolation quantile of ascending values. */

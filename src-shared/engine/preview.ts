@@ -11,6 +11,7 @@
  */
 import { z } from 'zod'
 import type { VarManifest } from '../manifest'
+import { canonicalJson } from './calibration'
 
 export const PREVIEW_FILE = 'preview.json'
 export const PREVIEW_FORMAT = 'var-preview/1'
@@ -70,17 +71,7 @@ export interface TinyDecoder {
 
 /** The text the digest is taken of: JSON with keys sorted at every level (numbers as JSON writes them). */
 export function previewDigestText(body: Record<string, unknown>): string {
-  const canon = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(canon)
-      : v !== null && typeof v === 'object'
-        ? Object.fromEntries(
-            Object.keys(v)
-              .sort()
-              .map((key) => [key, canon((v as Record<string, unknown>)[key])]),
-          )
-        : v
-  return JSON.stringify(canon(body))
+  return canonicalJson(body)
 }
 
 /**
