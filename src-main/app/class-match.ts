@@ -14,7 +14,7 @@
  *    file);
  * 4. the nearest name by edit distance, when it is a likely typo (at most 1 edit per 4 letters).
  */
-import { levenshtein, nearestNames, normalizeName } from '../cli/classes'
+import { classListText, levenshtein, nearestNames, normalizeName } from '../cli/classes'
 import { type WordNet, wordnet } from './wordnet'
 import { type ClassTree, classTree, type PromptClasses, promptClasses } from './wordnet-classes'
 
@@ -209,6 +209,6 @@ export function matchClasses(
   const unread = 'error' in semantic ? ` (WordNet was not used: ${semantic.error})` : ''
   return {
     ok: false,
-    error: `unknown class "${text.slice(0, 80)}".${hint} Classes: ${names.join(', ')}${unread}`,
+    error: `unknown class "${text.slice(0, 80)}".${hint} ${classListText(names, false)}${unread}`,
   }
 }

@@ -19,6 +19,17 @@ export function levenshtein(a: string, b: string): number {
 /** "T-shirt/top" and "tshirt top" compare equal. */
 export const normalizeName = (s: string): string => s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '')
 
+/**
+ * The class list an "unknown class" message ends with: every name for a small model, the first 20 and
+ * a count for a large one (ImageNet's 1000 names would bury the message).
+ */
+export function classListText(names: readonly string[], withIds: boolean): string {
+  const label = (n: string, i: number): string => (withIds ? `${i} ${n}` : n)
+  if (names.length <= 40) return `Classes: ${names.map(label).join(', ')}`
+  const head = names.slice(0, 20).map(label).join(', ')
+  return `Classes (${names.length}): ${head}, ... and ${names.length - 20} more (class_names in the model's manifest.json)`
+}
+
 /** Up to `max` class names nearest to `ref`, closest first, within a distance that still looks like a typo. */
 export function nearestNames(ref: string, names: readonly string[], max = 3): string[] {
   const key = normalizeName(ref)
@@ -53,6 +64,6 @@ export function resolveClass(ref: string | number, names: readonly string[], fie
   const hint = near.length > 0 ? ` Did you mean ${near.map((n) => `"${n}"`).join(' or ')}?` : ''
   throw new InvalidRequestError(
     field,
-    `${field}: unknown class "${text}".${hint} Classes: ${names.map((n, i) => `${i} ${n}`).join(', ')}`,
+    `${field}: unknown class "${text}".${hint} ${classListText(names, true)}`,
   )
 }

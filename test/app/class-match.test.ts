@@ -178,4 +178,18 @@ describe('prompts on ImageNet classes', () => {
     expect(two.ok).toBe(false)
     if (!two.ok) expect(two.error).toMatch(/names different classes: "snake" \(.*\), "car" \(/)
   })
+
+  it('ends an unknown class with 20 names and a count, not all 1000', () => {
+    const none = matchClass('qwzx', names)
+    expect(none.ok).toBe(false)
+    if (!none.ok) {
+      expect(none.error).toMatch(
+        /Classes \(1000\): tench, goldfish, .*, \.\.\. and 980 more \(class_names in /,
+      )
+      expect(none.error.length).toBeLessThan(800)
+    }
+    // a small model's message keeps every name
+    const zebra = matchClass('qwzx', FASHION)
+    if (!zebra.ok) expect(zebra.error).toContain('Classes: T-shirt/top, Trouser, ')
+  })
 })
