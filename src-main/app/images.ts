@@ -23,7 +23,8 @@ export async function imageDataUrl(entry: ImageEntry, history: History): Promise
   return { dataUrl: pngDataUrl(await readPng(entry, history)) }
 }
 
-const chunkSchema = z.looseObject({
+/** The studio's JSON text chunk in its PNGs (the fields read back; others pass through). */
+export const chunkSchema = z.looseObject({
   model: z.looseObject({ id: z.string() }),
   classId: z.number().int().min(0),
   seed: z.number().int().min(0),

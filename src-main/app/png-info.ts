@@ -20,6 +20,7 @@ import {
 } from '../storage/png-info'
 import { matchClass } from './class-match'
 import { fsProblem } from './errors'
+import { chunkSchema } from './images'
 
 type Source = IpcParsedArgs<'png:info'>['source']
 
@@ -51,19 +52,13 @@ async function sourceBytes(
   }
 }
 
-/** The studio's JSON chunk (run-output.ts imageJson): only the fields Generate needs are checked. */
-const studioChunkSchema = z.looseObject({
+/**
+ * The studio's JSON chunk (run-output.ts imageJson) as History reads it, with its free-text fields
+ * bounded: a dropped file comes from anywhere.
+ */
+const studioChunkSchema = chunkSchema.extend({
   model: z.looseObject({ id: z.string().max(200) }),
-  classId: z.number().int().min(0),
   className: z.string().max(500).optional(),
-  seed: z.number().int().min(0),
-  strategy: z.record(z.string(), z.unknown()),
-  sampling: z.object({
-    cfg: z.number(),
-    top_k: z.number(),
-    top_p: z.number(),
-    more_smooth: z.boolean().optional(),
-  }),
 })
 
 const num = (v: string | undefined): number | undefined => {
