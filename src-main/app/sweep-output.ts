@@ -8,14 +8,9 @@
 import { createHash } from 'node:crypto'
 import sharp from 'sharp'
 import type { VarManifest } from '../../src-shared/manifest'
-import { bootstrapIndices, centredInterval, gatherRows } from '../../src-shared/metrics/bootstrap'
-import {
-  frechetDistance,
-  type GaussianStats,
-  gaussianStats,
-  inceptionScore,
-  softmaxRows,
-} from '../../src-shared/metrics/metrics'
+import { bootstrapIndices, centredInterval } from '../../src-shared/metrics/bootstrap'
+import { type GaussianStats, softmaxRows } from '../../src-shared/metrics/metrics'
+import { metricValues, type MetricValues } from '../../src-shared/metrics/values'
 import type { DeviceChoice } from '../../src-shared/protocol'
 import {
   AXIS_INFO,
@@ -143,26 +138,6 @@ export function scoresFromJson(json: unknown): CellScores | undefined {
   return { n: j.n, K: j.K, dim: j.dim, correct: j.correct, probs, features }
 }
 
-interface Values {
-  readonly accuracy: number
-  readonly IS: number
-  readonly FID: number
-}
-
-function valuesOn(s: CellScores, ref: GaussianStats | undefined, idx: ArrayLike<number> | undefined): Values {
-  const n = idx ? idx.length : s.n
-  const at = (i: number): number => (idx ? (idx[i] ?? 0) : i)
-  let hits = 0
-  for (let i = 0; i < n; i++) hits += s.correct[at(i)] ?? 0
-  const probs = idx ? Float64Array.from(gatherRows(s.probs, s.K, idx)) : s.probs
-  const features = idx ? gatherRows(s.features, s.dim, idx) : s.features
-  return {
-    accuracy: hits / n,
-    IS: inceptionScore(probs, n, s.K),
-    FID: ref && s.dim > 0 ? frechetDistance(gaussianStats(features, n, s.dim), ref) : Number.NaN,
-  }
-}
-
 /**
  * Class accuracy, IS and FID per scored cell, each with a 95 % bootstrap interval (B resamples of the
  * image indices, the same for every cell: the cells are paired by class and seed). Without a
@@ -177,9 +152,9 @@ export function sweepMetrics(
   const n = scored[0]?.scores.n ?? 0
   const resamples = B > 0 && n > 0 ? bootstrapIndices(n, B, seed) : []
   return scored.map(({ cell, hash, scores }) => {
-    const point = valuesOn(scores, ref, undefined)
-    const boots = resamples.map((idx) => valuesOn(scores, ref, idx))
-    const metric = (key: keyof Values, clamp01 = false): SweepMetric => {
+    const point = metricValues(scores, ref, undefined)
+    const boots = resamples.map((idx) => metricValues(scores, ref, idx))
+    const metric = (key: keyof MetricValues, clamp01 = false): SweepMetric => {
       const value = point[key]
       if (boots.length === 0 || !Number.isFinite(value)) return { value }
       const ci = centredInterval(

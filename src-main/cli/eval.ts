@@ -30,14 +30,10 @@ import {
   frechetDistance,
   gaussianStats,
   type GaussianStats,
-  inceptionScore,
   softmaxRows,
 } from '../../src-shared/metrics/metrics'
-import {
-  IS_SPLIT_SIZE,
-  manifoldPrecisionRecall,
-  splitInceptionScore,
-} from '../../src-shared/metrics/imagenet'
+import { IS_SPLIT_SIZE, manifoldPrecisionRecall } from '../../src-shared/metrics/imagenet'
+import { metricValues, type MetricValues } from '../../src-shared/metrics/values'
 import type { VarManifest } from '../../src-shared/manifest'
 import type { DeviceChoice } from '../../src-shared/protocol'
 import type { HostClient } from '../host/client'
@@ -374,27 +370,6 @@ interface Scored {
   readonly correct: Uint8Array
   readonly seconds: number
   readonly search: readonly SearchSummary[]
-}
-
-interface Values {
-  readonly acc: number
-  readonly is: number
-  readonly fid: number
-}
-
-function valuesOn(s: Scored, ref: GaussianStats, idx: ArrayLike<number> | undefined): Values {
-  const n = idx ? idx.length : s.n
-  const at = (i: number): number => (idx ? (idx[i] ?? 0) : i)
-  let hits = 0
-  for (let i = 0; i < n; i++) hits += s.correct[at(i)] ?? 0
-  const probs = idx ? Float64Array.from(gatherRows(s.probs, s.K, idx)) : s.probs
-  const features = idx ? gatherRows(s.features, s.dim, idx) : s.features
-  return {
-    acc: s.hasAccuracy ? hits / n : Number.NaN,
-    is:
-      s.K === 0 ? Number.NaN : s.splitIs ? splitInceptionScore(probs, n, s.K) : inceptionScore(probs, n, s.K),
-    fid: frechetDistance(gaussianStats(features, n, s.dim), ref),
-  }
 }
 
 /** [n, C, H, W] floats in [0, 1] to [n, H, W, 3] bytes (grey repeated), as the evaluators store samples. */
@@ -862,7 +837,7 @@ async function writeEvaluation(
   const resamples = bootstrapIndices(total, B, baseSeed + 1)
   const baseline = scored.find((s) => s.run.kind === 'baseline' && s.run.block === 1)
   if (!baseline) throw new StudioError('the baseline did not run')
-  const perResample = (s: Scored): Values[] => resamples.map((idx) => valuesOn(s, ref, idx))
+  const perResample = (s: Scored): MetricValues[] => resamples.map((idx) => metricValues(s, ref, idx))
   const baseValues = perResample(baseline)
   // with a feature network `real` holds the reference images' features (precision / recall only)
   const realScored: Scored | undefined =
@@ -890,12 +865,13 @@ async function writeEvaluation(
   const rows: EvalRow[] = []
   const interval = (point: number, xs: number[]): Interval | undefined =>
     B > 0 ? centredInterval(point, xs) : undefined
+  // the baseline's point estimate once: at ImageNet sizes each FID costs minutes
+  const basePoint = metricValues(baseline, ref, undefined)
   for (const s of scored) {
-    const point = valuesOn(s, ref, undefined)
-    const values = s === baseline ? baseValues : perResample(s)
     const isBase = s === baseline
-    const basePoint = valuesOn(baseline, ref, undefined)
-    const paired = (key: keyof Values): Metric => {
+    const point = isBase ? basePoint : metricValues(s, ref, undefined)
+    const values = isBase ? baseValues : perResample(s)
+    const paired = (key: keyof MetricValues): Metric => {
       const value = point[key] - basePoint[key]
       const ci = interval(
         value,
@@ -903,7 +879,9 @@ async function writeEvaluation(
       )
       return { value, ...(ci ? { ci } : {}) }
     }
-    const diff = isBase ? undefined : { class_accuracy: paired('acc'), IS: paired('is'), FID: paired('fid') }
+    const diff = isBase
+      ? undefined
+      : { class_accuracy: paired('accuracy'), IS: paired('IS'), FID: paired('FID') }
     const differs = diff
       ? (['class_accuracy', 'IS', 'FID'] as const).filter((m) => {
           const ci = diff[m].ci
@@ -918,16 +896,16 @@ async function writeEvaluation(
     const search = s.search.at(0)
     const strategy = s.run.strategy
     const accCi = interval(
-      point.acc,
-      values.map((x) => x.acc),
+      point.accuracy,
+      values.map((x) => x.accuracy),
     )
     const isCi = interval(
-      point.is,
-      values.map((x) => x.is),
+      point.IS,
+      values.map((x) => x.IS),
     )
     const fidCi = interval(
-      point.fid,
-      values.map((x) => x.fid),
+      point.FID,
+      values.map((x) => x.FID),
     )
     rows.push({
       label: s.run.label,
@@ -938,11 +916,11 @@ async function writeEvaluation(
       block: s.run.block,
       n_images: s.n,
       class_accuracy: {
-        value: point.acc,
+        value: point.accuracy,
         ...(accCi ? { ci: { lo: Math.max(0, accCi.lo), hi: Math.min(1, accCi.hi) } } : {}),
       },
-      IS: { value: point.is, ...(isCi ? { ci: isCi } : {}) },
-      FID: { value: point.fid, ...(fidCi ? { ci: fidCi } : {}) },
+      IS: { value: point.IS, ...(isCi ? { ci: isCi } : {}) },
+      FID: { value: point.FID, ...(fidCi ? { ci: fidCi } : {}) },
       precision: pr.precision,
       recall: pr.recall,
       ...(diff ? { diff } : {}),
