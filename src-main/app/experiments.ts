@@ -19,6 +19,7 @@ import type { HostClient } from '../host/client'
 import { checkJobMemory } from '../host/memory'
 import { DEFAULT_TEST_IMAGES, referenceStats } from '../eval/reference'
 import { loadCalibration } from '../storage/calibration-file'
+import { containedFile } from '../storage/contained'
 import { pngDataUrl } from '../storage/png'
 import { NotFoundError } from './errors'
 import type { StudioEvents } from './events'
@@ -197,7 +198,9 @@ export class Experiments {
     const outputs = await this.readOutputs(rec.id)
     const grids = []
     for (const g of outputs?.grids ?? []) {
-      grids.push({ name: g.name, title: g.title, dataUrl: pngDataUrl(await readFile(join(folder, g.name))) })
+      // outputs.json is a file on disk: a grid name that leads out of the sweep's folder is refused
+      const file = await containedFile(folder, g.name, 'sweep grid')
+      grids.push({ name: g.name, title: g.title, dataUrl: pngDataUrl(await readFile(file)) })
     }
     return {
       ...summary,

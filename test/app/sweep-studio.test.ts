@@ -4,6 +4,7 @@
  * second sweep, and refuses bad axes at the boundary.
  */
 import { existsSync } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Studio } from '../../src-main/app/studio'
@@ -88,6 +89,23 @@ describe('Experiments in the studio', () => {
     expect(w.cellList.filter((c) => c.state === 'reused')).toHaveLength(5)
     expect(w.metrics).toHaveLength(4)
   }, 600_000)
+
+  it('refuses a grid that an edited outputs.json names outside the sweep folder', async () => {
+    const [first] = await call(studio, 'experiments:list', {})
+    const d = await detail(first.id)
+    const file = join(d.folder, 'outputs.json')
+    const saved = await readFile(file, 'utf8')
+    await writeFile(join(home.home, 'secret.png'), 'not for the page')
+    const outputs = JSON.parse(saved) as { grids: { name: string }[] }
+    outputs.grids[0].name = '../../secret.png'
+    await writeFile(file, JSON.stringify(outputs))
+    try {
+      await expect(detail(first.id)).rejects.toThrow(/secret\.png is outside/)
+    } finally {
+      await writeFile(file, saved)
+    }
+    expect((await detail(first.id)).grids).toHaveLength(1)
+  }, 60_000)
 
   it('refuses an unknown axis, a repeated axis and a value out of bounds', async () => {
     await expect(
