@@ -10,7 +10,8 @@
  *   costs a xor and a popcount per word and the kernel is a table lookup (Infinity's bit labels).
  * - `gram`: |x - y|² = |x|² + |y|² - 2·x·y with the dot products from a 4x4-blocked product of the
  *   (centred, float64) feature matrix with itself, upper triangle only, and exp only for pairs whose
- *   exponent is above EXP_CUTOFF.
+ *   exponent is above EXP_CUTOFF. With WebAssembly SIMD the blocks right of the diagonal are summed
+ *   inside the kernel (kde-wasm.ts `sums`, its exp within 4e-16 relative of Math.exp).
  *
  * Tolerance against the definition: a skipped pair has kernel < e^EXP_CUTOFF ≈ 4.2e-18, and every
  * sum holds its self term (>= 1), so the relative error from skipping is below U·4.2e-18 (1.3e-14 at
@@ -263,34 +264,27 @@ function gramSums(
   for (let u = U; u < S; u++) for (let j = 0; j < d; j++) xt[j * S + u] = 0
   selfTerms(sums, weight, U)
   if (wasm && at) {
-    const out = new Float64Array(wasm.f64.buffer, at.out, S * 4)
-    const maxes = new Float64Array(wasm.f64.buffer, at.out + S * 32, S)
+    const f64 = wasm.f64
+    const out = new Float64Array(f64.buffer, at.out, S * 4)
+    const w = new Float64Array(f64.buffer, at.w, S)
+    const cols = new Float64Array(f64.buffer, at.cols, S)
+    const rows = new Float64Array(f64.buffer, at.rows, 8)
+    w.set(weight.subarray(0, U))
+    w.fill(0, U, S) // padding columns add nothing to the rows they meet
+    cols.fill(0)
     for (let u = 0; u < U; u += 4) {
-      wasm.tile(at.xt, S, d, u, u, S, at.norms, scale, at.out)
-      // the diagonal block and the last block have pairs to leave out; the others are all upper
-      for (let v = u, g = 0; v < U; v += 4, g += 16) {
-        const m = g >> 2
-        if (v === u || v + 4 > U) {
-          for (let r = 0; r < 4; r++) {
-            for (let c = 0; c < 4; c++) addExp(sums, weight, U, u + r, v + c, out[g + 4 * r + c])
-          }
-          continue
-        }
-        for (let r = 0; r < 4; r++) {
-          // the row's 4 pairs all below the cutoff (distinct features: most rows)
-          if (maxes[m + r] <= EXP_CUTOFF) continue
-          const i = u + r
-          const base = g + 4 * r
-          for (let c = 0; c < 4; c++) {
-            const e = out[base + c]
-            if (e <= EXP_CUTOFF) continue
-            const k = e >= 0 ? 1 : Math.exp(e)
-            sums[i] += weight[v + c] * k
-            sums[v + c] += weight[i] * k
-          }
-        }
+      // the diagonal block: exponents out, pairs v > u summed here
+      wasm.tile(at.xt, S, d, u, u, u + 4, at.norms, scale, at.out)
+      for (let r = 0; r < 4; r++) {
+        for (let c = r + 1; c < 4; c++) addExp(sums, weight, U, u + r, u + c, out[4 * r + c])
       }
+      if (u + 4 >= S) continue
+      // every block right of it, summed inside the kernel
+      rows.fill(0)
+      wasm.sums(at.xt, S, d, u, u + 4, S, at.norms, scale, at.w, at.cols, at.rows, EXP_CUTOFF)
+      for (let r = 0; r < 4 && u + r < U; r++) sums[u + r] += rows[2 * r] + rows[2 * r + 1]
     }
+    for (let v = 0; v < U; v++) sums[v] += cols[v]
     return
   }
 

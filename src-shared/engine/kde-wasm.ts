@@ -1,6 +1,12 @@
 /**
- * The inner product of the KDE's Gram path as a small WebAssembly SIMD kernel (f64x2), assembled
- * here from its opcodes so that no build step or binary file is needed. It computes, for 4 rows
+ * The KDE's Gram path as a small WebAssembly SIMD module (f64x2), assembled here from its opcodes so
+ * that no build step or binary file is needed. Two functions:
+ *
+ * `sums` does the whole pairwise sum for 4 rows against the blocks right of the diagonal: products,
+ * exponents, the cutoff, exp (a polynomial, within 4e-16 of Math.exp) and the weighted row and column
+ * sums, without writing a pair out (see WasmGram.sums).
+ *
+ * `tile` writes the exponents out (the diagonal block, where only some pairs count). For 4 rows
  * u..u+3 of a transposed feature matrix xt [d][S] (float64, S a multiple of 4) and the columns
  * v0, v0 + 4, ... < v1, the kernel exponent
  *
@@ -30,8 +36,11 @@ interface WasmApi {
 export interface WasmGram {
   /** float64 views of the kernel's memory, valid until the next `reserve` */
   f64: Float64Array
-  /** makes room for d x S features, S norms and S / 4 output groups; returns the byte offsets */
-  reserve(d: number, S: number): { xt: number; norms: number; out: number }
+  /**
+   * makes room for d x S features, S norms, S / 4 output groups, S weights, S column sums and 4 row
+   * sums; returns the byte offsets
+   */
+  reserve(d: number, S: number): { xt: number; norms: number; out: number; w: number; cols: number; rows: number }
   tile(
     xt: number,
     S: number,
@@ -42,6 +51,28 @@ export interface WasmGram {
     norms: number,
     scale: number,
     out: number,
+  ): void
+  /**
+   * The kernel sums of rows u..u+3 against the columns v0, v0 + 4, ... < v1 (all above the rows:
+   * v0 >= u + 4), without writing the exponents out: for each pair, k = 0 where the exponent e is at
+   * or below `cutoff`, exp(min(e, 0)) otherwise (NaN stays NaN), from a float64 polynomial within a
+   * few ulps of Math.exp. Adds w[c]·k to rows[r] (f64x2 per row: the caller adds its two lanes) and
+   * w[u + r]·k to cols[c]. A 4 x 4 block whose 16 exponents are all at or below the cutoff costs
+   * one compare per pair and is skipped.
+   */
+  sums(
+    xt: number,
+    S: number,
+    d: number,
+    u: number,
+    v0: number,
+    v1: number,
+    norms: number,
+    scale: number,
+    w: number,
+    cols: number,
+    rows: number,
+    cutoff: number,
   ): void
 }
 
@@ -192,13 +223,157 @@ function body(): number[] {
   return [...leb(fn.length), ...fn]
 }
 
+const flt = (op: number): number[] => simd(op)
+const F64X2_LE = 0x4b
+const V128_NOT = 0x4d
+const V128_AND = 0x4e
+const I64X2_ALL_TRUE = 0xc3
+const F64X2_NEAREST = 0x94
+const F64X2_MIN = 0xf4
+const I32X4_TRUNC_SAT_F64X2_S_ZERO = 0xfc
+const I64X2_EXTEND_LOW_I32X4_S = 0xc7
+const I64X2_SHL = 0xcb
+const I64X2_ADD = 0xce
+
+/** v128.const of two equal float64 lanes */
+function f64x2const(x: number): number[] {
+  const b = new Uint8Array(new Float64Array([x, x]).buffer)
+  return simd(0x0c, ...Array.from(b))
+}
+
+// exp(e) = 2^t · exp(r), t = nearest(e / ln 2), r = e - t·ln 2 in two parts (Cody and Waite; LN2_HI has
+// trailing zero bits, so t·LN2_HI is exact for |t| < 2^11), |r| <= ln 2 / 2, exp(r) by its Taylor
+// polynomial to r^12 / 12! (truncation below 2.5e-16 relative there)
+const LOG2E = Math.LOG2E
+const LN2_HI = 0.6931471803691238
+const LN2_LO = 1.9082149292705877e-10
+const EXP_DEGREE = 12
+
+// parameters of `sums`
+const Q_XT = 0
+const Q_S = 1
+const Q_D = 2
+const Q_U = 3
+const Q_V0 = 4
+const Q_V1 = 5
+const Q_NORMS = 6
+const Q_SCALE = 7
+const Q_W = 8
+const Q_COLS = 9
+const Q_ROWS = 10
+const Q_CUT = 11
+// locals: i32 v, j, p, q, sb ; v128 a0..a7, y0, y1, x, sc, cut, e, t, r, m
+const M_V = 12
+const M_J = 13
+const M_P = 14
+const M_Q = 15
+const M_SB = 16
+const M_A = 17 // 17..24
+const M_Y0 = 25
+const M_Y1 = 26
+const M_X = 27
+const M_SC = 28
+const M_CUT = 29
+const M_E = 30
+const M_T = 31
+const M_R = 32
+const M_M = 33
+
+function sumsBody(): number[] {
+  const code: number[] = []
+  const emit = (...parts: number[][]): void => {
+    for (const p of parts) code.push(...p)
+  }
+  emit(get(Q_S), i32c(3), [I32_SHL], set(M_SB))
+  emit(get(Q_SCALE), simd(0x14), set(M_SC))
+  emit(get(Q_CUT), simd(0x14), set(M_CUT))
+  emit(get(Q_V0), set(M_V))
+  emit([0x02, 0x40], [0x03, 0x40]) // block, loop (column groups)
+  emit(get(M_V), get(Q_V1), [I32_GE_U], [0x0d, 1])
+  for (let a = 0; a < 8; a++) emit(zero, set(M_A + a))
+  emit(get(Q_XT), set(M_P), i32c(0), set(M_J))
+  emit([0x03, 0x40]) // loop (dims): the same products as `tile`
+  emit(get(M_P), get(M_V), i32c(3), [I32_SHL], [I32_ADD], set(M_Q))
+  emit(get(M_Q), load(0), set(M_Y0), get(M_Q), load(16), set(M_Y1))
+  emit(get(M_P), get(Q_U), i32c(3), [I32_SHL], [I32_ADD], set(M_Q))
+  for (let r = 0; r < 4; r++) {
+    emit(get(M_Q), splat64(8 * r), set(M_X))
+    emit(get(M_A + 2 * r), get(M_X), get(M_Y0), fmul, fadd, set(M_A + 2 * r))
+    emit(get(M_A + 2 * r + 1), get(M_X), get(M_Y1), fmul, fadd, set(M_A + 2 * r + 1))
+  }
+  emit(get(M_P), get(M_SB), [I32_ADD], set(M_P))
+  emit(get(M_J), i32c(1), [I32_ADD], set(M_J))
+  emit(get(M_J), get(Q_D), [I32_LT_U], [0x0d, 0])
+  emit([0x0b]) // end loop (dims)
+  // exponents ((|x|² + |y|²) - (a + a))·scale, in place of the products
+  emit(get(Q_NORMS), get(M_V), i32c(3), [I32_SHL], [I32_ADD], set(M_Q))
+  emit(get(M_Q), load(0), set(M_Y0), get(M_Q), load(16), set(M_Y1))
+  emit(get(Q_NORMS), get(Q_U), i32c(3), [I32_SHL], [I32_ADD], set(M_Q))
+  for (let r = 0; r < 4; r++) {
+    emit(get(M_Q), splat64(8 * r), set(M_X))
+    for (let h = 0; h < 2; h++) {
+      const a = M_A + 2 * r + h
+      emit(get(M_X), get(h === 0 ? M_Y0 : M_Y1), fadd, get(a), get(a), fadd, fsub, get(M_SC), fmul, set(a))
+    }
+  }
+  emit([0x02, 0x40]) // block (this group's sums; left when all 16 pairs are at or below the cutoff)
+  emit(get(M_A), get(M_CUT), flt(F64X2_LE))
+  for (let a = 1; a < 8; a++) emit(get(M_A + a), get(M_CUT), flt(F64X2_LE), flt(V128_AND))
+  emit(flt(I64X2_ALL_TRUE), [0x0d, 0])
+  for (let a = 0; a < 8; a++) {
+    const A = M_A + a
+    // m = lanes above the cutoff (NaN included); e = min(e, 0)
+    emit(get(A), get(M_CUT), flt(F64X2_LE), flt(V128_NOT), set(M_M))
+    emit(get(A), zero, flt(F64X2_MIN), set(M_E))
+    emit(get(M_E), f64x2const(LOG2E), fmul, flt(F64X2_NEAREST), set(M_T))
+    emit(get(M_E), get(M_T), f64x2const(LN2_HI), fmul, fsub, get(M_T), f64x2const(LN2_LO), fmul, fsub, set(M_R))
+    emit(f64x2const(1 / factorial(EXP_DEGREE)))
+    for (let i = EXP_DEGREE - 1; i >= 0; i--) emit(get(M_R), fmul, f64x2const(1 / factorial(i)), fadd)
+    // · 2^t: t added to the exponent field (t >= -58 in every lane that is kept)
+    emit(get(M_T), flt(I32X4_TRUNC_SAT_F64X2_S_ZERO), flt(I64X2_EXTEND_LOW_I32X4_S), i32c(52), flt(I64X2_SHL))
+    emit(flt(I64X2_ADD), get(M_M), flt(V128_AND), set(A))
+  }
+  // rows[r] += k(r, v..v+1)·w[v..v+1] + k(r, v+2..v+3)·w[v+2..v+3]
+  emit(get(Q_W), get(M_V), i32c(3), [I32_SHL], [I32_ADD], set(M_Q))
+  emit(get(M_Q), load(0), set(M_Y0), get(M_Q), load(16), set(M_Y1))
+  for (let r = 0; r < 4; r++) {
+    emit(get(Q_ROWS), get(Q_ROWS), load(16 * r))
+    emit(get(M_A + 2 * r), get(M_Y0), fmul, get(M_A + 2 * r + 1), get(M_Y1), fmul, fadd, fadd, store(16 * r))
+  }
+  // cols[v..v+3] += Σ_r w[u+r]·k(r, ·)
+  emit(get(Q_COLS), get(M_V), i32c(3), [I32_SHL], [I32_ADD], set(M_Q))
+  emit(get(M_Q), load(0), set(M_Y0), get(M_Q), load(16), set(M_Y1))
+  emit(get(Q_W), get(Q_U), i32c(3), [I32_SHL], [I32_ADD], set(M_P))
+  for (let r = 0; r < 4; r++) {
+    emit(get(M_P), splat64(8 * r), set(M_X))
+    emit(get(M_Y0), get(M_A + 2 * r), get(M_X), fmul, fadd, set(M_Y0))
+    emit(get(M_Y1), get(M_A + 2 * r + 1), get(M_X), fmul, fadd, set(M_Y1))
+  }
+  emit(get(M_Q), get(M_Y0), store(0), get(M_Q), get(M_Y1), store(16))
+  emit([0x0b]) // end block
+  emit(get(M_V), i32c(4), [I32_ADD], set(M_V))
+  emit([0x0c, 0])
+  emit([0x0b, 0x0b])
+  emit([0x0b])
+  const locals = [...leb(2), ...leb(5), I32, ...leb(17), V128]
+  const fn = [...locals, ...code]
+  return [...leb(fn.length), ...fn]
+}
+
+function factorial(n: number): number {
+  let f = 1
+  for (let i = 2; i <= n; i++) f *= i
+  return f
+}
+
 function moduleBytes(): Uint8Array {
-  const params = [I32, I32, I32, I32, I32, I32, I32, F64, I32]
-  const type = [1, 0x60, ...leb(params.length), ...params, 0]
-  const func = [1, 0]
+  const tileParams = [I32, I32, I32, I32, I32, I32, I32, F64, I32]
+  const sumsParams = [I32, I32, I32, I32, I32, I32, I32, F64, I32, I32, I32, F64]
+  const type = [2, 0x60, ...leb(tileParams.length), ...tileParams, 0, 0x60, ...leb(sumsParams.length), ...sumsParams, 0]
+  const func = [2, 0, 1]
   const memory = [1, 0, 1]
-  const exports = [2, ...name('mem'), 2, 0, ...name('tile'), 0, 0]
-  const code = [1, ...body()]
+  const exports = [3, ...name('mem'), 2, 0, ...name('tile'), 0, 0, ...name('sums'), 0, 1]
+  const code = [2, ...body(), ...sumsBody()]
   return Uint8Array.from([
     0x00,
     0x61,
@@ -237,13 +412,17 @@ export function wasmGram(): WasmGram | undefined {
         const xt = 0
         const norms = d * S * 8
         const out = norms + S * 8
-        const need = out + S * 64 + 128
+        const w = out + S * 64 + 128
+        const cols = w + S * 8
+        const rows = cols + S * 8
+        const need = rows + 64
         const have = memory.buffer.byteLength
         if (need > have) memory.grow(Math.ceil((need - have) / 65536))
         if (kernel.f64.buffer !== memory.buffer) kernel.f64 = new Float64Array(memory.buffer)
-        return { xt, norms, out }
+        return { xt, norms, out, w, cols, rows }
       },
       tile,
+      sums: instance.exports.sums as WasmGram['sums'],
     }
     cached = kernel
     return kernel

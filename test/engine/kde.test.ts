@@ -272,3 +272,65 @@ describe('KDE at Infinity’s shape (36 positions x 32 features) against the def
     expect(EXP_CUTOFF).toBeLessThanOrEqual(-40)
   })
 })
+
+describe('the WebAssembly kernel that sums the Gram path', () => {
+  // one feature dim: rows at 0, columns at y, scale -1, so each pair's exponent is -(y²) exactly and
+  // a column's sum is (sum of the 4 rows' weights) · exp(-y²)
+  function run(ys: number[], weights = [1, 2, 3, 4]): Float64Array {
+    const kernel = wasmGram()
+    if (!kernel) throw new Error('no WebAssembly SIMD')
+    const S = 4 + ((ys.length + 3) & ~3)
+    const at = kernel.reserve(1, S)
+    const f = kernel.f64
+    f.fill(0, at.xt / 8, at.xt / 8 + S)
+    ys.forEach((y, i) => {
+      f[at.xt / 8 + 4 + i] = y
+      f[at.norms / 8 + 4 + i] = y * y
+    })
+    for (let i = 0; i < 4; i++) f[at.norms / 8 + i] = 0
+    f.fill(0, at.w / 8, at.w / 8 + S)
+    weights.forEach((w, i) => (f[at.w / 8 + i] = w))
+    ys.forEach((_, i) => (f[at.w / 8 + 4 + i] = 1))
+    f.fill(0, at.cols / 8, at.cols / 8 + S)
+    f.fill(0, at.rows / 8, at.rows / 8 + 8)
+    kernel.sums(at.xt, S, 1, 0, 4, S, at.norms, -1, at.w, at.cols, at.rows, EXP_CUTOFF)
+    return kernel.f64.slice(at.cols / 8 + 4, at.cols / 8 + 4 + ys.length)
+  }
+
+  it('computes exp to within 4e-16 relative over the whole range it is used in, (cutoff, 0]', () => {
+    const ys: number[] = []
+    for (let i = 0; i < 4000; i++) ys.push(Math.sqrt(-EXP_CUTOFF * (i / 4000)) * (1 - 1e-9))
+    const got = run(ys)
+    let worst = 0
+    ys.forEach((y, i) => {
+      const want = 10 * Math.exp(-(y * y))
+      worst = Math.max(worst, Math.abs(got[i] - want) / want)
+    })
+    expect(worst).toBeLessThan(4e-16)
+    expect(worst).toBeGreaterThanOrEqual(0)
+  })
+
+  it('gives 0 at and below the cutoff, 1 at distance 0, and passes NaN through', () => {
+    const atCut = Math.sqrt(-EXP_CUTOFF)
+    const got = run([0, atCut, 100, NaN, 1e200, Math.sqrt(-EXP_CUTOFF - 1e-6), 1, 2])
+    expect(got[0]).toBe(10)
+    // at the cutoff: the exponent -(√40)² may round to just above -40; the definition decides either way
+    const e = -(atCut * atCut)
+    expect(got[1]).toBe(e <= EXP_CUTOFF ? 0 : 10 * Math.exp(e))
+    expect(got[2]).toBe(0)
+    expect(got[3]).toBeNaN()
+    expect(got[4]).toBe(0)
+    expect(got[5]).toBeGreaterThan(0)
+    expect(got[6]).toBeCloseTo(10 * Math.exp(-1), 14)
+  })
+
+  it('adds each row its weighted sum over the columns', () => {
+    const kernel = wasmGram()
+    const ys = [0.5, 1, 1.5, 2, 0.25]
+    const cols = run(ys, [1, 1, 1, 1])
+    const rows = kernel!.f64.slice(kernel!.reserve(1, 12).rows / 8, kernel!.reserve(1, 12).rows / 8 + 8)
+    const want = ys.reduce((acc, y) => acc + Math.exp(-(y * y)), 0)
+    for (let r = 0; r < 4; r++) expect(rows[2 * r] + rows[2 * r + 1]).toBeCloseTo(want, 14)
+    expect(cols[0]).toBeCloseTo(4 * Math.exp(-0.25), 14)
+  })
+})
