@@ -69,3 +69,33 @@ def test_stages_checkpoint_and_resume(tmp_path, fake_data):
     assert train.main(['var', *common, '--run', str(run), '--steps', '1', '--bs', '4']) == 0
     assert train.main(['var', *common, '--run', str(run), '--steps', '2', '--bs', '4']) == 0
     assert 'resumed VAR from step 1' in (run / 'var' / 'log.txt').read_text()
+
+
+def test_vocab_size_and_kept_snapshots(tmp_path, fake_data, capsys):
+    import torch
+    run = tmp_path / 'run'
+    common = ['--data', fake_data, '--ckpt-every', '1']
+    assert train.main(['vqvae', *common, '--out', str(run / 'vqvae'), '--steps', '1', '--bs', '4',
+                       '--vocab-size', '40000']) == 2
+    assert 'between 2 and 32767' in capsys.readouterr().err
+    assert train.main(['vqvae', *common, '--out', str(run / 'vqvae'), '--steps', '1', '--bs', '4',
+                       '--vocab-size', '64']) == 0
+    assert torch.load(str(run / 'vqvae' / 'vqvae.pt'))['config']['vocab_size'] == 64
+    # resuming with another codebook size is refused, not silently mixed
+    assert train.main(['vqvae', *common, '--out', str(run / 'vqvae'), '--steps', '2', '--bs', '4',
+                       '--vocab-size', '128']) == 2
+    assert 'another configuration' in capsys.readouterr().err
+    assert train.main(['tokens', *common, '--run', str(run)]) == 0
+    assert train.main(['var', *common, '--run', str(run), '--steps', '3', '--bs', '4', '--keep-at', '9']) == 2
+    assert 'snapshot steps must lie in 1..3' in capsys.readouterr().err
+    assert train.main(['var', *common, '--run', str(run), '--steps', '3', '--bs', '4', '--keep-at', '2']) == 0
+    snap = torch.load(str(run / 'var' / 'var-step2.pt'))
+    last = torch.load(str(run / 'var' / 'var.pt'))
+    assert snap['step'] == 2 and last['step'] == 3 and 'opt' not in snap
+    assert snap['config']['vocab_size'] == 64
+    assert not torch.equal(snap['model']['head.weight'], last['model']['head.weight'])
+    from var_tools import export
+    vae, var, ck = export.load_trained(str(run), 'var-step2.pt')
+    assert ck['step'] == 2 and var.V == 64
+    with pytest.raises(export.ExportError, match='file name inside'):
+        export.load_trained(str(run), '../vqvae/vqvae.pt')

@@ -542,10 +542,12 @@ def load_official(vae_path, var_path):
     return vae.eval(), var.eval(), depth
 
 
-def load_trained(run):
+def load_trained(run, checkpoint='var.pt'):
     from .train import load_vqvae
     vae = load_vqvae(os.path.join(run, 'vqvae', 'vqvae.pt'))
-    path = os.path.join(run, 'var', 'var.pt')
+    if os.path.basename(checkpoint) != checkpoint:
+        raise ExportError(f'--checkpoint {checkpoint}: give a file name inside {os.path.join(run, "var")}')
+    path = os.path.join(run, 'var', checkpoint)
     ck = torch_load(path, 'VAR checkpoint')
     cfg = ck['config']
     if tuple(cfg['patch_nums']) != tuple(vae.patch_nums):
@@ -673,6 +675,8 @@ def main(argv=None):
     a = sub.add_parser('trained', parents=[common])
     a.add_argument('--run', required=True)
     a.add_argument('--classifier')
+    a.add_argument('--checkpoint', default='var.pt', metavar='FILE',
+                   help='VAR weights in RUN/var to export (a snapshot kept with train --keep-at: var-stepN.pt)')
     a.add_argument('--id', default='fashion-mnist-var-d4')
     a.add_argument('--name', default='Fashion-MNIST VAR d4 (embedded)')
     a = sub.add_parser('official', parents=[common])
@@ -688,7 +692,7 @@ def main(argv=None):
     try:
         if args.cmd == 'trained':
             from .data import CLASS_NAMES
-            vae, var, ck = load_trained(args.run)
+            vae, var, ck = load_trained(args.run, args.checkpoint)
             classifier = None
             if args.classifier:
                 from .classifier import load_classifier

@@ -85,6 +85,10 @@ def train_vqvae(args):
     cfg = dict(EMBEDDED_VAE)
     if args.patch_nums:
         cfg['patch_nums'] = tuple(args.patch_nums)
+    if getattr(args, 'vocab_size', None):
+        if not 2 <= args.vocab_size <= 32767:
+            raise TrainError(f'--vocab-size {args.vocab_size}: must be between 2 and 32767 (token ids are cached as int16)')
+        cfg['vocab_size'] = args.vocab_size
     latent = 28 // 2 ** (len(cfg['ch_mult']) - 1)
     check_patch_nums(cfg['patch_nums'], latent)
     images, _labels = load_split(args.data, 'train')
@@ -223,6 +227,10 @@ def train_var(args):
         opt.load_state_dict(ck['opt'])
         step = ck['step']
         log(f'resumed VAR from step {step}')
+    keep_at = set(getattr(args, 'keep_at', None) or [])
+    bad = sorted(k for k in keep_at if not 0 < k <= args.steps)
+    if bad:
+        raise TrainError(f'--keep-at {bad}: snapshot steps must lie in 1..{args.steps}')
     g = torch.Generator().manual_seed(args.seed + step)
     var.train()
     t0 = time.time()
@@ -254,6 +262,13 @@ def train_var(args):
             save_atomic({'model': var.state_dict(), 'opt': opt.state_dict(), 'step': step,
                          'config': {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}},
                         ckpt_path)
+        if step in keep_at:
+            # a frozen copy of the weights at this step (no optimiser state), exportable with
+            # `var_tools.export trained --checkpoint var-step{step}.pt`
+            snap = os.path.join(out, f'var-step{step}.pt')
+            save_atomic({'model': var.state_dict(), 'step': step,
+                         'config': {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}}, snap)
+            log(f'kept a snapshot at step {step}: {snap}')
     log('var done')
 
 
@@ -272,6 +287,7 @@ def main(argv=None):
     a.add_argument('--bs', type=int, default=64)
     a.add_argument('--lr', type=float, default=1e-3)
     a.add_argument('--patch-nums', type=int, nargs='+')
+    a.add_argument('--vocab-size', type=int, help='codebook entries (embedded model: 512)')
     a = sub.add_parser('tokens', parents=[common])
     a.add_argument('--run', required=True)
     a = sub.add_parser('var', parents=[common])
@@ -279,11 +295,14 @@ def main(argv=None):
     a.add_argument('--steps', type=int, default=2400)
     a.add_argument('--bs', type=int, default=64)
     a.add_argument('--lr', type=float, default=6e-4)
+    a.add_argument('--keep-at', type=int, nargs='+', metavar='STEP', help='also keep the weights at these steps')
     a = sub.add_parser('pipeline', parents=[common])
     a.add_argument('--out', required=True)
     a.add_argument('--vq-steps', type=int, default=1600)
     a.add_argument('--var-steps', type=int, default=2400)
     a.add_argument('--bs', type=int, default=64)
+    a.add_argument('--vocab-size', type=int, help='codebook entries (embedded model: 512)')
+    a.add_argument('--keep-at', type=int, nargs='+', metavar='STEP', help='also keep the VAR weights at these steps')
     args = p.parse_args(argv)
     try:
         if args.cmd == 'vqvae':
