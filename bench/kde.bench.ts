@@ -13,6 +13,7 @@ import { kdeDensities as kdeBefore } from './baseline/kde-v1'
 import { KdeWorker } from '../src-main/host/kde-pool'
 import { openKdeGraph } from '../src-main/host/ort/kde-graph'
 import { kdeDensities, kdeDensitiesWith, type KdeInput } from '../src-shared/engine/kde'
+import { screenStats } from '../src-shared/engine/kde-pairs'
 import { wasmGram } from '../src-shared/engine/kde-wasm'
 import { createRng } from '../src-shared/engine/rng'
 
@@ -71,14 +72,20 @@ function compare(name: string, job: KdeInput, runs: number, quick: boolean): voi
   const after = best(runs, () => kdeDensities(job))
   const afterCpu = lastCpu
   const methods: Record<string, number> = {}
+  Object.assign(screenStats, { positions: 0, gaveWay: 0, exactPairs: 0, screenedPairs: 0 })
   kdeDensitiesWith(oldJob, undefined, methods)
+  const { positions, gaveWay, exactPairs, screenedPairs } = screenStats
+  const screen = positions
+    ? ` (float32 screen on ${positions} of ${oldJob.B * oldJob.P} positions, gave way on ${gaveWay}, ` +
+      `${((100 * exactPairs) / Math.max(1, screenedPairs)).toFixed(3)} % of pairs recomputed in float64)`
+    : ''
   const diff = maxRel(kdeBefore(oldJob).densities, kdeDensities(oldJob).densities)
   console.log(
     `KDE ${name}: before ${fix(before)} ms (cpu ${beforeCpu.toFixed(0)})` +
       `${factor > 1 ? ` [${oldJob.P} positions x ${factor}]` : ''}, ` +
       `after ${fix(after)} ms (cpu ${afterCpu.toFixed(0)}), ${(before / after).toFixed(1)}x faster by wall, ` +
       `${(beforeCpu / afterCpu).toFixed(1)}x by cpu; ` +
-      `max rel diff ${diff.toExponential(1)}; path ${Object.keys(methods).join('+')}`,
+      `max rel diff ${diff.toExponential(1)}; path ${Object.keys(methods).join('+')}${screen}`,
   )
 }
 
@@ -185,7 +192,8 @@ async function floor(): Promise<{ cpu: number; wall: number }> {
  */
 async function atScale(limit: { cpu: number; wall: number }): Promise<void> {
   const job = input('float', 3000, 36, 32)
-  const exact = kdeDensities(job)
+  // the float64 path without the float32 screen: what the screened densities are compared with
+  const exact = kdeDensitiesWith(job, 'gram-f64')
   const pool = new KdeWorker({ threads: 2 })
   try {
     await pool.run({ ...job, features: job.features?.slice() })
@@ -200,8 +208,9 @@ async function atScale(limit: { cpu: number; wall: number }): Promise<void> {
       console.log(
         `KDE gaussian float N=3000 x 36 x 32 in the host's worker threads: 1 thread ${wall1.toFixed(0)} ms (cpu ${cpu1.toFixed(0)}), ` +
           `2 threads ${wall2.toFixed(0)} ms (cpu ${cpu2.toFixed(0)}): ${(wall1 / wall2).toFixed(2)}x; ` +
-          `${(cpu2 / limit.cpu).toFixed(2)}x the floor's cpu, ${(wall2 / limit.wall).toFixed(2)}x its wall on 2 free cores; ` +
-          `max rel diff ${maxRel(exact.densities, got.densities).toExponential(1)}`,
+          `the floor's cpu x ${(cpu1 / limit.cpu).toFixed(2)} on 1 thread, x ${(cpu2 / limit.cpu).toFixed(2)} on 2; ` +
+          `its wall on 2 free cores x ${(Math.min(wall1, wall2) / limit.wall).toFixed(2)}; ` +
+          `max rel diff to the float64 path (gram-f64) ${maxRel(exact.densities, got.densities).toExponential(1)}`,
       )
     } finally {
       await one.close()

@@ -32,7 +32,7 @@ class KdeThread {
    * waits on the worker, the worker is stopped (it cannot be interrupted otherwise) and the next job
    * starts a fresh one, so an abandoned KDE does not keep a core busy.
    */
-  readonly run = (input: KdeInput, signal?: AbortSignal): Promise<KdeResult> =>
+  readonly run = (input: KdeInput, signal?: AbortSignal, ownFeatures = false): Promise<KdeResult> =>
     new Promise<KdeResult>((resolve, reject) => {
       if (signal?.aborted) {
         reject(new CancelledError('Cancelled before the KDE'))
@@ -55,10 +55,13 @@ class KdeThread {
           reject(error)
         },
       })
-      // The loop hands over a fresh copy of the ids, so their buffer can move; the codebook is copied.
-      const ids = input.ids
-      const movable = ids?.buffer instanceof ArrayBuffer && ids.byteLength === ids.buffer.byteLength
-      this.ensure().postMessage({ id, input }, movable ? [ids.buffer] : [])
+      // The loop hands over a fresh copy of the ids (and the split its own copies of ids or features),
+      // so their buffers can move; the codebook is copied.
+      const moving: ArrayBuffer[] = []
+      for (const a of [input.ids, ownFeatures ? input.features : undefined]) {
+        if (a?.buffer instanceof ArrayBuffer && a.byteLength === a.buffer.byteLength) moving.push(a.buffer)
+      }
+      this.ensure().postMessage({ id, input }, moving)
     })
 
   /** Starts the worker ahead of its first job (it takes a moment to load). */
@@ -99,6 +102,31 @@ class KdeThread {
   }
 }
 
+/**
+ * The KDE of positions [from, to) alone: the same input with the ids or features of those positions
+ * copied out ([B, N, to - from] and [B, N, to - from, d]). Positions are independent (each has its own
+ * bandwidth), so the densities of the parts add up to those of the whole.
+ */
+export function positionsOf(input: KdeInput, from: number, to: number): KdeInput {
+  const { B, N, P, d } = input
+  const p = to - from
+  const rows = B * N
+  const part: KdeInput = { ...input, P: p }
+  delete part.positions
+  if (input.ids) {
+    const ids = new Int32Array(rows * p)
+    for (let r = 0; r < rows; r++) ids.set(input.ids.subarray(r * P + from, r * P + to), r * p)
+    part.ids = ids
+  }
+  if (input.features) {
+    const f = new Float32Array(rows * p * d)
+    for (let r = 0; r < rows; r++)
+      f.set(input.features.subarray((r * P + from) * d, (r * P + to) * d), r * p * d)
+    part.features = f
+  }
+  return part
+}
+
 /** A KDE is split over the threads above this many B·N²·P·d (about 0.1 s of work on one thread). */
 export const SPLIT_ABOVE = 1e8
 
@@ -122,28 +150,29 @@ export class KdeWorker {
   readonly run = async (input: KdeInput, signal?: AbortSignal): Promise<KdeResult> => {
     const { B, N, P, d } = input
     const parts = Math.min(this.threads.length, P)
-    if (input.kernel !== 'gaussian' || parts < 2 || B * N * N * P * d <= this.splitAbove) {
+    const small = B * N * N * P * d <= this.splitAbove
+    if (input.kernel !== 'gaussian' || parts < 2 || small || input.positions) {
       this.lastParts = 1
       return this.threads[0].run(input, signal)
     }
     this.lastParts = parts
-    // the same input to each thread (copied, not moved), each summing its share of the positions
+    // each thread gets its positions only, as a compact copy that moves to it (nothing cloned twice)
+    const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.floor((i * P) / parts))
     const results = await Promise.all(
-      this.threads.slice(0, parts).map((thread, i) =>
-        thread.run(
-          {
-            ...input,
-            ids: input.ids?.slice(),
-            positions: { from: Math.floor((i * P) / parts), to: Math.floor(((i + 1) * P) / parts) },
-          },
-          signal,
-        ),
-      ),
+      this.threads
+        .slice(0, parts)
+        .map((thread, i) => thread.run(positionsOf(input, bounds[i], bounds[i + 1]), signal, true)),
     )
     const densities = results[0].densities
     for (const r of results.slice(1))
       for (let i = 0; i < densities.length; i++) densities[i] += r.densities[i]
-    return { densities, bandwidths: results[0].bandwidths }
+    const bandwidths = new Float64Array(B * P)
+    results.forEach((r, i) => {
+      const [from, to] = [bounds[i], bounds[i + 1]]
+      for (let b = 0; b < B; b++)
+        bandwidths.set(r.bandwidths.subarray(b * (to - from), (b + 1) * (to - from)), b * P + from)
+    })
+    return { densities, bandwidths }
   }
 
   /** Starts the threads ahead of their first job (they take a moment to load). */

@@ -13,14 +13,21 @@
  *   exponent is above EXP_CUTOFF. With WebAssembly SIMD the blocks right of the diagonal are summed
  *   inside the kernel (kde-wasm.ts `sums`, its exp within 4e-16 relative of Math.exp).
  *
+ *   From SCREEN_MIN_U distinct vectors on, a float32 screen goes first (kde-wasm.ts `screen`): a
+ *   float32 product of the same matrix gives every pair's exponent to within a bound stated in
+ *   `screenThresholds`; pairs surely below a cutoff are skipped, far ones summed from a float32 exp,
+ *   and only near ones recomputed in float64. Where most pairs are near (tight clusters), it gives way
+ *   to the float64 kernel for the rest of the position.
+ *
  * Tolerance against the definition: a skipped pair has kernel < e^EXP_CUTOFF ≈ 4.2e-18, and every
  * sum holds its self term (>= 1), so the relative error from skipping is below U·4.2e-18 (1.3e-14 at
  * U = 3000). The Gram form's rounding on |x - y|² is a few ulps of |x|² + |y|² (features centred per
- * position), i.e. about 1e-14 relative on the kernel at the Silverman bandwidth. Both are far below
- * the 1e-5 the reference tests ask.
+ * position), i.e. about 1e-14 relative on the kernel at the Silverman bandwidth. The screen adds at
+ * most SCREEN_SKIP_TOLERANCE + SCREEN_TOLERANCE (1.01e-7) relative, by construction. All far below the
+ * 1e-5 the reference tests ask.
  */
 
-import { wasmGram } from './kde-wasm'
+import { wasmGram, type WasmLayout } from './kde-wasm'
 
 /** Pairs whose exponent -|x - y|²/(2·bw²) is at or below this contribute nothing (exp < 4.3e-18). */
 export const EXP_CUTOFF = -40
@@ -28,8 +35,11 @@ export const EXP_CUTOFF = -40
 /** Below this many distinct vectors the direct loop is used (the other two have setup costs). */
 export const DIRECT_MAX_U = 48
 
-/** `gram` runs its product in WebAssembly SIMD where that exists, `gram-js` always in JavaScript */
-export type PairMethod = 'direct' | 'bits' | 'gram' | 'gram-js'
+/**
+ * `gram` runs its product in WebAssembly SIMD where that exists (with the float32 screen from
+ * SCREEN_MIN_U vectors), `gram-f64` the same without the screen, `gram-js` always in JavaScript
+ */
+export type PairMethod = 'direct' | 'bits' | 'gram' | 'gram-f64' | 'gram-js'
 
 /** Scratch buffers reused across (row, position) pairs; grown on demand. */
 export class PairScratch {
@@ -90,8 +100,8 @@ export function pairSums(
     }
   }
   const wasm = want === 'gram-js' ? false : wasmGram() !== undefined
-  gramSums(src, offsets, weight, U, d, scale, sums, scratch, wasm)
-  return wasm ? 'gram' : 'gram-js'
+  gramSums(src, offsets, weight, U, d, scale, sums, scratch, wasm, want !== 'gram-f64')
+  return wasm ? (want === 'gram-f64' ? 'gram-f64' : 'gram') : 'gram-js'
 }
 
 /** Every sum starts with its self term: a group's own multiplicity (kernel 1 at distance 0). */
@@ -237,6 +247,7 @@ function gramSums(
   sums: Float64Array,
   s: PairScratch,
   useWasm: boolean,
+  allowScreen: boolean,
 ): void {
   const S = (U + 3) & ~3
   const wasm = useWasm ? wasmGram() : undefined
@@ -265,13 +276,22 @@ function gramSums(
   selfTerms(sums, weight, U)
   if (wasm && at) {
     const f64 = wasm.f64
+    const { S8 } = at
     const out = new Float64Array(f64.buffer, at.out, S * 4)
-    const w = new Float64Array(f64.buffer, at.w, S)
-    const cols = new Float64Array(f64.buffer, at.cols, S)
+    const w = new Float64Array(f64.buffer, at.w, S8)
+    const cols = new Float64Array(f64.buffer, at.cols, S8)
     const rows = new Float64Array(f64.buffer, at.rows, 8)
     w.set(weight.subarray(0, U))
-    w.fill(0, U, S) // padding columns add nothing to the rows they meet
+    w.fill(0, U, S8) // padding columns add nothing to the rows they meet
     cols.fill(0)
+    new Float64Array(f64.buffer, at.norms, S8).fill(0, S) // the screen's 8-column groups read past S
+    let screen = allowScreen ? screenThresholds(norms, weight, U, d, scale) : undefined
+    if (screen !== undefined) {
+      fillScreen(wasm.f64, at, xt, norms, S, d)
+      screenStats.positions++
+    }
+    let screened = 0
+    let exact = 0
     for (let u = 0; u < U; u += 4) {
       // the diagonal block: exponents out, pairs v > u summed here
       wasm.tile(at.xt, S, d, u, u, u + 4, at.norms, scale, at.out)
@@ -281,10 +301,40 @@ function gramSums(
       if (u + 4 >= S) continue
       // every block right of it, summed inside the kernel
       rows.fill(0)
-      wasm.sums(at.xt, S, d, u, u + 4, S, at.norms, scale, at.w, at.cols, at.rows, EXP_CUTOFF)
+      if (screen !== undefined) {
+        exact += wasm.screen(
+          at.xt32,
+          S8,
+          d,
+          u,
+          u + 4,
+          S,
+          at.n32,
+          screen.skip,
+          at.xr,
+          at.D2,
+          at.norms,
+          scale,
+          EXP_CUTOFF,
+          at.w,
+          at.cols,
+          at.rows,
+          screen.near,
+        )
+        screened += 32 * Math.ceil((S - u - 4) / 8)
+        // many near pairs, each done twice: the float64 kernel is cheaper from here on
+        if (screened >= SCREEN_PROBE && exact > SCREEN_MAX_EXACT * screened) {
+          screen = undefined
+          screenStats.gaveWay++
+        }
+      } else {
+        wasm.sums(at.xt, S, d, u, u + 4, S, at.norms, scale, at.w, at.cols, at.rows, EXP_CUTOFF)
+      }
       for (let r = 0; r < 4 && u + r < U; r++) sums[u + r] += rows[2 * r] + rows[2 * r + 1]
     }
     for (let v = 0; v < U; v++) sums[v] += cols[v]
+    screenStats.exactPairs += exact
+    screenStats.screenedPairs += screened
     return
   }
 
@@ -350,6 +400,88 @@ function gramSums(
       addPair(sums, norms, weight, scale, U, u + 3, v + 3, a33)
     }
   }
+}
+
+/** What the float32 screen did since the last reset (tests and benches read it). */
+export const screenStats = { positions: 0, gaveWay: 0, exactPairs: 0, screenedPairs: 0 }
+
+/** Below this many distinct vectors the float32 screen is not tried. */
+export const SCREEN_MIN_U = 256
+/** The screen's bound on the relative error its float32 far pairs add to a sum. */
+export const SCREEN_TOLERANCE = 1e-7
+/** The screen's bound on the relative error from the pairs it skips. */
+export const SCREEN_SKIP_TOLERANCE = 1e-9
+/** The screen is dropped for the rest of a position once this share of its first pairs was near. */
+const SCREEN_MAX_EXACT = 0.03
+const SCREEN_PROBE = 32768
+
+/**
+ * The float32 screen's two thresholds for one position, or undefined where it does not apply.
+ *
+ * The float32 exponent of a pair, ((n_u + n_v) - 2·x_u·x_v)·scale from features and norms rounded to
+ * float32 and a float32 dot product over d terms, is within
+ *   bound = (d + 8)·2⁻²⁴·(n_u + n_v)·|scale| + 2⁻²²·|e|
+ * of the float64 one (first-order rounding bounds: inputs 2u, the d-term sum (d - 1)u, the three adds
+ * and the scale 5u, u = 2⁻²⁴); δ = 8·bound at the largest norm.
+ * - skip: the cutoff less δ. A pair at or below it is below the cutoff in float64 too.
+ * - near: above it, a pair's exponent is recomputed in float64 and summed exactly as the float64 path
+ *   does. Between the two, its kernel is exp of the float32 exponent in float32: relative error at
+ *   most ρ = δ + 1e-6 on a kernel below e^near. Each sum holds its self term (a multiplicity, >= 1),
+ *   so these pairs change a sum by at most W·e^near·ρ relative (W the total multiplicity), and near is
+ *   chosen so that this is SCREEN_TOLERANCE.
+ */
+function screenThresholds(
+  norms: Float64Array,
+  weight: Float64Array,
+  U: number,
+  d: number,
+  scale: number,
+): { skip: number; near: number } | undefined {
+  if (U < SCREEN_MIN_U) return undefined
+  let nmax = 0
+  let W = 0
+  for (let u = 0; u < U; u++) {
+    if (!(norms[u] <= nmax)) nmax = norms[u]
+    W += weight[u]
+  }
+  const delta = 8 * ((d + 8) * 2 ** -24 * 2 * nmax * Math.abs(scale) + 2 ** -22 * Math.abs(EXP_CUTOFF))
+  // beyond float32's range, or so loose that the screen would skip little
+  if (!(nmax < 1e30 && delta < 1)) return undefined
+  const near = Math.log(SCREEN_TOLERANCE / (W * (delta + 1e-6)))
+  const cutoff = Math.max(EXP_CUTOFF, Math.log(SCREEN_SKIP_TOLERANCE / W))
+  let skip = Math.fround(cutoff - delta)
+  if (skip >= cutoff - delta) skip = Math.fround(cutoff - 2 * delta)
+  // nothing left between the two: every pair that passes would be exact
+  if (!(near > skip + 1)) return undefined
+  return { skip, near: Math.fround(Math.min(near, 0)) }
+}
+
+/** The screen's inputs: float32 copies of the transposed features and norms, and float64 rows. */
+function fillScreen(
+  f64: Float64Array,
+  at: WasmLayout,
+  xt: Float64Array,
+  norms: Float64Array,
+  S: number,
+  d: number,
+): void {
+  const { S8, D2 } = at
+  const xt32 = new Float32Array(f64.buffer, at.xt32, d * S8)
+  const n32 = new Float32Array(f64.buffer, at.n32, S8)
+  const xr = new Float64Array(f64.buffer, at.xr, S8 * D2)
+  xt32.fill(0)
+  xr.fill(0)
+  for (let j = 0; j < d; j++) {
+    const o = j * S
+    const o32 = j * S8
+    for (let u = 0; u < S; u++) {
+      const x = xt[o + u]
+      xt32[o32 + u] = x
+      xr[u * D2 + j] = x
+    }
+  }
+  n32.fill(0)
+  n32.set(norms.subarray(0, S))
 }
 
 /** `addPair` from an exponent already computed. */

@@ -33,6 +33,29 @@ interface WasmApi {
   Instance: new (module: object) => { exports: Record<string, unknown> }
 }
 
+/**
+ * Byte offsets in the kernel's memory for d features of S (a multiple of 4) vectors; S8 = S + 8
+ * entries where the 8-column float32 screen can read past S (all zero there), D2 = d rounded up to even.
+ */
+export interface WasmLayout {
+  /** float64 [d][S] */
+  xt: number
+  /** float64 [S8] */
+  norms: number
+  out: number
+  /** float64 [S8] weights, column sums; 4 rows x 2 float64 row sums */
+  w: number
+  cols: number
+  rows: number
+  /** float32 [d][S8] and [S8]: the screen's copies of xt and norms */
+  xt32: number
+  n32: number
+  /** float64 [S8][D2]: the features row by row, for the screen's exact pairs */
+  xr: number
+  S8: number
+  D2: number
+}
+
 export interface WasmGram {
   /** float64 views of the kernel's memory, valid until the next `reserve` */
   f64: Float64Array
@@ -40,7 +63,7 @@ export interface WasmGram {
    * makes room for d x S features, S norms, S / 4 output groups, S weights, S column sums and 4 row
    * sums; returns the byte offsets
    */
-  reserve(d: number, S: number): { xt: number; norms: number; out: number; w: number; cols: number; rows: number }
+  reserve(d: number, S: number): WasmLayout
   tile(
     xt: number,
     S: number,
@@ -74,6 +97,32 @@ export interface WasmGram {
     rows: number,
     cutoff: number,
   ): void
+  /**
+   * The same sums as `sums` for rows u..u+3 against the columns v0, v0 + 8, ... < v1 (groups of 8),
+   * screened in float32: the pairs whose float32 exponent is at or below `thr` (the cutoff less a
+   * bound on the float32 error, chosen by the caller) are skipped; every other pair gets its float64
+   * exponent from the rows of `xr` and is summed as in `sums` (rows[r] at float64 index 2r). Returns
+   * the number of pairs that passed the screen.
+   */
+  screen(
+    xt32: number,
+    S8: number,
+    d: number,
+    u: number,
+    v0: number,
+    v1: number,
+    n32: number,
+    thr: number,
+    xr: number,
+    D2: number,
+    norms: number,
+    scale: number,
+    cutoff: number,
+    w: number,
+    cols: number,
+    rows: number,
+    near: number,
+  ): number
 }
 
 const I32 = 0x7f
@@ -326,7 +375,18 @@ function sumsBody(): number[] {
     emit(get(A), get(M_CUT), flt(F64X2_LE), flt(V128_NOT), set(M_M))
     emit(get(A), zero, flt(F64X2_MIN), set(M_E))
     emit(get(M_E), f64x2const(LOG2E), fmul, flt(F64X2_NEAREST), set(M_T))
-    emit(get(M_E), get(M_T), f64x2const(LN2_HI), fmul, fsub, get(M_T), f64x2const(LN2_LO), fmul, fsub, set(M_R))
+    emit(
+      get(M_E),
+      get(M_T),
+      f64x2const(LN2_HI),
+      fmul,
+      fsub,
+      get(M_T),
+      f64x2const(LN2_LO),
+      fmul,
+      fsub,
+      set(M_R),
+    )
     emit(f64x2const(1 / factorial(EXP_DEGREE)))
     for (let i = EXP_DEGREE - 1; i >= 0; i--) emit(get(M_R), fmul, f64x2const(1 / factorial(i)), fadd)
     // · 2^t: t added to the exponent field (t >= -58 in every lane that is kept)
@@ -366,14 +426,324 @@ function factorial(n: number): number {
   return f
 }
 
+// ---------------------------------------------------------------------------------------------- screen
+const F32 = 0x7d
+const I32_SUB = 0x6b
+const I32_MUL = 0x6c
+const I32_AND = 0x71
+const I32_CTZ = 0x68
+const I32_EQZ = 0x45
+const F64_LOAD = 0x2b
+const F64_ADD = 0xa0
+const F64_SUB = 0xa1
+const F64_MUL = 0xa2
+const F64_MIN = 0xa4
+const F64_LE = 0x65
+const F64_NEAREST = 0x9e
+const F32_DEMOTE_F64 = 0xb6
+const I64_SHL = 0x86
+const I64_ADD = 0x7c
+const I64_REINTERPRET_F64 = 0xbd
+const F64_REINTERPRET_I64 = 0xbf
+const I64_TRUNC_SAT_F64_S = [0xfc, 0x06]
+const f64c = (x: number): number[] => [0x44, ...Array.from(new Uint8Array(new Float64Array([x]).buffer))]
+const splat32 = (offset: number): number[] => simd(0x09, ...mem(2, offset))
+const load4 = (offset: number): number[] => simd(0x00, ...mem(2, offset))
+const f32x4const = (x: number): number[] =>
+  simd(0x0c, ...Array.from(new Uint8Array(new Float32Array([x, x, x, x]).buffer)))
+const F32X4_ADD = 0xe4
+const F32X4_SUB = 0xe5
+const F32X4_MUL = 0xe6
+const F32X4_LE = 0x45
+const F32X4_NEAREST = 0x6a
+const I32X4_BITMASK = 0xa4
+const I32X4_TRUNC_SAT_F32X4_S = 0xf8
+const I32X4_SHL = 0xab
+const I32X4_ADD = 0xae
+const F64X2_PROMOTE_LOW_F32X4 = 0x5f
+/** i8x16.shuffle moving lanes 2, 3 of an f32x4 to 0, 1 */
+const HIGH_HALF = simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)
+
+// float32 exp for the far pairs: the same reduction with float32 constants (LN2_HI_32 has 9 bits, so
+// t·LN2_HI_32 is exact for |t| < 2^15) and the Taylor polynomial to r^6 / 6! (1.2e-7 there)
+const LN2_HI_32 = 0.693359375
+const LN2_LO_32 = -2.1219444e-4
+const EXP32_DEGREE = 6
+
+// parameters of `screen`
+const R_XT = 0 // float32 [d][S8]
+const R_S = 1 // S8
+const R_D = 2
+const R_U = 3
+const R_V0 = 4
+const R_V1 = 5
+const R_N32 = 6 // float32 norms [S8]
+const R_THR = 7 // f32: at or below, a pair is skipped
+const R_XR = 8 // float64 rows [S8][D2]
+const R_D2 = 9 // d rounded up to even
+const R_N64 = 10
+const R_SCALE = 11
+const R_CUT = 12
+const R_W = 13
+const R_COLS = 14
+const R_ROWS = 15
+const R_NEAR = 16 // f32: above it, a pair's exponent is recomputed in float64
+// locals: i32 v, j, p, q, sb, bits, i, k, pi, pk, pe, cnt ; v128 a0..a7, y0, y1, x, e, m, k, dacc ; f64 e64, t, r, kv
+const S_V = 17
+const S_J = 18
+const S_P = 19
+const S_Q = 20
+const S_SB = 21
+const S_BITS = 22
+const S_I = 23
+const S_K = 24
+const S_PI = 25
+const S_PK = 26
+const S_PE = 27
+const S_CNT = 28
+const S_A = 29 // 29..36
+const S_Y0 = 37
+const S_Y1 = 38
+const S_X = 39
+const S_E = 40
+const S_M = 41
+const S_K4 = 42
+const S_DACC = 43
+const S_E64 = 44
+const S_T = 45
+const S_R = 46
+const S_KV = 47
+
+type Emit = (...parts: number[][]) => void
+
+/** the pair (i, k): its float64 exponent from the rows' dot product, and its kernel summed if above the cutoff */
+function exactPair(emit: Emit, r: number): void {
+  emit(get(R_D2), i32c(3), [I32_SHL], set(S_PE)) // row bytes
+  emit(get(R_XR), get(S_I), get(S_PE), [I32_MUL], [I32_ADD], set(S_PI))
+  emit(get(R_XR), get(S_K), get(S_PE), [I32_MUL], [I32_ADD], set(S_PK))
+  emit(get(S_PI), get(S_PE), [I32_ADD], set(S_PE))
+  emit(zero, set(S_DACC))
+  emit([0x03, 0x40]) // loop (dims, two at a time)
+  emit(get(S_DACC), get(S_PI), load(0), get(S_PK), load(0), fmul, fadd, set(S_DACC))
+  emit(get(S_PI), i32c(16), [I32_ADD], set(S_PI), get(S_PK), i32c(16), [I32_ADD], set(S_PK))
+  emit(get(S_PI), get(S_PE), [I32_LT_U], [0x0d, 0])
+  emit([0x0b])
+  // e64 = ((n[i] + n[k]) - (dot + dot)) · scale
+  emit(get(R_N64), get(S_I), i32c(3), [I32_SHL], [I32_ADD], [F64_LOAD], mem(3, 0))
+  emit(get(R_N64), get(S_K), i32c(3), [I32_SHL], [I32_ADD], [F64_LOAD], mem(3, 0), [F64_ADD])
+  emit(get(S_DACC), lane(0), get(S_DACC), lane(1), [F64_ADD], set(S_T))
+  emit(get(S_T), get(S_T), [F64_ADD], [F64_SUB], get(R_SCALE), [F64_MUL], set(S_E64))
+  emit(get(S_CNT), i32c(1), [I32_ADD], set(S_CNT))
+  emit(get(S_E64), get(R_CUT), [F64_LE], [I32_EQZ], [0x04, 0x40]) // if above the cutoff (or NaN)
+  emit(get(S_E64), f64c(0), [F64_MIN], set(S_E64))
+  emit(get(S_E64), f64c(LOG2E), [F64_MUL], [F64_NEAREST], set(S_T))
+  emit(
+    get(S_E64),
+    get(S_T),
+    f64c(LN2_HI),
+    [F64_MUL],
+    [F64_SUB],
+    get(S_T),
+    f64c(LN2_LO),
+    [F64_MUL],
+    [F64_SUB],
+    set(S_R),
+  )
+  emit(f64c(1 / factorial(EXP_DEGREE)))
+  for (let n = EXP_DEGREE - 1; n >= 0; n--) emit(get(S_R), [F64_MUL], f64c(1 / factorial(n)), [F64_ADD])
+  emit(
+    [I64_REINTERPRET_F64],
+    get(S_T),
+    I64_TRUNC_SAT_F64_S,
+    [0x42, 52],
+    [I64_SHL],
+    [I64_ADD],
+    [F64_REINTERPRET_I64],
+  )
+  emit(set(S_KV))
+  // rows[r] (lane 0) += w[k]·kv ; cols[k] += w[i]·kv
+  emit(get(R_ROWS), get(R_ROWS), [F64_LOAD], mem(3, 16 * r))
+  emit(
+    get(R_W),
+    get(S_K),
+    i32c(3),
+    [I32_SHL],
+    [I32_ADD],
+    [F64_LOAD],
+    mem(3, 0),
+    get(S_KV),
+    [F64_MUL],
+    [F64_ADD],
+  )
+  emit([F64_STORE], mem(3, 16 * r))
+  emit(get(R_COLS), get(S_K), i32c(3), [I32_SHL], [I32_ADD], tee(S_PI))
+  emit(get(S_PI), [F64_LOAD], mem(3, 0))
+  emit(
+    get(R_W),
+    get(S_I),
+    i32c(3),
+    [I32_SHL],
+    [I32_ADD],
+    [F64_LOAD],
+    mem(3, 0),
+    get(S_KV),
+    [F64_MUL],
+    [F64_ADD],
+  )
+  emit([F64_STORE], mem(3, 0))
+  emit([0x0b]) // end if
+}
+
+/**
+ * One row r against 4 columns v + 4h.. whose float32 exponents are in S_E: the far pairs (between the
+ * skip threshold and `near`) summed from a float32 exp, the near ones (and NaN) through exactPair.
+ */
+function rowVector(emit: Emit, r: number, h: number): void {
+  emit(
+    get(S_E),
+    get(R_THR), simd(0x13),
+    simd(F32X4_LE),
+    flt(V128_NOT),
+    tee(S_M),
+    simd(I32X4_BITMASK),
+    [I32_EQZ],
+    [0x0d, 0],
+  )
+  // near lanes (NaN included): exact
+  emit(get(S_E), get(R_NEAR), simd(0x13), simd(F32X4_LE), flt(V128_NOT), simd(I32X4_BITMASK), tee(S_BITS))
+  emit([0x04, 0x40]) // if any
+  emit([0x03, 0x40]) // loop (set bits)
+  emit(get(R_U), i32c(r), [I32_ADD], set(S_I))
+  emit(get(S_V), i32c(4 * h), [I32_ADD], get(S_BITS), [I32_CTZ], [I32_ADD], set(S_K))
+  emit(get(S_BITS), get(S_BITS), i32c(1), [I32_SUB], [I32_AND], set(S_BITS))
+  exactPair(emit, r)
+  emit(get(S_BITS), [0x0d, 0])
+  emit([0x0b]) // end loop
+  emit([0x0b]) // end if
+  // far lanes: m = above the threshold and at or below `near`
+  emit(get(S_M), get(S_E), get(R_NEAR), simd(0x13), simd(F32X4_LE), flt(V128_AND), set(S_M))
+  emit(get(S_E), f32x4const(Math.LOG2E), simd(F32X4_MUL), simd(F32X4_NEAREST), set(S_X))
+  emit(get(S_E), get(S_X), f32x4const(LN2_HI_32), simd(F32X4_MUL), simd(F32X4_SUB))
+  emit(get(S_X), f32x4const(LN2_LO_32), simd(F32X4_MUL), simd(F32X4_SUB), set(S_K4))
+  emit(f32x4const(1 / factorial(EXP32_DEGREE)))
+  for (let n = EXP32_DEGREE - 1; n >= 0; n--)
+    emit(get(S_K4), simd(F32X4_MUL), f32x4const(1 / factorial(n)), simd(F32X4_ADD))
+  emit(get(S_X), simd(I32X4_TRUNC_SAT_F32X4_S), i32c(23), simd(I32X4_SHL), simd(I32X4_ADD))
+  emit(get(S_M), flt(V128_AND), set(S_K4))
+  // k as float64, columns 0-1 in S_E, 2-3 in S_X
+  emit(get(S_K4), simd(F64X2_PROMOTE_LOW_F32X4), set(S_E))
+  emit(get(S_K4), get(S_K4), HIGH_HALF, simd(F64X2_PROMOTE_LOW_F32X4), set(S_X))
+  // rows[r] += k·w[columns] ; cols[columns] += k·w[row]
+  emit(get(R_W), get(S_V), i32c(3), [I32_SHL], [I32_ADD], set(S_PI))
+  emit(get(R_ROWS), get(R_ROWS), load(16 * r))
+  emit(get(S_E), get(S_PI), load(32 * h), fmul, get(S_X), get(S_PI), load(32 * h + 16), fmul, fadd, fadd)
+  emit(store(16 * r))
+  emit(get(R_W), get(R_U), i32c(3), [I32_SHL], [I32_ADD], splat64(8 * r), set(S_K4))
+  emit(get(R_COLS), get(S_V), i32c(3), [I32_SHL], [I32_ADD], set(S_PI))
+  emit(get(S_PI), get(S_PI), load(32 * h), get(S_E), get(S_K4), fmul, fadd, store(32 * h))
+  emit(get(S_PI), get(S_PI), load(32 * h + 16), get(S_X), get(S_K4), fmul, fadd, store(32 * h + 16))
+}
+
+function screenBody(): number[] {
+  const code: number[] = []
+  const emit: Emit = (...parts) => {
+    for (const p of parts) code.push(...p)
+  }
+  emit(get(R_S), i32c(2), [I32_SHL], set(S_SB))
+  emit(get(R_V0), set(S_V))
+  emit([0x02, 0x40], [0x03, 0x40]) // block, loop (groups of 8 columns)
+  emit(get(S_V), get(R_V1), [I32_GE_U], [0x0d, 1])
+  for (let a = 0; a < 8; a++) emit(zero, set(S_A + a))
+  emit(get(R_XT), set(S_P), i32c(0), set(S_J))
+  emit([0x03, 0x40]) // loop (dims): float32 products, 4 rows x 8 columns
+  emit(get(S_P), get(S_V), i32c(2), [I32_SHL], [I32_ADD], set(S_Q))
+  emit(get(S_Q), load4(0), set(S_Y0), get(S_Q), load4(16), set(S_Y1))
+  emit(get(S_P), get(R_U), i32c(2), [I32_SHL], [I32_ADD], set(S_Q))
+  for (let r = 0; r < 4; r++) {
+    emit(get(S_Q), splat32(4 * r), set(S_X))
+    emit(get(S_A + 2 * r), get(S_X), get(S_Y0), simd(F32X4_MUL), simd(F32X4_ADD), set(S_A + 2 * r))
+    emit(get(S_A + 2 * r + 1), get(S_X), get(S_Y1), simd(F32X4_MUL), simd(F32X4_ADD), set(S_A + 2 * r + 1))
+  }
+  emit(get(S_P), get(S_SB), [I32_ADD], set(S_P))
+  emit(get(S_J), i32c(1), [I32_ADD], set(S_J))
+  emit(get(S_J), get(R_D), [I32_LT_U], [0x0d, 0])
+  emit([0x0b])
+  // float32 exponents ((n_u + n_v) - (a + a))·scale, in place of the products
+  emit(get(R_N32), get(S_V), i32c(2), [I32_SHL], [I32_ADD], set(S_Q))
+  emit(get(S_Q), load4(0), set(S_Y0), get(S_Q), load4(16), set(S_Y1))
+  emit(get(R_N32), get(R_U), i32c(2), [I32_SHL], [I32_ADD], set(S_Q))
+  for (let r = 0; r < 4; r++) {
+    emit(get(S_Q), splat32(4 * r), set(S_X))
+    for (let h = 0; h < 2; h++) {
+      const a = S_A + 2 * r + h
+      emit(
+        get(S_X),
+        get(h === 0 ? S_Y0 : S_Y1),
+        simd(F32X4_ADD),
+        get(a),
+        get(a),
+        simd(F32X4_ADD),
+        simd(F32X4_SUB),
+      )
+      emit(get(R_SCALE), [F32_DEMOTE_F64], simd(0x13), simd(F32X4_MUL), set(a))
+    }
+  }
+  for (let r = 0; r < 4; r++) {
+    for (let h = 0; h < 2; h++) {
+      emit(get(S_A + 2 * r + h), set(S_E))
+      emit([0x02, 0x40]) // block: left when no lane is above the threshold
+      rowVector(emit, r, h)
+      emit([0x0b])
+    }
+  }
+  emit(get(S_V), i32c(8), [I32_ADD], set(S_V))
+  emit([0x0c, 0])
+  emit([0x0b, 0x0b])
+  emit(get(S_CNT))
+  emit([0x0b])
+  const locals = [...leb(3), ...leb(12), I32, ...leb(15), V128, ...leb(4), F64]
+  const fn = [...locals, ...code]
+  return [...leb(fn.length), ...fn]
+}
+
 function moduleBytes(): Uint8Array {
   const tileParams = [I32, I32, I32, I32, I32, I32, I32, F64, I32]
   const sumsParams = [I32, I32, I32, I32, I32, I32, I32, F64, I32, I32, I32, F64]
-  const type = [2, 0x60, ...leb(tileParams.length), ...tileParams, 0, 0x60, ...leb(sumsParams.length), ...sumsParams, 0]
-  const func = [2, 0, 1]
+  const screenParams = [I32, I32, I32, I32, I32, I32, I32, F32, I32, I32, I32, F64, F64, I32, I32, I32, F32]
+  const type = [
+    3,
+    0x60,
+    ...leb(tileParams.length),
+    ...tileParams,
+    0,
+    0x60,
+    ...leb(sumsParams.length),
+    ...sumsParams,
+    0,
+    0x60,
+    ...leb(screenParams.length),
+    ...screenParams,
+    1,
+    I32,
+  ]
+  const func = [3, 0, 1, 2]
   const memory = [1, 0, 1]
-  const exports = [3, ...name('mem'), 2, 0, ...name('tile'), 0, 0, ...name('sums'), 0, 1]
-  const code = [2, ...body(), ...sumsBody()]
+  const exports = [
+    4,
+    ...name('mem'),
+    2,
+    0,
+    ...name('tile'),
+    0,
+    0,
+    ...name('sums'),
+    0,
+    1,
+    ...name('screen'),
+    0,
+    2,
+  ]
+  const code = [3, ...body(), ...sumsBody(), ...screenBody()]
   return Uint8Array.from([
     0x00,
     0x61,
@@ -409,20 +779,26 @@ export function wasmGram(): WasmGram | undefined {
     const kernel: WasmGram = {
       f64: new Float64Array(memory.buffer),
       reserve(d, S) {
+        const S8 = S + 8
+        const D2 = (d + 1) & ~1
         const xt = 0
         const norms = d * S * 8
-        const out = norms + S * 8
+        const out = norms + S8 * 8
         const w = out + S * 64 + 128
-        const cols = w + S * 8
-        const rows = cols + S * 8
-        const need = rows + 64
+        const cols = w + S8 * 8
+        const rows = cols + S8 * 8
+        const xt32 = rows + 64
+        const n32 = xt32 + d * S8 * 4
+        const xr = n32 + S8 * 4
+        const need = xr + S8 * D2 * 8
         const have = memory.buffer.byteLength
         if (need > have) memory.grow(Math.ceil((need - have) / 65536))
         if (kernel.f64.buffer !== memory.buffer) kernel.f64 = new Float64Array(memory.buffer)
-        return { xt, norms, out, w, cols, rows }
+        return { xt, norms, out, w, cols, rows, xt32, n32, xr, S8, D2 }
       },
       tile,
       sums: instance.exports.sums as WasmGram['sums'],
+      screen: instance.exports.screen as WasmGram['screen'],
     }
     cached = kernel
     return kernel

@@ -7,7 +7,14 @@ import {
   silvermanFactor,
   type KdeInput,
 } from '../../src-shared/engine/kde'
-import { EXP_CUTOFF, type PairMethod } from '../../src-shared/engine/kde-pairs'
+import {
+  EXP_CUTOFF,
+  SCREEN_MIN_U,
+  SCREEN_SKIP_TOLERANCE,
+  SCREEN_TOLERANCE,
+  screenStats,
+  type PairMethod,
+} from '../../src-shared/engine/kde-pairs'
 import { wasmGram } from '../../src-shared/engine/kde-wasm'
 import { createRng } from '../../src-shared/engine/rng'
 import { kdeInput, loadSelectionFixture } from './selection-fixture'
@@ -261,7 +268,7 @@ describe('KDE at Infinity’s shape (36 positions x 32 features) against the def
     const got = kdeDensitiesWith(input, undefined, used)
     expect(Object.keys(used)).toEqual([auto])
     expect(maxRelError(got.densities, Array.from(want))).toBeLessThan(1e-12)
-    for (const force of ['direct', 'gram', 'gram-js', 'bits'] as const) {
+    for (const force of ['direct', 'gram', 'gram-f64', 'gram-js', 'bits'] as const) {
       const other = kdeDensitiesWith(input, force)
       expect(maxRelError(other.densities, Array.from(want)), force).toBeLessThan(1e-12)
     }
@@ -332,5 +339,105 @@ describe('the WebAssembly kernel that sums the Gram path', () => {
     const want = ys.reduce((acc, y) => acc + Math.exp(-(y * y)), 0)
     for (let r = 0; r < 4; r++) expect(rows[2 * r] + rows[2 * r + 1]).toBeCloseTo(want, 14)
     expect(cols[0]).toBeCloseTo(4 * Math.exp(-0.25), 14)
+  })
+})
+
+describe('the float32 screen of the Gram path (from SCREEN_MIN_U distinct vectors)', () => {
+  const N = 600
+  const P = 3
+  const rng = createRng(77)
+  const uniform = (d: number): Float32Array =>
+    Float32Array.from({ length: N * P * d }, () => rng.nextDouble() * 2 - 1)
+  // uniform, plus near copies of some vectors (so that near pairs exist and go through float64)
+  function withNearCopies(d: number): Float32Array {
+    const f = uniform(d)
+    for (let n = 1; n < N; n += 9) {
+      for (let p = 0; p < P; p++) {
+        for (let j = 0; j < d; j++)
+          f[(n * P + p) * d + j] = f[((n - 1) * P + p) * d + j] + 0.02 * (rng.nextDouble() - 0.5)
+      }
+    }
+    return f
+  }
+  function clusters(d: number, count: number, spread: number, at = 1): Float32Array {
+    const centres = Array.from({ length: count }, () =>
+      Array.from({ length: d }, () => at * (rng.nextDouble() * 2 - 1)),
+    )
+    const f = new Float32Array(N * P * d)
+    for (let i = 0; i < N * P; i++) {
+      const c = centres[Math.floor(rng.nextDouble() * count)]
+      for (let j = 0; j < d; j++) f[i * d + j] = c[j] + spread * (rng.nextDouble() - 0.5)
+    }
+    return f
+  }
+  const bound = SCREEN_TOLERANCE + SCREEN_SKIP_TOLERANCE + 1e-12
+  const job = (d: number, features: Float32Array): KdeInput => ({
+    B: 1,
+    N,
+    P,
+    d,
+    kernel: 'gaussian',
+    poolBandwidthOverBatch: false,
+    features,
+  })
+  function check(input: KdeInput): typeof screenStats {
+    Object.assign(screenStats, { positions: 0, gaveWay: 0, exactPairs: 0, screenedPairs: 0 })
+    const got = kdeDensities(input)
+    const stats = { ...screenStats }
+    expect(maxRelError(got.densities, Array.from(definition(input)))).toBeLessThan(bound)
+    return stats
+  }
+
+  it('screens distinct features, recomputes the near pairs in float64, within its stated bound', () => {
+    expect(N).toBeGreaterThanOrEqual(SCREEN_MIN_U)
+    const input = job(32, withNearCopies(32))
+    const stats = check(input)
+    expect(stats.positions).toBe(P)
+    // without the screen: the same densities to float64 rounding, and none screened
+    Object.assign(screenStats, { positions: 0 })
+    const f64 = kdeDensitiesWith(input, 'gram-f64')
+    expect(screenStats.positions).toBe(0)
+    expect(maxRelError(f64.densities, Array.from(definition(input)))).toBeLessThan(1e-12)
+    expect(stats.gaveWay).toBe(0)
+    expect(stats.exactPairs).toBeGreaterThan(50)
+    expect(stats.exactPairs).toBeLessThan(0.03 * stats.screenedPairs)
+  })
+
+  it('handles an odd number of dims (the float64 rows are padded to even)', () => {
+    const stats = check(job(7, withNearCopies(7)))
+    expect(stats.positions).toBe(P)
+  })
+
+  it('gives way to the float64 kernel where most pairs are near (tight clusters)', () => {
+    const stats = check(job(32, clusters(32, 3, 0.3)))
+    expect(stats.positions).toBe(P)
+    expect(stats.gaveWay).toBe(P)
+  })
+
+  it('is not used where float32 would overflow (a vector at 1e16)', () => {
+    const f = withNearCopies(32)
+    for (let j = 0; j < 32; j++) f[(5 * P + 1) * 32 + j] = 1e16
+    const stats = check(job(32, f))
+    // the position holding it goes the float64 way; the other two are screened
+    expect(stats.positions).toBe(P - 1)
+  })
+
+  it('sums multiplicities (repeated ids) with the same bound', () => {
+    const d = 32
+    const V = 4096
+    const codebook = Float32Array.from({ length: V * d }, () => rng.nextDouble() * 2 - 1)
+    const ids = Int32Array.from({ length: 2 * N * P }, () => Math.floor(V * rng.nextDouble() ** 2))
+    const input: KdeInput = {
+      B: 1,
+      N: 2 * N,
+      P,
+      d,
+      kernel: 'gaussian',
+      poolBandwidthOverBatch: false,
+      ids,
+      codebook,
+    }
+    const stats = check(input)
+    expect(stats.positions).toBe(P)
   })
 })

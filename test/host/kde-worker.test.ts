@@ -39,12 +39,41 @@ describe('KDE worker', () => {
     const expected = kdeDensities(job)
     const pool = new KdeWorker({ threads: 2, splitAbove: 0 })
     try {
-      const result = await pool.run({ ...job, features: features.slice() })
+      const mine = features.slice()
+      const result = await pool.run({ ...job, features: mine })
       expect(pool.lastParts).toBe(2)
+      // each thread got its own copy of its positions: the caller's features stay where they were
+      expect(mine.length).toBe(features.length)
+      expect(mine[mine.length - 1]).toBe(features[features.length - 1])
       expect(Array.from(result.bandwidths)).toEqual(Array.from(expected.bandwidths))
       result.densities.forEach((x, i) => {
         expect(Math.abs(x - expected.densities[i]) / expected.densities[i]).toBeLessThan(1e-12)
       })
+      // codebook rows of ids split the same way
+      const V = 40
+      const byId: KdeInput = {
+        B,
+        N,
+        P,
+        d,
+        ids: Int32Array.from({ length: B * N * P }, (_, i) => (i * 7 + (i >> 3)) % V),
+        codebook: Float32Array.from({ length: V * d }, (_, i) => Math.cos(i * 0.7)),
+        kernel: 'gaussian',
+        poolBandwidthOverBatch: false,
+      }
+      const want = kdeDensities(byId)
+      const got = await pool.run({ ...byId, ids: byId.ids?.slice() })
+      expect(pool.lastParts).toBe(2)
+      expect(Array.from(got.bandwidths)).toEqual(Array.from(want.bandwidths))
+      got.densities.forEach((x, i) => {
+        expect(Math.abs(x - want.densities[i]) / want.densities[i]).toBeLessThan(1e-12)
+      })
+      // a caller's own range of positions is kept, not split
+      const some = await pool.run({ ...byId, ids: byId.ids?.slice(), positions: { from: 2, to: 5 } })
+      expect(pool.lastParts).toBe(1)
+      const someWant = kdeDensities({ ...byId, positions: { from: 2, to: 5 } })
+      some.densities.forEach((x, i) => { expect(Math.abs(x - someWant.densities[i]) / someWant.densities[i]).toBeLessThan(1e-12); },
+      )
       // exactMatch is O(N) per position: never split
       const ids = Int32Array.from({ length: B * N * P }, (_, i) => i % 5)
       const codebook = Float32Array.from({ length: 5 * d }, (_, i) => i)
