@@ -126,6 +126,20 @@ export const MUTANTS: readonly Mutant[] = [
     tests: KDE,
   },
   {
+    id: 'kde-screen-no-near-split',
+    what: 'sum every pair that passes the float32 screen from its float32 exponent (no float64 recompute of near pairs)',
+    file: 'src-shared/engine/kde-pairs.ts',
+    edits: [['return { skip, near: Math.fround(Math.min(near, 0)) }', 'return { skip, near: 0 }']],
+    tests: ['test/engine/kde.test.ts'],
+  },
+  {
+    id: 'kde-screen-wrong-weight',
+    what: "weight a near pair's column sum by its own multiplicity instead of its row's",
+    file: 'src-shared/engine/kde-wasm.ts',
+    edits: [['get(R_W),\n    get(S_I),', 'get(R_W),\n    get(S_K),']],
+    tests: ['test/engine/kde.test.ts'],
+  },
+  {
     id: 'kde-exact-match-no-self',
     what: 'drop the self term of the exactMatch kernel',
     file: 'src-shared/engine/kde.ts',
