@@ -10,10 +10,20 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { z } from 'zod'
 import { modelFacts } from '../../src-shared/engine/request'
+import { issuesText } from '../../src-shared/protocol'
 import type { IpcParsedArgs, QueueSnapshot, Settings, SweepDetail, SweepSummary } from '../../src-shared/ipc'
 import type { SweepPlan } from '../../src-shared/sweep'
-import { metricsCsv, planSweep, uniqueCells, valueLabel } from '../../src-shared/sweep'
+import {
+  canonicalJson,
+  metricsCsv,
+  planSweep,
+  SWEEP_AXES,
+  sweepSpecSchema,
+  uniqueCells,
+  valueLabel,
+} from '../../src-shared/sweep'
 import type { SweepSpec } from '../../src-shared/sweep'
 import type { HostClient } from '../host/client'
 import { checkJobMemory } from '../host/memory'
@@ -41,6 +51,74 @@ import {
   sweepMetrics,
 } from './sweep-output'
 
+const axisValueSchema = z.union([z.string().max(200), z.number(), z.array(z.number()).max(64)])
+const metricSchema = z.strictObject({
+  value: z.number(),
+  lo: z.number().optional(),
+  hi: z.number().optional(),
+})
+
+/**
+ * sweep.json as the studio writes it. The file is on disk and may have been edited: the shape is
+ * checked here, each cell's identity against its settings when it is read, and the plan's hash
+ * against the model when the sweep is finished (`checkPlanHash`).
+ */
+const sweepRecordSchema = z
+  .strictObject({
+    format: z.literal(SWEEP_FORMAT),
+    id: z.string().min(1).max(200),
+    label: z.string().max(400),
+    createdAt: z.string().max(40),
+    modelId: z.string().min(1).max(200),
+    modelFiles: z.record(z.string(), z.string()),
+    planHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 in hex'),
+    spec: sweepSpecSchema,
+    plan: z.strictObject({
+      modelId: z.string().min(1).max(200),
+      axes: z
+        .array(z.strictObject({ axis: z.enum(SWEEP_AXES), values: z.array(axisValueSchema).min(1).max(32) }))
+        .min(1)
+        .max(3),
+      items: z
+        .array(z.strictObject({ classId: z.number().int().min(0), seed: z.number().int().min(0) }))
+        .min(1),
+      cells: z
+        .array(
+          z.strictObject({
+            index: z.number().int().min(0),
+            coords: z.array(axisValueSchema),
+            strategy: z.record(z.string(), z.unknown()),
+            sampling: z.record(z.string(), z.unknown()),
+            unused: z.array(z.enum(SWEEP_AXES)),
+            identity: z.string(),
+          }),
+        )
+        .min(1),
+    }),
+    cells: z.array(
+      z.strictObject({ hash: z.string().max(64), jobId: z.string().max(200), reused: z.boolean() }),
+    ),
+  })
+  .superRefine((rec, ctx) => {
+    const { plan } = rec
+    const problem = (message: string): void => {
+      ctx.addIssue({ code: 'custom', message })
+    }
+    if (plan.modelId !== rec.modelId)
+      problem(`plan.modelId ${plan.modelId} differs from modelId ${rec.modelId}`)
+    if (rec.cells.length !== plan.cells.length)
+      problem(`${rec.cells.length} cells for a plan of ${plan.cells.length}`)
+    if (plan.items.length !== rec.spec.classes.length * rec.spec.seeds.length)
+      problem(`plan.items holds ${plan.items.length} images, not classes x seeds`)
+    plan.cells.forEach((c, i) => {
+      if (c.index !== i) problem(`plan.cells[${i}].index is ${c.index}`)
+      else if (c.coords.length !== plan.axes.length)
+        problem(`plan.cells[${i}].coords: one value per axis expected`)
+      else if (c.identity !== canonicalJson({ strategy: c.strategy, sampling: c.sampling }))
+        problem(`plan.cells[${i}]: its strategy or sampling no longer match its identity (edited?)`)
+    })
+  })
+
 interface SweepRecord {
   readonly format: string
   readonly id: string
@@ -55,10 +133,35 @@ interface SweepRecord {
   readonly cells: { readonly hash: string; readonly jobId: string; readonly reused: boolean }[]
 }
 
+const outputsSchema = z.strictObject({
+  metrics: z
+    .array(
+      z.strictObject({
+        cell: z.number().int().min(0),
+        hash: z.string().max(64),
+        n: z.number().int().min(0),
+        accuracy: metricSchema,
+        IS: metricSchema,
+        FID: metricSchema,
+      }),
+    )
+    .nullable(),
+  note: z.string().max(4000),
+  grids: z.array(z.strictObject({ name: z.string().max(200), title: z.string().max(400) })).max(64),
+})
+
 interface Outputs {
   readonly metrics: SweepDetail['metrics']
   readonly note: string
   readonly grids: { name: string; title: string }[]
+}
+
+/** A sweep.json read back: shape and identities checked (see sweepRecordSchema). */
+export function parseSweepRecord(json: unknown): SweepRecord {
+  const parsed = sweepRecordSchema.safeParse(json)
+  if (!parsed.success) throw new Error(issuesText(parsed.error).text.slice(0, 400))
+  // the schema checked every field the studio reads; SweepPlan's types are narrower unions of the same
+  return parsed.data as unknown as SweepRecord
 }
 
 export interface ExperimentDeps {
@@ -95,8 +198,8 @@ export class Experiments {
       const file = join(e.dir, name, 'sweep.json')
       if (!existsSync(file)) continue
       try {
-        const rec = JSON.parse(await readFile(file, 'utf8')) as SweepRecord
-        if (rec.format !== SWEEP_FORMAT || rec.id !== name) throw new Error('not a sweep of this version')
+        const rec = parseSweepRecord(JSON.parse(await readFile(file, 'utf8')))
+        if (rec.id !== name) throw new Error(`its id ${rec.id} is not its folder's name`)
         e.records.set(rec.id, rec)
       } catch (error) {
         deps.log(`experiments: ${file} left out: ${error instanceof Error ? error.message : String(error)}`)
@@ -302,18 +405,32 @@ export class Experiments {
     }
   }
 
+  /** outputs.json, or undefined where it is missing or not of the expected shape (logged) */
   private async readOutputs(id: string): Promise<Outputs | undefined> {
+    const file = join(this.dir, id, 'outputs.json')
+    if (!existsSync(file)) return undefined
     try {
-      return JSON.parse(await readFile(join(this.dir, id, 'outputs.json'), 'utf8')) as Outputs
-    } catch {
-      return undefined
+      const parsed = outputsSchema.safeParse(JSON.parse(await readFile(file, 'utf8')))
+      if (parsed.success) return parsed.data
+      this.deps.log(`experiments: ${file} left out: ${issuesText(parsed.error).text.slice(0, 300)}`)
+    } catch (error) {
+      this.deps.log(
+        `experiments: ${file} left out: ${error instanceof Error ? error.message : String(error)}`,
+      )
     }
+    return undefined
   }
 
   /** Scores every cell's images, then writes the metrics, the chart and the grids. */
   private async finish(rec: SweepRecord): Promise<void> {
     const model = await this.deps.models.resolve(rec.modelId)
     const m = model.manifest
+    if (planHash(m, rec.plan) !== rec.planHash) {
+      throw new Error(
+        `${join(this.dir, rec.id, 'sweep.json')}: its plan does not match its hash for model ${m.id} ` +
+          `(the file was edited, or the model's files changed since the sweep was planned); not scored`,
+      )
+    }
     const history = this.deps.history()
     const folder = join(this.dir, rec.id)
     const imageFile = async (cellIndex: number, item: number): Promise<string> => {

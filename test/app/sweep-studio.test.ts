@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Studio } from '../../src-main/app/studio'
+import { createStudio, type Studio } from '../../src-main/app/studio'
 import type { SweepSpec } from '../../src-shared/sweep'
 import { call, MODEL_ID, openStudio, STUDIO_HOOK_MS, tempHome } from './studio-helpers'
 
@@ -106,6 +106,65 @@ describe('Experiments in the studio', () => {
     }
     expect((await detail(first.id)).grids).toHaveLength(1)
   }, 60_000)
+
+  it('leaves out an edited or damaged sweep.json on restart, names it, and keeps the others', async () => {
+    const sweeps = await call(studio, 'experiments:list', {})
+    expect(sweeps.length).toBeGreaterThanOrEqual(2)
+    const target = sweeps[0].id
+    const file = join((await detail(target)).folder, 'sweep.json')
+    const saved = await readFile(file, 'utf8')
+    const rec = JSON.parse(saved) as {
+      plan: { cells: { strategy: Record<string, unknown> }[]; items: unknown[] }
+      cells: unknown[]
+      planHash: string
+    }
+    const edits: [string, (r: typeof rec) => string][] = [
+      [
+        'a cell whose settings no longer match its identity',
+        (r) => {
+          r.plan.cells[1].strategy.N = 999
+          return JSON.stringify(r)
+        },
+      ],
+      [
+        'fewer cells than the plan',
+        (r) => {
+          r.cells.pop()
+          return JSON.stringify(r)
+        },
+      ],
+      [
+        'a plan hash that is not a hash',
+        (r) => {
+          r.planHash = '../x'
+          return JSON.stringify(r)
+        },
+      ],
+      ['half a file', () => saved.slice(0, saved.length >> 1)],
+    ]
+    try {
+      for (const [what, edit] of edits) {
+        await studio.close()
+        await writeFile(file, edit(JSON.parse(saved) as typeof rec))
+        const lines: string[] = []
+        studio = await createStudio({
+          home: home.home,
+          version: '0.0.0-test',
+          hostName: 'web',
+          log: (l) => lines.push(l),
+        })
+        const ids = (await call(studio, 'experiments:list', {})).map((x) => x.id)
+        expect(ids, what).not.toContain(target)
+        expect(ids, what).toHaveLength(sweeps.length - 1)
+        expect(lines.join('\n'), what).toContain(`${file} left out`)
+      }
+    } finally {
+      await studio.close()
+      await writeFile(file, saved)
+      studio = await openStudio(home.home)
+    }
+    expect((await call(studio, 'experiments:list', {})).map((x) => x.id)).toContain(target)
+  }, 120_000)
 
   it('refuses an unknown axis, a repeated axis and a value out of bounds', async () => {
     await expect(
