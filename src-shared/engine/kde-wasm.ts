@@ -212,6 +212,77 @@ const I32_SHL = 0x74
 const I32_LT_U = 0x49
 const I32_GE_U = 0x4f
 
+const splat32 = (offset: number): number[] => simd(0x09, ...mem(2, offset))
+const load4 = (offset: number): number[] => simd(0x00, ...mem(2, offset))
+const F32X4_ADD = 0xe4
+const F32X4_SUB = 0xe5
+const F32X4_MUL = 0xe6
+
+type Emit = (...parts: number[][]) => void
+
+/** Locals (and parameters) of the 4-row product loop shared by the three kernels. */
+interface ProductRegs {
+  readonly xt: number
+  readonly d: number
+  readonly u: number
+  readonly v: number
+  readonly p: number
+  readonly q: number
+  readonly j: number
+  readonly sb: number
+  /** a0..a7: row r's products with columns v..v+1 (or v..v+3 in float32) in a(2r), the next ones in a(2r+1) */
+  readonly a: number
+  readonly y0: number
+  readonly y1: number
+  readonly x: number
+}
+
+/**
+ * a(2r + h) = Σ_j x_{u+r}[j] · (the column vector h of v), multiply then add over j in order: float64
+ * (4 x 4 block, 2 lanes) or float32 (4 x 8 block, 4 lanes). `sb` holds the byte stride of a row of xt.
+ */
+function emitProducts(emit: Emit, r: ProductRegs, f32: boolean): void {
+  const mul = f32 ? simd(F32X4_MUL) : fmul
+  const add = f32 ? simd(F32X4_ADD) : fadd
+  for (let a = 0; a < 8; a++) emit(zero, set(r.a + a))
+  emit(get(r.xt), set(r.p), i32c(0), set(r.j))
+  emit([0x03, 0x40]) // loop (dims)
+  emitColumnsAndRow(emit, r, r.p, f32)
+  for (let i = 0; i < 4; i++) {
+    emit(get(r.q), f32 ? splat32(4 * i) : splat64(8 * i), set(r.x))
+    emit(get(r.a + 2 * i), get(r.x), get(r.y0), mul, add, set(r.a + 2 * i))
+    emit(get(r.a + 2 * i + 1), get(r.x), get(r.y1), mul, add, set(r.a + 2 * i + 1))
+  }
+  emit(get(r.p), get(r.sb), [I32_ADD], set(r.p))
+  emit(get(r.j), i32c(1), [I32_ADD], set(r.j))
+  emit(get(r.j), get(r.d), [I32_LT_U], [0x0d, 0])
+  emit([0x0b]) // end loop (dims)
+}
+
+/** y0, y1 = the two column vectors at v of the array at `base` (a local or parameter); q = base + u (the rows). */
+function emitColumnsAndRow(emit: Emit, r: ProductRegs, base: number, f32: boolean): void {
+  const shift = f32 ? 2 : 3
+  const ld = f32 ? load4 : load
+  emit(get(base), get(r.v), i32c(shift), [I32_SHL], [I32_ADD], set(r.q))
+  emit(get(r.q), ld(0), set(r.y0), get(r.q), ld(16), set(r.y1))
+  emit(get(base), get(r.u), i32c(shift), [I32_SHL], [I32_ADD], set(r.q))
+}
+
+const TILE_REGS: ProductRegs = {
+  xt: P_XT,
+  d: P_D,
+  u: P_U,
+  v: L_V,
+  p: L_P,
+  q: L_Q,
+  j: L_J,
+  sb: L_SB,
+  a: L_A,
+  y0: L_Y0,
+  y1: L_Y1,
+  x: L_X,
+}
+
 function body(): number[] {
   const code: number[] = []
   const emit = (...parts: number[][]): void => {
@@ -225,28 +296,9 @@ function body(): number[] {
   emit(get(P_OUT), get(P_S), i32c(5), [I32_SHL], [I32_ADD], set(L_M))
   emit([0x02, 0x40], [0x03, 0x40]) // block, loop (columns)
   emit(get(L_V), get(P_V1), [I32_GE_U], [0x0d, 1]) // v >= v1: leave
-  for (let a = 0; a < 8; a++) emit(zero, set(L_A + a))
-  // p = xt ; q = xt + u*8 (row side) ; j = 0
-  emit(get(P_XT), set(L_P), i32c(0), set(L_J))
-  emit([0x03, 0x40]) // loop (dims)
-  // y0, y1 = columns v..v+3 of row j
-  emit(get(L_P), get(L_V), i32c(3), [I32_SHL], [I32_ADD], set(L_Q))
-  emit(get(L_Q), load(0), set(L_Y0), get(L_Q), load(16), set(L_Y1))
-  // q = p + u*8: the four row values, each splat
-  emit(get(L_P), get(P_U), i32c(3), [I32_SHL], [I32_ADD], set(L_Q))
-  for (let r = 0; r < 4; r++) {
-    emit(get(L_Q), splat64(8 * r), set(L_X))
-    emit(get(L_A + 2 * r), get(L_X), get(L_Y0), fmul, fadd, set(L_A + 2 * r))
-    emit(get(L_A + 2 * r + 1), get(L_X), get(L_Y1), fmul, fadd, set(L_A + 2 * r + 1))
-  }
-  emit(get(L_P), get(L_SB), [I32_ADD], set(L_P))
-  emit(get(L_J), i32c(1), [I32_ADD], set(L_J))
-  emit(get(L_J), get(P_D), [I32_LT_U], [0x0d, 0]) // next dim
-  emit([0x0b]) // end loop (dims)
+  emitProducts(emit, TILE_REGS, false)
   // y0, y1 = norms of the columns; q = norms + u*8
-  emit(get(P_NORMS), get(L_V), i32c(3), [I32_SHL], [I32_ADD], set(L_Q))
-  emit(get(L_Q), load(0), set(L_Y0), get(L_Q), load(16), set(L_Y1))
-  emit(get(P_NORMS), get(P_U), i32c(3), [I32_SHL], [I32_ADD], set(L_Q))
+  emitColumnsAndRow(emit, TILE_REGS, P_NORMS, false)
   for (let r = 0; r < 4; r++) {
     emit(get(L_Q), splat64(8 * r), set(L_X))
     for (let h = 0; h < 2; h++) {
@@ -328,6 +380,21 @@ const M_T = 31
 const M_R = 32
 const M_M = 33
 
+const SUMS_REGS: ProductRegs = {
+  xt: Q_XT,
+  d: Q_D,
+  u: Q_U,
+  v: M_V,
+  p: M_P,
+  q: M_Q,
+  j: M_J,
+  sb: M_SB,
+  a: M_A,
+  y0: M_Y0,
+  y1: M_Y1,
+  x: M_X,
+}
+
 function sumsBody(): number[] {
   const code: number[] = []
   const emit = (...parts: number[][]): void => {
@@ -339,25 +406,9 @@ function sumsBody(): number[] {
   emit(get(Q_V0), set(M_V))
   emit([0x02, 0x40], [0x03, 0x40]) // block, loop (column groups)
   emit(get(M_V), get(Q_V1), [I32_GE_U], [0x0d, 1])
-  for (let a = 0; a < 8; a++) emit(zero, set(M_A + a))
-  emit(get(Q_XT), set(M_P), i32c(0), set(M_J))
-  emit([0x03, 0x40]) // loop (dims): the same products as `tile`
-  emit(get(M_P), get(M_V), i32c(3), [I32_SHL], [I32_ADD], set(M_Q))
-  emit(get(M_Q), load(0), set(M_Y0), get(M_Q), load(16), set(M_Y1))
-  emit(get(M_P), get(Q_U), i32c(3), [I32_SHL], [I32_ADD], set(M_Q))
-  for (let r = 0; r < 4; r++) {
-    emit(get(M_Q), splat64(8 * r), set(M_X))
-    emit(get(M_A + 2 * r), get(M_X), get(M_Y0), fmul, fadd, set(M_A + 2 * r))
-    emit(get(M_A + 2 * r + 1), get(M_X), get(M_Y1), fmul, fadd, set(M_A + 2 * r + 1))
-  }
-  emit(get(M_P), get(M_SB), [I32_ADD], set(M_P))
-  emit(get(M_J), i32c(1), [I32_ADD], set(M_J))
-  emit(get(M_J), get(Q_D), [I32_LT_U], [0x0d, 0])
-  emit([0x0b]) // end loop (dims)
+  emitProducts(emit, SUMS_REGS, false) // the same products as `tile`
   // exponents ((|x|² + |y|²) - (a + a))·scale, in place of the products
-  emit(get(Q_NORMS), get(M_V), i32c(3), [I32_SHL], [I32_ADD], set(M_Q))
-  emit(get(M_Q), load(0), set(M_Y0), get(M_Q), load(16), set(M_Y1))
-  emit(get(Q_NORMS), get(Q_U), i32c(3), [I32_SHL], [I32_ADD], set(M_Q))
+  emitColumnsAndRow(emit, SUMS_REGS, Q_NORMS, false)
   for (let r = 0; r < 4; r++) {
     emit(get(M_Q), splat64(8 * r), set(M_X))
     for (let h = 0; h < 2; h++) {
@@ -447,13 +498,8 @@ const I64_REINTERPRET_F64 = 0xbd
 const F64_REINTERPRET_I64 = 0xbf
 const I64_TRUNC_SAT_F64_S = [0xfc, 0x06]
 const f64c = (x: number): number[] => [0x44, ...Array.from(new Uint8Array(new Float64Array([x]).buffer))]
-const splat32 = (offset: number): number[] => simd(0x09, ...mem(2, offset))
-const load4 = (offset: number): number[] => simd(0x00, ...mem(2, offset))
 const f32x4const = (x: number): number[] =>
   simd(0x0c, ...Array.from(new Uint8Array(new Float32Array([x, x, x, x]).buffer)))
-const F32X4_ADD = 0xe4
-const F32X4_SUB = 0xe5
-const F32X4_MUL = 0xe6
 const F32X4_LE = 0x45
 const F32X4_NEAREST = 0x6a
 const I32X4_BITMASK = 0xa4
@@ -513,8 +559,6 @@ const S_E64 = 44
 const S_T = 45
 const S_R = 46
 const S_KV = 47
-
-type Emit = (...parts: number[][]) => void
 
 /** the pair (i, k): its float64 exponent from the rows' dot product, and its kernel summed if above the cutoff */
 function exactPair(emit: Emit, r: number): void {
@@ -601,7 +645,8 @@ function exactPair(emit: Emit, r: number): void {
 function rowVector(emit: Emit, r: number, h: number): void {
   emit(
     get(S_E),
-    get(R_THR), simd(0x13),
+    get(R_THR),
+    simd(0x13),
     simd(F32X4_LE),
     flt(V128_NOT),
     tee(S_M),
@@ -644,6 +689,21 @@ function rowVector(emit: Emit, r: number, h: number): void {
   emit(get(S_PI), get(S_PI), load(32 * h + 16), get(S_X), get(S_K4), fmul, fadd, store(32 * h + 16))
 }
 
+const SCREEN_REGS: ProductRegs = {
+  xt: R_XT,
+  d: R_D,
+  u: R_U,
+  v: S_V,
+  p: S_P,
+  q: S_Q,
+  j: S_J,
+  sb: S_SB,
+  a: S_A,
+  y0: S_Y0,
+  y1: S_Y1,
+  x: S_X,
+}
+
 function screenBody(): number[] {
   const code: number[] = []
   const emit: Emit = (...parts) => {
@@ -653,25 +713,9 @@ function screenBody(): number[] {
   emit(get(R_V0), set(S_V))
   emit([0x02, 0x40], [0x03, 0x40]) // block, loop (groups of 8 columns)
   emit(get(S_V), get(R_V1), [I32_GE_U], [0x0d, 1])
-  for (let a = 0; a < 8; a++) emit(zero, set(S_A + a))
-  emit(get(R_XT), set(S_P), i32c(0), set(S_J))
-  emit([0x03, 0x40]) // loop (dims): float32 products, 4 rows x 8 columns
-  emit(get(S_P), get(S_V), i32c(2), [I32_SHL], [I32_ADD], set(S_Q))
-  emit(get(S_Q), load4(0), set(S_Y0), get(S_Q), load4(16), set(S_Y1))
-  emit(get(S_P), get(R_U), i32c(2), [I32_SHL], [I32_ADD], set(S_Q))
-  for (let r = 0; r < 4; r++) {
-    emit(get(S_Q), splat32(4 * r), set(S_X))
-    emit(get(S_A + 2 * r), get(S_X), get(S_Y0), simd(F32X4_MUL), simd(F32X4_ADD), set(S_A + 2 * r))
-    emit(get(S_A + 2 * r + 1), get(S_X), get(S_Y1), simd(F32X4_MUL), simd(F32X4_ADD), set(S_A + 2 * r + 1))
-  }
-  emit(get(S_P), get(S_SB), [I32_ADD], set(S_P))
-  emit(get(S_J), i32c(1), [I32_ADD], set(S_J))
-  emit(get(S_J), get(R_D), [I32_LT_U], [0x0d, 0])
-  emit([0x0b])
+  emitProducts(emit, SCREEN_REGS, true) // float32 products, 4 rows x 8 columns
   // float32 exponents ((n_u + n_v) - (a + a))·scale, in place of the products
-  emit(get(R_N32), get(S_V), i32c(2), [I32_SHL], [I32_ADD], set(S_Q))
-  emit(get(S_Q), load4(0), set(S_Y0), get(S_Q), load4(16), set(S_Y1))
-  emit(get(R_N32), get(R_U), i32c(2), [I32_SHL], [I32_ADD], set(S_Q))
+  emitColumnsAndRow(emit, SCREEN_REGS, R_N32, true)
   for (let r = 0; r < 4; r++) {
     emit(get(S_Q), splat32(4 * r), set(S_X))
     for (let h = 0; h < 2; h++) {
