@@ -23,7 +23,6 @@ import {
   gatherRows,
   type Interval,
   centredInterval,
-  precisionRecall,
 } from '../../src-shared/metrics/bootstrap'
 import { toUnitFloats } from '../../src-shared/metrics/idx'
 import {
@@ -890,9 +889,7 @@ async function writeEvaluation(
       : []
     const pr = !real
       ? { precision: Number.NaN, recall: Number.NaN }
-      : scoring
-        ? manifoldPrecisionRecall(real.features, real.count, s.features, s.n, s.dim)
-        : precisionRecall(real.features, real.count, s.features, s.n, s.dim)
+      : manifoldPrecisionRecall(real.features, real.count, s.features, s.n, s.dim)
     const search = s.search.at(0)
     const strategy = s.run.strategy
     const accCi = interval(
