@@ -26,6 +26,21 @@ describe('KDE worker', () => {
     await expect(worker.run(input(bad))).rejects.toThrow('token id 999 outside [0, 32)')
     const again = await worker.run(input(ids.slice()))
     expect(again.densities.length).toBe(12)
+
+    // explicit features on one thread: copied to the worker, never moved out of the caller's hands
+    const features = Float32Array.from({ length: 2 * 6 * 3 * 4 }, (_, i) => Math.cos(i))
+    const byFeatures: KdeInput = {
+      B: 2,
+      N: 6,
+      P: 3,
+      d: 4,
+      features,
+      kernel: 'gaussian',
+      poolBandwidthOverBatch: false,
+    }
+    const own = await worker.run(byFeatures)
+    expect(features.length).toBe(2 * 6 * 3 * 4)
+    expect(Array.from(own.densities)).toEqual(Array.from(kdeDensities(byFeatures).densities))
   }, 60_000)
 
   it('splits a large Gaussian KDE by positions over two threads and adds their densities', async () => {
@@ -72,8 +87,9 @@ describe('KDE worker', () => {
       const some = await pool.run({ ...byId, ids: byId.ids?.slice(), positions: { from: 2, to: 5 } })
       expect(pool.lastParts).toBe(1)
       const someWant = kdeDensities({ ...byId, positions: { from: 2, to: 5 } })
-      some.densities.forEach((x, i) => { expect(Math.abs(x - someWant.densities[i]) / someWant.densities[i]).toBeLessThan(1e-12); },
-      )
+      some.densities.forEach((x, i) => {
+        expect(Math.abs(x - someWant.densities[i]) / someWant.densities[i]).toBeLessThan(1e-12)
+      })
       // exactMatch is O(N) per position: never split
       const ids = Int32Array.from({ length: B * N * P }, (_, i) => i % 5)
       const codebook = Float32Array.from({ length: 5 * d }, (_, i) => i)
