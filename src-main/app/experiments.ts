@@ -157,7 +157,7 @@ interface Outputs {
 }
 
 /** A sweep.json read back: shape and identities checked (see sweepRecordSchema). */
-export function parseSweepRecord(json: unknown): SweepRecord {
+function parseSweepRecord(json: unknown): SweepRecord {
   const parsed = sweepRecordSchema.safeParse(json)
   if (!parsed.success) throw new Error(issuesText(parsed.error).text.slice(0, 400))
   // the schema checked every field the studio reads; SweepPlan's types are narrower unions of the same
