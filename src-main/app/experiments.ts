@@ -474,7 +474,7 @@ export class Experiments {
           manifest: m,
           device,
           data: this.deps.referenceData ?? DEFAULT_TEST_IMAGES,
-          cacheFile: join(this.deps.home, 'cache', `fid-ref-${m.id}.json`),
+          cacheDir: join(this.deps.home, 'cache'),
           log: () => undefined,
         })
       } catch (error) {

@@ -641,7 +641,7 @@ export async function evalCommand(args: string[], ctx: CliContext): Promise<numb
             manifest,
             device,
             data,
-            cacheFile: join(cacheDir, `fid-ref-${manifest.id}.json`),
+            cacheDir,
             log,
           })
         : undefined

@@ -392,7 +392,7 @@ export async function sweepCommand(args: string[], ctx: CliContext): Promise<num
           manifest,
           device,
           data,
-          cacheFile: join(cacheDir, `fid-ref-${manifest.id}.json`),
+          cacheDir,
           log,
         })
       } catch (error) {

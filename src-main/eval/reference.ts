@@ -59,13 +59,15 @@ export interface ReferenceOptions {
   readonly manifest: VarManifest
   readonly device: DeviceChoice
   readonly data: string
-  readonly cacheFile: string
+  /** folder of the cached statistics: fid-ref-<model id>.json there */
+  readonly cacheDir: string
   readonly log: (line: string) => void
 }
 
 /** The cached reference statistics, computed (and cached) when missing or stale. */
 export async function referenceStats(o: ReferenceOptions): Promise<ReferenceStats> {
   const classifier = o.manifest.graphs.classifier?.file ?? 'classifier.onnx'
+  const cacheFile = join(o.cacheDir, `fid-ref-${o.manifest.id}.json`)
   let dataKey: string
   try {
     dataKey = await fileKey(o.data)
@@ -75,9 +77,9 @@ export async function referenceStats(o: ReferenceOptions): Promise<ReferenceStat
   }
   const key = `${o.manifest.id}|${await fileKey(join(o.dir, classifier))}|${dataKey}`
   try {
-    const cached = JSON.parse(await readFile(o.cacheFile, 'utf8')) as Partial<ReferenceStats>
+    const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as Partial<ReferenceStats>
     if (cached.format === 'var-studio-fid-ref/1' && cached.key === key && Array.isArray(cached.cov)) {
-      o.log(`FID reference: cached statistics ${o.cacheFile}`)
+      o.log(`FID reference: cached statistics ${cacheFile}`)
       return cached as ReferenceStats
     }
   } catch {
@@ -103,10 +105,10 @@ export async function referenceStats(o: ReferenceOptions): Promise<ReferenceStat
   if (out.featureDim === 0) throw new StudioError(`${o.manifest.id}: the classifier has no features output`)
   const stats = gaussianStats(out.features, out.count, out.featureDim)
   const ref: ReferenceStats = { format: 'var-studio-fid-ref/1', key, source: o.data, ...stats }
-  await mkdir(dirname(o.cacheFile), { recursive: true })
-  await writeFile(o.cacheFile, JSON.stringify(ref))
+  await mkdir(dirname(cacheFile), { recursive: true })
+  await writeFile(cacheFile, JSON.stringify(ref))
   o.log(
-    `FID reference: ${idx.count} images, ${out.featureDim}-d features in ${((performance.now() - t0) / 1000).toFixed(1)} s; cached in ${o.cacheFile}`,
+    `FID reference: ${idx.count} images, ${out.featureDim}-d features in ${((performance.now() - t0) / 1000).toFixed(1)} s; cached in ${cacheFile}`,
   )
   return ref
 }
